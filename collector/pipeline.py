@@ -1,0 +1,390 @@
+"""The runner: read each source through its adapter, validate, pseudonymise, commit, record.
+
+For each source, in order: build the adapter, load its state, ask for a window
+(incremental: from the watermark minus the lookback to the run's start; backfill:
+exactly the window given), then for every batch: quarantine rows that break the
+schema, drop titles unless the source keeps them, pseudonymise identifiers, and
+buffer. Buffers are flushed into the store partition by partition; only after a
+flush is the adapter's checkpoint (or the backfill's list of done units) saved.
+A source that fails is recorded and the next source still runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+import schemas
+from adapters import adapter_class
+from adapters.base import Adapter, Batch, Quarantined, ReadRequest, SourceConfig
+from collector.config import Config, identity_of, read_secret
+from collector.errors import CollectorError, ConfigError, QuotaExhausted
+from collector.pseudonym import Pseudonymiser
+from collector.state import SourceState, StateStore
+from collector.store import Store, UpsertResult
+from schemas.bookkeeping import QUARANTINE, RUNS
+from schemas.tables import TableSpec
+
+log = logging.getLogger("collector")
+
+#: Rows buffered (all tables of a source) before a flush into the store.
+FLUSH_ROWS = 1_000_000
+LOCATION_COL = "_location"
+
+
+@dataclass
+class SourceResult:
+    """The outcome of one source in one run, as printed, stored in the ledger and state."""
+
+    source: str
+    kind: str
+    mode: str
+    run_id: str
+    started_at: dt.datetime
+    outcome: str = "success"  # success | failed | partial
+    rows_read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    outside_window: int = 0
+    duration: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None  # config | source | quota | bug
+    newest_event: dt.datetime | None = None
+    window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
+    by_table: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "success"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "kind": self.kind, "mode": self.mode,
+            "run_id": self.run_id, "started_at": self.started_at, "outcome": self.outcome,
+            "rows_read": self.rows_read, "rows_new": self.new, "rows_updated": self.updated,
+            "rows_unchanged": self.unchanged, "rows_quarantined": self.quarantined,
+            "rows_outside_window": self.outside_window, "duration_seconds": self.duration,
+            "error": self.error, "error_kind": self.error_kind,
+            "newest_event": self.newest_event,
+            "window_start": self.window[0], "window_end": self.window[1],
+        }
+
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+class Pipeline:
+    """Runs sources for one command invocation (one run id)."""
+
+    def __init__(self, cfg: Config, pseudonymiser: Pseudonymiser, *,
+                 progress: ProgressFn | None = None, flush_rows: int = FLUSH_ROWS) -> None:
+        self.cfg = cfg
+        self.store = Store(cfg.data_dir.resolve())
+        self.states = StateStore(cfg.data_dir)
+        self.pseudonymiser = pseudonymiser
+        self.progress = progress
+        self.flush_rows = flush_rows
+        self.run_start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.run_id = f"{self.run_start:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+    def build_adapter(self, source: SourceConfig) -> Adapter:
+        cls = adapter_class(source.kind)
+
+        def secrets(key: str) -> str:
+            ref = source.options.get(key)
+            if ref is None:
+                raise ConfigError(f"{self.cfg.path}: [[sources]] ({source.name}) key"
+                                  f" '{key}': required; expected 'env:VARIABLE' or 'file:PATH'")
+            return read_secret(ref, f"{self.cfg.path}: [[sources]] ({source.name}) key '{key}'")
+
+        return cls(source, secrets)
+
+    # -- public entry points --------------------------------------------------------
+    def incremental(self, sources: Iterable[SourceConfig]) -> list[SourceResult]:
+        return [self._run_source(s, "incremental", None, None) for s in sources]
+
+    def backfill(self, source: SourceConfig, start: dt.datetime, end: dt.datetime, *,
+                 dry_run: bool = False, restart: bool = False) -> SourceResult:
+        return self._run_source(source, "backfill", start, end, dry_run=dry_run,
+                                restart=restart)
+
+    # -- one source -----------------------------------------------------------------
+    def _run_source(self, source: SourceConfig, mode: str, start: dt.datetime | None,
+                    end: dt.datetime | None, *, dry_run: bool = False,
+                    restart: bool = False) -> SourceResult:
+        t0 = time.monotonic()
+        res = SourceResult(source=source.name, kind=source.kind, mode=mode,
+                           run_id=self.run_id, started_at=self.run_start)
+        state: SourceState | None = None
+        try:
+            identity = identity_of(source)
+            state = self.states.load(source.name, identity)
+            adapter = self.build_adapter(source)
+            if mode == "incremental":
+                start = state.watermark - source.lookback if state.watermark else None
+                end = self.run_start
+                request = ReadRequest(mode=mode, run_start=self.run_start, start=start,
+                                      end=end, state=dict(state.checkpoint),
+                                      timezone=self.cfg.timezone)
+                done: set[str] = set()
+            else:
+                if restart:
+                    self.states.clear_backfill(source.name, identity, start, end)
+                done = self.states.backfill_done(source.name, identity, start, end)
+                request = ReadRequest(mode=mode, run_start=self.run_start, start=start,
+                                      end=end, state=dict(state.checkpoint),
+                                      done_units=frozenset(done), timezone=self.cfg.timezone)
+                if done:
+                    log.info("%s: resuming backfill, %d unit(s) already committed",
+                             source.name, len(done))
+            res.window = (start, end)
+            log.info("%s: %s read, window %s .. %s", source.name, mode,
+                     start.isoformat() if start else "beginning",
+                     end.isoformat() if end else "now")
+            self._consume(adapter, source, request, state, res, done, dry_run=dry_run)
+            if mode == "incremental" and not dry_run:
+                # Everything before this run's start has now been read and committed.
+                state.watermark = max(filter(None, [state.watermark, self.run_start]))
+            if mode == "backfill" and not dry_run:
+                self.states.clear_backfill(source.name, identity, start, end)
+        except QuotaExhausted as exc:
+            res.outcome, res.error, res.error_kind = "partial", str(exc), "quota"
+        except ConfigError as exc:
+            res.outcome, res.error, res.error_kind = "failed", str(exc), "config"
+        except CollectorError as exc:
+            res.outcome, res.error, res.error_kind = "failed", str(exc), "source"
+        except Exception as exc:  # noqa: BLE001 - a bug in one adapter must not stop the others
+            res.outcome, res.error, res.error_kind = "failed", f"internal error: {exc!r}", "bug"
+            log.error("%s: internal error (please report):\n%s", source.name,
+                      traceback.format_exc())
+        res.duration = round(time.monotonic() - t0, 3)
+        if res.error:
+            log.error("%s: %s", source.name, res.error)
+        if not dry_run:
+            self._record(source, state, res)
+        return res
+
+    def _consume(self, adapter: Adapter, source: SourceConfig, request: ReadRequest,
+                 state: SourceState, res: SourceResult, done: set[str], *,
+                 dry_run: bool) -> None:
+        buffers: dict[str, list[pl.DataFrame]] = {}
+        quarantine: list[pl.DataFrame] = []
+        buffered = 0
+        pending_checkpoint: dict[str, Any] | None = None
+        pending_units: list[str] = []
+
+        def flush() -> None:
+            nonlocal buffered, pending_checkpoint, pending_units
+            if not dry_run:
+                ingested_at = dt.datetime.now(dt.UTC)
+                for table, frames in buffers.items():
+                    spec = schemas.get(table)
+                    frame = pl.concat(frames, how="diagonal_relaxed")
+                    upserted: UpsertResult = self.store.upsert(spec, source.name, frame,
+                                                               ingested_at)
+                    res.new += upserted.new
+                    res.updated += upserted.updated
+                    res.unchanged += upserted.unchanged
+                if quarantine:
+                    q = pl.concat(quarantine, how="vertical_relaxed")
+                    self.store.upsert(QUARANTINE, source.name, q, ingested_at)
+                # The data is committed: now, and only now, the state may move.
+                if pending_checkpoint is not None and request.mode == "incremental":
+                    state.checkpoint = pending_checkpoint
+                    self.states.save(state)
+                if pending_units and request.mode == "backfill":
+                    done.update(pending_units)
+                    self.states.save_backfill(source.name, state.identity, request.start,
+                                              request.end, done)
+            buffers.clear()
+            quarantine.clear()
+            buffered = 0
+            pending_checkpoint = None
+            pending_units = []
+
+        try:
+            for batch in adapter.read(request):
+                rows, q, outside = self._prepare(batch, source, request)
+                res.rows_read += batch.rows_read or (batch.rows.height + len(batch.quarantined))
+                res.outside_window += outside
+                res.quarantined += q.height
+                if rows.height:
+                    buffers.setdefault(batch.table, []).append(rows)
+                    res.by_table[batch.table] = res.by_table.get(batch.table, 0) + rows.height
+                    newest = _newest(schemas.get(batch.table), rows)
+                    if newest is not None and (res.newest_event is None
+                                               or newest > res.newest_event):
+                        res.newest_event = newest
+                if q.height:
+                    quarantine.append(q)
+                buffered += rows.height + q.height
+                if batch.checkpoint is not None:
+                    pending_checkpoint = batch.checkpoint
+                if batch.unit is not None:
+                    pending_units.append(batch.unit)
+                if batch.progress and self.progress:
+                    self.progress(source.name, *batch.progress)
+                if buffered >= self.flush_rows:
+                    flush()
+        finally:
+            # Whatever was read before a failure is valid: commit it and its checkpoint.
+            flush()
+
+    # -- validation and privacy ------------------------------------------------------
+    def _prepare(self, batch: Batch, source: SourceConfig,
+                 request: ReadRequest) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+        spec = schemas.get(batch.table)
+        rows = batch.rows
+        if LOCATION_COL not in rows.columns:
+            where = batch.unit or source.name
+            rows = rows.with_row_index("_i").with_columns(
+                pl.format("{} row {}", pl.lit(where), pl.col("_i") + 1).alias(LOCATION_COL)
+            ).drop("_i")
+        missing = [c for c in spec.columns if c not in rows.columns]
+        if missing:
+            rows = rows.with_columns(
+                pl.lit(None, dtype=_polars_type(spec, c)).alias(c) for c in missing)
+        reason = _violations(spec, rows)
+        rows = rows.with_columns(reason.alias("_reason"))
+        bad = rows.filter(pl.col("_reason").is_not_null())
+        good = rows.filter(pl.col("_reason").is_null())
+
+        outside = 0
+        if request.mode == "backfill" and good.height and (request.start or request.end):
+            in_window = _window_expr(spec, request.start, request.end, self.cfg.timezone)
+            before = good.height
+            good = good.filter(in_window)
+            outside = before - good.height
+
+        if not source.keep_titles and spec.title_columns:
+            good = good.with_columns(pl.lit(None, pl.String).alias(c)
+                                     for c in spec.title_columns)
+        good = self.pseudonymiser.frame(good.select(spec.columns), spec.person_columns)
+
+        q = batch.quarantined
+        if bad.height:
+            extra = Quarantined(
+                location=bad.get_column(LOCATION_COL).to_list(),
+                reason=bad.get_column("_reason").to_list(),
+                raw=[_raw_json(r) for r in bad.select(spec.columns).iter_rows(named=True)],
+            )
+            q = Quarantined(list(q.location), list(q.reason), list(q.raw))
+            q.extend(extra)
+        return good, self._quarantine_frame(batch.table, q), outside
+
+    def _quarantine_frame(self, table: str, q: Quarantined) -> pl.DataFrame:
+        if not len(q):
+            return pl.DataFrame()
+        raw = q.raw if self.cfg.quarantine_raw else [None] * len(q)
+        frame = pl.DataFrame({
+            "table": [table] * len(q), "location": q.location, "reason": q.reason,
+            "raw": raw,
+        }, schema={"table": pl.String, "location": pl.String, "reason": pl.String,
+                   "raw": pl.String})
+        frame = frame.with_columns(
+            pl.lit(self.run_id).alias("run_id"),
+            pl.lit(self.run_start, dtype=pl.Datetime("us", "UTC")).alias("first_seen"))
+        return frame.unique(subset=["table", "location", "reason"], keep="last",
+                            maintain_order=True)
+
+    # -- bookkeeping -----------------------------------------------------------------
+    def _record(self, source: SourceConfig, state: SourceState | None,
+                res: SourceResult) -> None:
+        if state is None:
+            state = SourceState(source=source.name, identity={"kind": source.kind})
+        if res.newest_event and (state.newest_event is None
+                                 or res.newest_event > state.newest_event):
+            state.newest_event = res.newest_event
+        state.last_run = res.to_json()
+        if res.mode == "incremental":
+            if res.ok:
+                state.last_success_at = dt.datetime.now(dt.UTC)
+                state.consecutive_failures = 0
+            else:
+                state.consecutive_failures += 1
+        try:
+            self.states.save(state)
+            ledger = pl.DataFrame([{
+                "run_id": res.run_id, "mode": res.mode, "started_at": res.started_at,
+                "ended_at": dt.datetime.now(dt.UTC), "outcome": res.outcome,
+                "window_start": res.window[0], "window_end": res.window[1],
+                "rows_read": res.rows_read, "rows_new": res.new,
+                "rows_updated": res.updated, "rows_unchanged": res.unchanged,
+                "rows_quarantined": res.quarantined, "newest_event": res.newest_event,
+                "error": res.error,
+            }], schema=pl.from_arrow(RUNS.schema.empty_table()).drop("ingested_at").schema)
+            self.store.upsert(RUNS, source.name, ledger, dt.datetime.now(dt.UTC))
+        except OSError as exc:
+            log.error("%s: could not record the run: %s", source.name, exc)
+
+
+def _polars_type(spec: TableSpec, column: str) -> pl.DataType:
+    return pl.from_arrow(spec.schema.empty_table()).schema[column]
+
+
+def _violations(spec: TableSpec, rows: pl.DataFrame) -> pl.Expr:
+    """One expression giving each row's schema violations (null when the row is fine)."""
+    checks: list[pl.Expr] = []
+    for col in spec.required:
+        checks.append(pl.when(pl.col(col).is_null()).then(pl.lit(f"missing {col}")))
+    for col in spec.non_negative:
+        checks.append(pl.when(pl.col(col) < 0).then(pl.lit(f"negative {col}")))
+    for col, allowed in spec.enums.items():
+        checks.append(pl.when(pl.col(col).is_not_null()
+                              & ~pl.col(col).is_in(list(allowed)))
+                      .then(pl.format("{} {} is not one of " + ", ".join(allowed),
+                                      pl.lit(col), pl.col(col))))
+    if not checks:
+        return pl.lit(None, pl.String)
+    reason = pl.concat_str(checks, separator="; ", ignore_nulls=True)
+    return pl.when(reason.str.len_chars() > 0).then(reason).otherwise(None)
+
+
+def _window_expr(spec: TableSpec, start: dt.datetime | None, end: dt.datetime | None,
+                 timezone: str) -> pl.Expr:
+    col = spec.field(spec.partition_by)
+    c = pl.col(spec.partition_by)
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(col.type):
+        lo, hi = start, end
+    elif pa.types.is_date32(col.type):
+        # Dates are local calendar days: compare with the window's local dates.
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(timezone)
+        lo = start.astimezone(tz).date() if start else None
+        hi = end.astimezone(tz).date() if end else None
+    else:
+        return pl.lit(True)
+    expr = pl.lit(True)
+    if lo is not None:
+        expr = expr & (c >= lo)
+    if hi is not None:
+        expr = expr & (c < hi)
+    return expr
+
+
+def _newest(spec: TableSpec, rows: pl.DataFrame) -> dt.datetime | None:
+    import pyarrow as pa
+
+    col = spec.field(spec.partition_by)
+    if not pa.types.is_timestamp(col.type):
+        return None
+    value = rows.get_column(spec.partition_by).max()
+    return value if isinstance(value, dt.datetime) else None
+
+
+def _raw_json(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False, default=str)

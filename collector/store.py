@@ -1,0 +1,227 @@
+"""The Parquet store: Hive-partitioned, one file per partition, replaced whole.
+
+Layout: ``<root>/<table>/source=<name>/month=<YYYY-MM>/part-0.parquet``. Writing a
+partition merges the new rows into its existing rows, keeps one row per natural
+key (the newest write wins; a re-read row identical to the stored one keeps its
+original ``ingested_at`` and causes no rewrite), writes a hidden temporary file
+beside it and renames it over the old one. A reader therefore sees the old or the
+new partition, never half of one, and a crash leaves at worst a hidden ``.tmp``
+file that the next writer removes.
+
+All I/O goes through a :class:`pyarrow.fs.FileSystem`, so the same code can later
+write to an object store (where a single PUT replaces the object atomically).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from schemas.tables import TableSpec
+
+PART_FILE = "part-0.parquet"
+TMP_SUFFIX = ".tmp"
+HIVE_SCHEMA = {"source": pl.String, "month": pl.String}
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert did, in rows and files."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    partitions_written: int = 0
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.partitions_written += other.partitions_written
+        return self
+
+
+def month_expr(spec: TableSpec) -> pl.Expr:
+    """The partition month of each row, from the table's partition column."""
+    if not spec.monthly:
+        return pl.lit("all")
+    col = spec.field(spec.partition_by)
+    if pa.types.is_integer(col.type):  # fiscal year: its April
+        return pl.format("{}-04", pl.col(spec.partition_by).cast(pl.Int32))
+    return pl.col(spec.partition_by).dt.strftime("%Y-%m")
+
+
+class Store:
+    """A Hive-partitioned Parquet dataset rooted at ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str],
+                 filesystem: pafs.FileSystem | None = None) -> None:
+        self.fs = filesystem or pafs.LocalFileSystem()
+        self.root = str(root).rstrip("/")
+        self._local = isinstance(self.fs, pafs.LocalFileSystem)
+
+    # -- paths -------------------------------------------------------------------------
+    def table_dir(self, table: str) -> str:
+        return f"{self.root}/{table}"
+
+    def partition_file(self, table: str, source: str, month: str) -> str:
+        return f"{self.root}/{table}/source={source}/month={month}/{PART_FILE}"
+
+    def exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type == pafs.FileType.File
+
+    # -- writing -----------------------------------------------------------------------
+    def write_table_atomic(self, path: str, table: pa.Table) -> None:
+        """Write a Parquet file via a hidden temporary file and a rename."""
+        directory, _, name = path.rpartition("/")
+        self.fs.create_dir(directory, recursive=True)
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
+        try:
+            pq.write_table(table, tmp, filesystem=self.fs, compression="zstd")
+            if self._local:
+                _fsync(tmp)
+            self.fs.move(tmp, path)
+        except BaseException:
+            try:
+                self.fs.delete_file(tmp)
+            except (OSError, FileNotFoundError):
+                pass
+            raise
+
+    def upsert(self, spec: TableSpec, source: str, rows: pl.DataFrame,
+               ingested_at: dt.datetime) -> UpsertResult:
+        """Merge ``rows`` (canonical columns, valid) into their month partitions."""
+        result = UpsertResult()
+        if rows.height == 0:
+            return result
+        rows = rows.with_columns(month_expr(spec).alias("__month"))
+        for (month,), part in rows.partition_by("__month", as_dict=True,
+                                                 maintain_order=True).items():
+            result += self.upsert_partition(spec, source, month, part.drop("__month"),
+                                            ingested_at)
+        return result
+
+    def upsert_partition(self, spec: TableSpec, source: str, month: str,
+                         rows: pl.DataFrame, ingested_at: dt.datetime) -> UpsertResult:
+        """Merge rows into one partition and replace its file if anything changed."""
+        path = self.partition_file(spec.name, source, month)
+        key = list(spec.key)
+        value_cols = spec.columns
+        new = _conform(spec, rows.with_columns(
+            pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")))
+        # Within one write the last occurrence of a key wins.
+        new = new.unique(subset=key, keep="last", maintain_order=True)
+        if not self.exists(path):
+            self.write_table_atomic(path, _to_arrow(spec, _sorted(spec, new)))
+            return UpsertResult(new=new.height, partitions_written=1)
+
+        existing = _conform(spec, pl.from_arrow(pq.read_table(path, filesystem=self.fs)))
+        row_hash = pl.struct(value_cols).hash(seed=0).alias("__h")
+        compared = new.with_columns(row_hash).join(
+            existing.select(*key, row_hash.alias("__old")), on=key, how="left",
+            nulls_equal=True)
+        is_new = pl.col("__old").is_null()
+        changed = compared.filter(is_new | (pl.col("__h") != pl.col("__old")))
+        n_new = int(compared.select(is_new.sum()).item())
+        n_updated = changed.height - n_new
+        n_unchanged = new.height - changed.height
+        if changed.height == 0:
+            return UpsertResult(unchanged=n_unchanged)
+        changed = changed.drop("__h", "__old")
+        kept = existing.join(changed.select(key), on=key, how="anti", nulls_equal=True)
+        merged = _sorted(spec, pl.concat([kept, changed], how="vertical"))
+        self.write_table_atomic(path, _to_arrow(spec, merged))
+        return UpsertResult(new=n_new, updated=n_updated, unchanged=n_unchanged,
+                            partitions_written=1)
+
+    def cleanup_temp(self) -> int:
+        """Remove hidden temporary files a killed writer left behind (call under the lock)."""
+        removed = 0
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=True,
+                                                            allow_not_found=True))
+        except FileNotFoundError:
+            return 0
+        for info in infos:
+            if info.type == pafs.FileType.File and info.base_name.startswith(".") \
+                    and info.base_name.endswith(TMP_SUFFIX):
+                self.fs.delete_file(info.path)
+                removed += 1
+        return removed
+
+    # -- reading -----------------------------------------------------------------------
+    def files(self, table: str, source: str | None = None) -> list[str]:
+        base = self.table_dir(table) + (f"/source={source}" if source else "")
+        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True,
+                                                        allow_not_found=True))
+        return sorted(i.path for i in infos
+                      if i.type == pafs.FileType.File and i.base_name == PART_FILE)
+
+    def scan(self, spec: TableSpec, source: str | None = None) -> pl.LazyFrame:
+        """A lazy scan of a table with its partition columns; empty when there is no data."""
+        files = self.files(spec.name, source)
+        if not files:
+            return empty_frame(spec).lazy()
+        if self._local:
+            return pl.scan_parquet(
+                files, hive_partitioning=True, hive_schema=HIVE_SCHEMA,
+                missing_columns="insert")
+        return pl.from_arrow(self.dataset(spec.name).to_table()).lazy()
+
+    def dataset(self, table: str):  # noqa: ANN201 - pyarrow.dataset.Dataset
+        import pyarrow.dataset as pads
+
+        return pads.dataset(self.table_dir(table), filesystem=self.fs, format="parquet",
+                            partitioning="hive")
+
+    def read_rows(self, table: str, source: str | None = None) -> Iterable[pl.DataFrame]:
+        for f in self.files(table, source):
+            yield pl.from_arrow(pq.read_table(f, filesystem=self.fs))
+
+
+def empty_frame(spec: TableSpec) -> pl.DataFrame:
+    """An empty frame with the table's columns and the partition columns."""
+    frame = pl.from_arrow(spec.schema.empty_table())
+    return frame.with_columns(pl.lit(None, pl.String).alias("source"),
+                              pl.lit(None, pl.String).alias("month"))
+
+
+def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
+    """Select and cast the table's columns (missing nullable ones become null)."""
+    target = pl.from_arrow(spec.schema.empty_table()).schema
+    exprs = []
+    for name, dtype in target.items():
+        if name in df.columns:
+            exprs.append(pl.col(name).cast(dtype))
+        else:
+            exprs.append(pl.lit(None, dtype).alias(name))
+    return df.select(exprs)
+
+
+def _sorted(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
+    return df.sort([spec.partition_by, *spec.key], nulls_last=True)
+
+
+def _to_arrow(spec: TableSpec, df: pl.DataFrame) -> pa.Table:
+    return df.to_arrow().cast(spec.schema)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def data_root(path: Path) -> Store:
+    return Store(str(path.resolve()))

@@ -1,0 +1,16 @@
+"""Canonical table schemas (pyarrow), their natural keys and versions."""
+
+from schemas.kpi import KPI_FILES, KPI_RESULT, STATUSES
+from schemas.tables import PARTITION_COLUMNS, TABLES, UTC_TS, TableSpec, get, register
+
+__all__ = [
+    "KPI_FILES",
+    "KPI_RESULT",
+    "PARTITION_COLUMNS",
+    "STATUSES",
+    "TABLES",
+    "UTC_TS",
+    "TableSpec",
+    "get",
+    "register",
+]

@@ -1,0 +1,53 @@
+"""Schemas of the collector's own bookkeeping tables (run ledger, quarantine).
+
+They live under names starting with ``_`` so that dataset scans skip them:
+``<data_dir>/_runs/source=S/month=YYYY-MM/part-0.parquet`` and
+``<data_dir>/_quarantine/source=S/month=all/part-0.parquet``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from schemas.tables import UTC_TS, TableSpec
+
+RUNS = TableSpec(
+    name="_runs",
+    version=1,
+    description="The run ledger: one row per source per run.",
+    fields=(
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("mode", pa.string(), nullable=False),  # incremental | backfill
+        pa.field("started_at", UTC_TS, nullable=False),
+        pa.field("ended_at", UTC_TS, nullable=False),
+        pa.field("outcome", pa.string(), nullable=False),  # success | failed | partial
+        pa.field("window_start", UTC_TS),
+        pa.field("window_end", UTC_TS),
+        pa.field("rows_read", pa.int64(), nullable=False),
+        pa.field("rows_new", pa.int64(), nullable=False),
+        pa.field("rows_updated", pa.int64(), nullable=False),
+        pa.field("rows_unchanged", pa.int64(), nullable=False),
+        pa.field("rows_quarantined", pa.int64(), nullable=False),
+        pa.field("newest_event", UTC_TS),
+        pa.field("error", pa.string()),
+    ),
+    key=("run_id",),
+    partition_by="started_at",
+)
+
+QUARANTINE = TableSpec(
+    name="_quarantine",
+    version=1,
+    description="Rows that could not be read: where, why, and (optionally) the raw text.",
+    fields=(
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("location", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("first_seen", UTC_TS, nullable=False),
+    ),
+    key=("table", "location", "reason"),
+    partition_by="first_seen",
+    monthly=False,
+)
