@@ -57,6 +57,23 @@ def register_section(name: str, options: tuple[Option, ...]) -> None:
     SECTION_OPTIONS[name] = options
 
 
+#: Modules that declare their own config tables with :func:`register_section` when
+#: imported (a module not present yet is skipped).
+SECTION_MODULES = ("aggregates.settings", "collector.exporter_settings",
+                   "collector.report_settings")
+
+
+def _load_section_modules() -> None:
+    import importlib
+
+    for module in SECTION_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
 def bundled_config_dir() -> Path:
     """The folder of the bundled example config and data."""
     import config as bundled
@@ -186,6 +203,7 @@ def validate_options(where: str, given: dict[str, Any],
 def from_dict(raw: dict[str, Any], path: Path, *, is_example: bool = False,
               data_dir_override: str | None = None) -> Config:
     """Validate an already-parsed config document."""
+    _load_section_modules()
     base = path.resolve().parent
     for key in raw:
         if key != "sources" and key not in SECTION_OPTIONS:

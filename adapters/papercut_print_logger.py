@@ -1,0 +1,251 @@
+"""PaperCut Print Logger daily CSV files -> ``print_jobs``.
+
+The free PaperCut Print Logger writes ``papercut-print-log-YYYY-MM-DD.csv``::
+
+    PaperCut Print Logger - http://www.papercut.com/
+    Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,Height,Width,Duplex,Grayscale,Size
+    2020-05-29 17:50:10,pmerton,1,1,HP-MFT01,"Notepad",JUMP01,LETTER,PCL6,,,NOT DUPLEX,GRAYSCALE,19kb,
+
+A banner line precedes the header; data rows end with a trailing comma (15 fields
+for 14 names, a row without it is accepted too); ``Time`` is server-local time
+without a zone; ``Size`` carries its unit. ``Pages`` is the total over all copies.
+
+Sheets of a job: when duplex, ``copies x ceil(pages per copy / 2)`` with pages per
+copy = ``ceil(Pages / Copies)``; otherwise ``Pages``. Duplex and copies are always
+known here, so ``sheets_upper_bound`` is false.
+
+The daily file grows during the day: it is recognised by a fingerprint of its
+first three lines and read from the byte where the last run stopped; a job's key
+is that fingerprint plus its line number, so a copied or renamed file (or its
+``.gz``) is never counted twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
+from adapters.files import (
+    ENCODINGS,
+    complete_length,
+    discover,
+    head_fingerprint,
+    locate_lines,
+    read_bytes,
+    strip_bom,
+    to_utf8,
+)
+from adapters.parsing import blank_to_null, failed, parse_int, parse_time, split_bad
+from collector.errors import SourceError
+
+BANNER = b"PaperCut Print Logger"
+HEADER = ("Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
+          "Height,Width,Duplex,Grayscale,Size")
+NAMES = HEADER.split(",")
+FIELDS = [*NAMES, "_trailing"]
+HEAD_LINES = 3  # banner, header, first job
+_FILE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+class PaperCutPrintLogger(Adapter):
+    kind = "papercut_print_logger"
+    tables = ("print_jobs",)
+    summary = "PaperCut Print Logger daily CSV files (papercut-print-log-YYYY-MM-DD.csv)."
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("path", "path", "Folder holding the daily CSV files (the logger's"
+               " logs\\csv\\daily).", required=True, identity=True),
+        Option("pattern", "str", "File name glob inside the folder (.gz copies match too).",
+               default="papercut-print-log-????-??-??.csv*"),
+        Option("encoding", "str", "Text encoding of the files.", default="auto",
+               choices=ENCODINGS),
+        Option("timezone", "str", "Zone of the print server's clock; default [collector]"
+               " timezone.", default=None),
+        Option("settle_seconds", "float", "A last line without newline is read once the"
+               " file has not changed for this long.", default=300.0),
+    )
+
+    def files(self) -> list[Path]:
+        folder = self.source.path("path")
+        return discover([folder / self.opt("pattern")])
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        files = self.files()
+        manifest: dict[str, Any] = dict(request.state.get("files", {}))
+        tz = self.opt("timezone") or request.timezone
+        errors: list[str] = []
+        for n, path in enumerate(files, start=1):
+            if request.mode == "backfill" and not _may_hold_window(path, request):
+                continue
+            try:
+                data = read_bytes(path)
+                fp = head_fingerprint(data, HEAD_LINES)
+                if fp is None:
+                    continue  # no job written yet
+                if request.mode == "backfill" and fp in request.done_units:
+                    continue
+                prev = manifest.get(fp) if request.mode == "incremental" else None
+                offset = prev["offset"] if prev else 0
+                line = prev["lines"] if prev else 0
+                end = complete_length(data, path, self.opt("settle_seconds"))
+                if end <= offset:
+                    continue
+                rows, q, lines = self._parse(path, data, offset, end, line, fp, tz)
+                manifest[fp] = {"offset": end, "lines": lines, "path": str(path)}
+                yield Batch(table="print_jobs", rows=rows, quarantined=q,
+                            rows_read=rows.height + len(q),
+                            checkpoint={"files": dict(manifest)}, unit=fp,
+                            progress=(n, len(files)))
+            except SourceError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise SourceError(f"{len(errors)} file(s) could not be read; first: {errors[0]}")
+
+    def _parse(self, path: Path, data: bytes, offset: int, end: int, line: int, fp: str,
+               tz: str) -> tuple[pl.DataFrame, Quarantined, int]:
+        """Parse bytes [offset, end) of one file; return rows, quarantine, lines consumed."""
+        encoding = self.opt("encoding")
+        if offset == 0:
+            head = strip_bom(data[:4096])
+            if not head.startswith(BANNER):
+                raise SourceError(f"{path}: not a PaperCut Print Logger CSV (first line is not"
+                                  " the 'PaperCut Print Logger' banner)")
+            body = to_utf8(data[:end], encoding, path)
+            first_nl = body.find(b"\n")
+            second_nl = body.find(b"\n", first_nl + 1)
+            header = body[first_nl + 1:second_nl].decode().strip().rstrip(",")
+            if header != HEADER:
+                raise SourceError(f"{path}: unexpected header {header[:80]!r}; expected"
+                                  f" {HEADER[:40]}...")
+            body = body[second_nl + 1:]
+            first_line = 3
+        else:
+            body = to_utf8(data[offset:end], encoding, path)
+            first_line = line + 1
+        lines_in_body = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+        consumed = first_line - 1 + lines_in_body
+
+        invalid: list[tuple[str, int]] = []
+
+        def on_invalid(row: Any) -> str:
+            invalid.append((row.text, row.actual_columns))
+            return "skip"
+
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=pacsv.ReadOptions(column_names=FIELDS, use_threads=True),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f: pa.string() for f in FIELDS}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False),
+        )
+        df = pl.from_arrow(table)
+        text = body.decode("utf-8")
+        q = Quarantined.empty()
+        if invalid or b"\n\n" in body or b"\n\r\n" in body:
+            numbers = _data_line_numbers(text, first_line)
+            bad_lines = locate_lines(text, first_line, [t for t, _ in invalid])
+            rescued = []
+            for (raw, ncols), ln in zip(invalid, bad_lines, strict=True):
+                if ncols == len(NAMES):  # a row without the trailing comma is fine
+                    rescued.append((ln, next(csv.reader([raw]))))
+                else:
+                    q.add(f"{path}:{ln}", f"expected {len(NAMES)} fields (+ trailing comma),"
+                          f" found {ncols}", raw)
+            bad_set = set(bad_lines)
+            good_numbers = [n for n in numbers if n not in bad_set]
+            if len(good_numbers) != df.height:
+                raise SourceError(f"{path}: could not align rows with lines (quoted line"
+                                  " breaks?); the file was not ingested")
+            df = df.with_columns(pl.Series("_line", good_numbers, pl.Int64))
+            if rescued:
+                extra = pl.DataFrame(
+                    [dict(zip(NAMES, values, strict=True)) | {"_trailing": "", "_line": ln}
+                     for ln, values in rescued],
+                    schema={**{f: pl.String for f in FIELDS}, "_line": pl.Int64})
+                df = pl.concat([df, extra]).sort("_line")
+        else:
+            df = df.with_row_index("_line", offset=first_line).with_columns(
+                pl.col("_line").cast(pl.Int64))
+        df = df.with_columns(
+            pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"))
+        rows, bad = self._to_canonical(df, fp, tz)
+        if len(bad):
+            raw_lines = text.split("\n")
+            bad.raw = [raw_lines[int(loc.rsplit(":", 1)[1]) - first_line].rstrip("\r")
+                       for loc in bad.location]
+        q.extend(bad)
+        return rows, q, consumed
+
+    @staticmethod
+    def _to_canonical(df: pl.DataFrame, fp: str, tz: str) -> tuple[pl.DataFrame, Quarantined]:
+        time = parse_time(pl.col("Time"), ("%Y-%m-%d %H:%M:%S",), tz)
+        pages = parse_int(pl.col("Pages"))
+        copies = parse_int(pl.col("Copies"))
+        duplex_raw = blank_to_null(pl.col("Duplex")).str.to_uppercase()
+        gray_raw = blank_to_null(pl.col("Grayscale")).str.to_uppercase()
+        df = df.with_columns(
+            time.alias("printed_at"), pages.alias("pages"), copies.alias("copies"),
+            duplex_raw.alias("_duplex"), gray_raw.alias("_gray"))
+        checks = [
+            (pl.col("printed_at").is_null(),
+             pl.format("Time {} is not yyyy-MM-dd HH:mm:ss", pl.col("Time"))),
+            (failed(pl.col("Pages"), pl.col("pages")) | pl.col("Pages").str.strip_chars()
+             .eq(""), pl.format("Pages {} is not a whole number", pl.col("Pages"))),
+            (pl.col("pages") < 0, "negative Pages"),
+            (failed(pl.col("Copies"), pl.col("copies")) | (pl.col("copies") < 1),
+             pl.format("Copies {} is not a whole number >= 1", pl.col("Copies"))),
+            (~pl.col("_duplex").is_in(["DUPLEX", "NOT DUPLEX"]).fill_null(False),
+             pl.format("Duplex {} is not DUPLEX or NOT DUPLEX", pl.col("Duplex"))),
+            (~pl.col("_gray").is_in(["GRAYSCALE", "NOT GRAYSCALE"]).fill_null(False),
+             pl.format("Grayscale {} is not GRAYSCALE or NOT GRAYSCALE",
+                       pl.col("Grayscale"))),
+        ]
+        good, q = split_bad(df, checks)
+        duplex = pl.col("_duplex") == "DUPLEX"
+        per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
+        sheets = pl.when(duplex).then(pl.col("copies") * ((per_copy + 1) // 2)) \
+            .otherwise(pl.col("pages"))
+        rows = good.select(
+            pl.format("{}:{}", pl.lit(fp[:16]), pl.col("_line")).alias("job_id"),
+            pl.col("printed_at"),
+            pl.col("User").alias("person"),
+            blank_to_null(pl.col("Printer")).alias("printer"),
+            blank_to_null(pl.col("Client")).alias("client"),
+            pl.col("pages"),
+            pl.col("copies").cast(pl.Int32),
+            duplex.alias("duplex"),
+            (pl.col("_gray") == "NOT GRAYSCALE").alias("color"),
+            blank_to_null(pl.col("Paper Size")).alias("paper_size"),
+            sheets.alias("sheets"),
+            pl.lit(False).alias("sheets_upper_bound"),
+            pl.col("Document Name").alias("document_name"),
+            pl.col("_location"),
+        )
+        return rows, q
+
+
+def _data_line_numbers(text: str, first_line: int) -> list[int]:
+    """Physical line numbers of the non-empty lines of ``text``."""
+    return [first_line + i for i, ln in enumerate(text.split("\n")) if ln.strip("\r")]
+
+
+def _may_hold_window(path: Path, request: ReadRequest) -> bool:
+    """Skip daily files whose name date is clearly outside a backfill window."""
+    m = _FILE_DATE.search(path.name)
+    if not m:
+        return True
+    day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    margin = dt.timedelta(days=1)  # the file's local day vs the UTC window
+    if request.start and day < request.start.date() - margin:
+        return False
+    return not (request.end and day > request.end.date() + margin)

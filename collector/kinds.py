@@ -1,0 +1,54 @@
+"""`collector kinds`: the adapters' own option declarations, as text or Markdown.
+
+The README's source reference is generated from the same function, and a test
+checks that it is up to date, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+
+from adapters import adapter_class, kinds
+from adapters.base import COMMON_OPTIONS, Option
+
+
+def _default(opt: Option) -> str:
+    if opt.required:
+        return "required"
+    if opt.default is None:
+        return "-"
+    return json.dumps(opt.default, ensure_ascii=False)
+
+
+def describe(fmt: str = "text") -> str:
+    lines: list[str] = []
+    if fmt == "markdown":
+        lines.append("Every source has these keys:\n")
+        lines += _md_table(COMMON_OPTIONS)
+        for kind in kinds():
+            cls = adapter_class(kind)
+            lines.append(f"\n### `{kind}`\n")
+            lines.append(f"{cls.summary} Writes: {', '.join(f'`{t}`' for t in cls.tables)}.\n")
+            lines += _md_table(cls.options)
+        return "\n".join(lines)
+    lines.append("common keys (every source):")
+    lines += _text_rows(COMMON_OPTIONS)
+    for kind in kinds():
+        cls = adapter_class(kind)
+        lines.append("")
+        lines.append(f"{kind}: {cls.summary}")
+        lines.append(f"  writes: {', '.join(cls.tables)}")
+        lines += _text_rows(cls.options)
+    return "\n".join(lines)
+
+
+def _md_table(options: tuple[Option, ...]) -> list[str]:
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for o in options:
+        meaning = o.help + (f" One of: {', '.join(o.choices)}." if o.choices else "")
+        rows.append(f"| `{o.name}` | {o.type} | {_default(o)} | {meaning.replace('|', '/')} |")
+    return rows
+
+
+def _text_rows(options: tuple[Option, ...]) -> list[str]:
+    return [f"  {o.name:<16} {o.type:<6} {_default(o):<28} {o.help}" for o in options]
