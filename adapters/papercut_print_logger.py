@@ -3,8 +3,8 @@
 The free PaperCut Print Logger writes ``papercut-print-log-YYYY-MM-DD.csv``::
 
     PaperCut Print Logger - http://www.papercut.com/
-    Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,Height,Width,Duplex,Grayscale,Size
-    2020-05-29 17:50:10,pmerton,1,1,HP-MFT01,"Notepad",JUMP01,LETTER,PCL6,,,NOT DUPLEX,GRAYSCALE,19kb,
+    Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,Height,...
+    2020-05-29 17:50:10,pmerton,1,1,HP-MFT01,"Notepad",JUMP01,LETTER,PCL6,,,...,19kb,
 
 A banner line precedes the header; data rows end with a trailing comma (15 fields
 for 14 names, a row without it is accepted too); ``Time`` is server-local time
@@ -24,23 +24,20 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
+from adapters.csvread import read_csv_lines
 from adapters.files import (
     ENCODINGS,
     complete_length,
     discover,
     head_fingerprint,
-    locate_lines,
     read_bytes,
     strip_bom,
     to_utf8,
@@ -134,53 +131,25 @@ class PaperCutPrintLogger(Adapter):
         lines_in_body = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
         consumed = first_line - 1 + lines_in_body
 
-        invalid: list[tuple[str, int]] = []
-
-        def on_invalid(row: Any) -> str:
-            invalid.append((row.text, row.actual_columns))
-            return "skip"
-
-        table = pacsv.read_csv(
-            io.BytesIO(body),
-            read_options=pacsv.ReadOptions(column_names=FIELDS, use_threads=True),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={f: pa.string() for f in FIELDS}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False),
-        )
-        df = pl.from_arrow(table)
-        text = body.decode("utf-8")
+        df, invalid = read_csv_lines(body, path, first_line=first_line, column_names=FIELDS)
         q = Quarantined.empty()
-        if invalid or b"\n\n" in body or b"\n\r\n" in body:
-            numbers = _data_line_numbers(text, first_line)
-            bad_lines = locate_lines(text, first_line, [t for t, _ in invalid])
-            rescued = []
-            for (raw, ncols), ln in zip(invalid, bad_lines, strict=True):
-                if ncols == len(NAMES):  # a row without the trailing comma is fine
-                    rescued.append((ln, next(csv.reader([raw]))))
-                else:
-                    q.add(f"{path}:{ln}", f"expected {len(NAMES)} fields (+ trailing comma),"
-                          f" found {ncols}", raw)
-            bad_set = set(bad_lines)
-            good_numbers = [n for n in numbers if n not in bad_set]
-            if len(good_numbers) != df.height:
-                raise SourceError(f"{path}: could not align rows with lines (quoted line"
-                                  " breaks?); the file was not ingested")
-            df = df.with_columns(pl.Series("_line", good_numbers, pl.Int64))
-            if rescued:
-                extra = pl.DataFrame(
-                    [dict(zip(NAMES, values, strict=True)) | {"_trailing": "", "_line": ln}
-                     for ln, values in rescued],
-                    schema={**{f: pl.String for f in FIELDS}, "_line": pl.Int64})
-                df = pl.concat([df, extra]).sort("_line")
-        else:
-            df = df.with_row_index("_line", offset=first_line).with_columns(
-                pl.col("_line").cast(pl.Int64))
+        rescued = []
+        for row in invalid:
+            if row.fields == len(NAMES):  # a row without the trailing comma is fine
+                rescued.append({**dict(zip(NAMES, next(csv.reader([row.text])), strict=True)),
+                                "_trailing": "", "_line": row.line})
+            else:
+                q.add(f"{path}:{row.line}", f"expected {len(NAMES)} fields (+ trailing comma),"
+                      f" found {row.fields}", row.text)
+        if rescued:
+            extra = pl.DataFrame(rescued, schema={**{f: pl.String for f in FIELDS},
+                                                  "_line": pl.Int64})
+            df = pl.concat([df, extra]).sort("_line")
         df = df.with_columns(
             pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"))
         rows, bad = self._to_canonical(df, fp, tz)
         if len(bad):
-            raw_lines = text.split("\n")
+            raw_lines = body.decode("utf-8").split("\n")
             bad.raw = [raw_lines[int(loc.rsplit(":", 1)[1]) - first_line].rstrip("\r")
                        for loc in bad.location]
         q.extend(bad)
@@ -232,11 +201,6 @@ class PaperCutPrintLogger(Adapter):
             pl.col("_location"),
         )
         return rows, q
-
-
-def _data_line_numbers(text: str, first_line: int) -> list[int]:
-    """Physical line numbers of the non-empty lines of ``text``."""
-    return [first_line + i for i, ln in enumerate(text.split("\n")) if ln.strip("\r")]
 
 
 def _may_hold_window(path: Path, request: ReadRequest) -> bool:

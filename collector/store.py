@@ -14,6 +14,7 @@ write to an object store (where a single PUT replaces the object atomically).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -91,10 +92,8 @@ class Store:
                 _fsync(tmp)
             self.fs.move(tmp, path)
         except BaseException:
-            try:
+            with contextlib.suppress(OSError, FileNotFoundError):
                 self.fs.delete_file(tmp)
-            except (OSError, FileNotFoundError):
-                pass
             raise
 
     def upsert(self, spec: TableSpec, source: str, rows: pl.DataFrame,

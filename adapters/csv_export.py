@@ -1,0 +1,269 @@
+"""Generic export files (CSV, plain or gzip) -> any canonical table, by a column mapping.
+
+This is how web-meeting usage exports, paperless-meeting exports, attendance and
+telework records, the telework applicant list, the staff directory, terminal
+inventories and paper purchases come in until a dedicated adapter exists.
+
+A source maps canonical columns to the file's own headers (Japanese headers
+included), optionally maps values (``在宅勤務(午前)`` -> ``home``), names the time
+formats and the zone they are written in, and can compose a natural key from
+several headers when the export has no single id (a recurring meeting's instances
+share one meeting id, so ``meeting_id = ["会議ID", "開始日時"]``).
+
+Each file is recognised by a hash of its whole content: an unchanged file is not
+read again (nor a copy of it under another name), and a regenerated export is read
+whole; the store's upsert keeps one row per natural key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+import pyarrow as pa
+
+import schemas
+from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
+from adapters.csvread import read_csv_lines
+from adapters.files import ENCODINGS, content_fingerprint, discover, read_bytes, to_utf8
+from adapters.parsing import (
+    DEFAULT_DATE_FORMATS,
+    DEFAULT_TIME_FORMATS,
+    blank_to_null,
+    failed,
+    parse_bool,
+    parse_date,
+    parse_float,
+    parse_int,
+    parse_time,
+    split_bad,
+)
+from aggregates.fiscal import parse_fiscal_year
+from collector.errors import SourceError
+
+COMPOSE_SEPARATOR = "|"
+
+
+class CsvExport(Adapter):
+    kind = "csv"
+    tables = tuple(schemas.TABLES)
+    summary = ("Export files (CSV, gzip ok) mapped column by column to a canonical table;"
+               " Japanese headers, CP932, value maps and composite keys supported.")
+    windowed = True
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("table", "str", "Canonical table the rows go to.", required=True,
+               identity=True, choices=tuple(schemas.TABLES)),
+        Option("path", "str", "Glob of the export files, relative to the config file"
+               " (e.g. 'exports/teams-*.csv').", required=True, identity=True),
+        Option("encoding", "str", "Text encoding (auto: UTF-8 with or without BOM, else"
+               " CP932).", default="auto", choices=ENCODINGS),
+        Option("delimiter", "str", "Field separator.", default=","),
+        Option("skip_rows", "int", "Lines before the header line (titles, notes).",
+               default=0),
+        Option("columns", "table", "Canonical column -> header in the file.", required=True),
+        Option("compose", "table", "Canonical column -> list of headers joined with '|'"
+               " (composite natural keys).", default={}),
+        Option("values", "table", "Canonical column -> {file value = canonical value}.",
+               default={}),
+        Option("formats", "table", "Canonical time/date column -> strptime format (or"
+               " list of formats).", default={}),
+        Option("constants", "table", "Canonical column -> value for every row.", default={}),
+        Option("timezone", "str", "Zone of times written without an offset; default"
+               " [collector] timezone.", default=None),
+    )
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        spec = schemas.get(options["table"])
+        problems: list[tuple[str, str]] = []
+        known = set(spec.columns)
+        for key in ("columns", "compose", "values", "formats", "constants"):
+            for col in options.get(key) or {}:
+                if col not in known:
+                    problems.append((f"{key}.{col}", f"{col!r} is not a column of"
+                                     f" {spec.name}; expected one of: {', '.join(spec.columns)}"))
+        for col, headers in (options.get("compose") or {}).items():
+            if not (isinstance(headers, list) and headers
+                    and all(isinstance(h, str) for h in headers)):
+                problems.append((f"compose.{col}", "expected a list of header names"))
+        for col, header in (options.get("columns") or {}).items():
+            if not isinstance(header, str):
+                problems.append((f"columns.{col}", "expected a header name (string)"))
+        provided = (set(options.get("columns") or {}) | set(options.get("compose") or {})
+                    | set(options.get("constants") or {}))
+        for col in spec.required:
+            if col not in provided:
+                problems.append(("columns", f"{spec.name} needs column {col!r}: map it"
+                                 " under columns, compose or constants"))
+        tz = options.get("timezone")
+        if tz:
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(("timezone", f"unknown time zone {tz!r}"))
+        if len(options.get("delimiter") or "") != 1:
+            problems.append(("delimiter", "expected a single character"))
+        return problems
+
+    def check(self) -> str:
+        files = self._files()
+        if not files:
+            return f"warning: no file matches {self._pattern()}"
+        return f"ok, {len(files)} file(s) match {self._pattern()}"
+
+    def _pattern(self) -> Path:
+        p = Path(self.opt("path")).expanduser()
+        return p if p.is_absolute() else self.source.base_dir / p
+
+    def _files(self) -> list[Path]:
+        return discover([self._pattern()])
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        spec = schemas.get(self.opt("table"))
+        files = self._files()
+        manifest: dict[str, Any] = dict(request.state.get("files", {}))
+        tz = self.opt("timezone") or request.timezone
+        errors: list[str] = []
+        for n, path in enumerate(files, start=1):
+            try:
+                data = read_bytes(path)
+                fp = content_fingerprint(data)
+                if request.mode == "incremental" and fp in manifest:
+                    continue
+                if request.mode == "backfill" and fp in request.done_units:
+                    continue
+                rows, q, total = self._parse(path, data, spec, tz)
+                manifest[fp] = {"path": str(path), "rows": total}
+                yield Batch(table=spec.name, rows=rows, quarantined=q, rows_read=total,
+                            checkpoint={"files": dict(manifest)}, unit=fp,
+                            progress=(n, len(files)))
+            except SourceError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise SourceError(f"{len(errors)} file(s) could not be read; first: {errors[0]}")
+
+    def _parse(self, path: Path, data: bytes, spec: schemas.TableSpec,
+               tz: str) -> tuple[pl.DataFrame, Quarantined, int]:
+        body = to_utf8(data, self.opt("encoding"), path)
+        skip = self.opt("skip_rows")
+        for _ in range(skip):
+            nl = body.find(b"\n")
+            body = body[nl + 1:] if nl >= 0 else b""
+        df, invalid = read_csv_lines(body, path, first_line=skip + 1,
+                                     delimiter=self.opt("delimiter"))
+        df = df.rename({c: c.strip().lstrip("\ufeff") for c in df.columns if c != "_line"})
+        q = Quarantined.empty()
+        for row in invalid:
+            q.add(f"{path}:{row.line}", f"expected {df.width - 1} fields, found {row.fields}",
+                  row.text)
+        self._check_headers(path, df.columns)
+        total = df.height + len(q)
+        raw_text = df.select(pl.concat_str([pl.col(c) for c in df.columns if c != "_line"],
+                                           separator=self.opt("delimiter")).alias("_raw"))
+        df = df.with_columns(
+            pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"),
+            raw_text.get_column("_raw"))
+        rows, bad = self._to_canonical(df, spec, tz)
+        q.extend(bad)
+        return rows, q, total
+
+    def _check_headers(self, path: Path, headers: list[str]) -> None:
+        wanted = dict(self.opt("columns"))
+        for col, hs in (self.opt("compose") or {}).items():
+            for i, h in enumerate(hs):
+                wanted[f"{col}[{i}]"] = h
+        present = set(headers)
+        for col, header in wanted.items():
+            if header not in present:
+                shown = ", ".join(h for h in headers if h != "_line")
+                raise SourceError(f"{path}: header {header!r} (mapped to {col}) not found;"
+                                  f" the file's headers are: {shown}")
+
+    def _source_expr(self, col: str) -> pl.Expr | None:
+        """The raw string of a canonical column: a header, a composition or a constant."""
+        columns = self.opt("columns") or {}
+        compose = self.opt("compose") or {}
+        constants = self.opt("constants") or {}
+        if col in compose:
+            return pl.concat_str([blank_to_null(pl.col(h)) for h in compose[col]],
+                                 separator=COMPOSE_SEPARATOR)
+        if col in columns:
+            expr = pl.col(columns[col])
+        elif col in constants:
+            expr = pl.lit(_as_text(constants[col]))
+        else:
+            return None
+        mapping = (self.opt("values") or {}).get(col)
+        if mapping:
+            text = {str(k).strip(): _as_text(v) for k, v in mapping.items()}
+            expr = blank_to_null(expr)
+            expr = expr.replace_strict(text, default=expr, return_dtype=pl.String)
+        return expr
+
+    def _to_canonical(self, df: pl.DataFrame, spec: schemas.TableSpec,
+                      tz: str) -> tuple[pl.DataFrame, Quarantined]:
+        formats = self.opt("formats") or {}
+        parsed: list[pl.Expr] = []
+        checks: list[tuple[pl.Expr, pl.Expr]] = []
+        for field in spec.fields:
+            raw = self._source_expr(field.name)
+            if raw is None:
+                continue
+            value, kind = _parse(field, raw, formats.get(field.name), tz)
+            if field.name == "fiscal_year":
+                value = _fiscal_years(df, raw)
+            parsed.append(value.alias(field.name))
+            header = self._describe(field.name)
+            checks.append((failed(raw, value),
+                           pl.format(f"{field.name} ({header}): {{}} is not {kind}", raw)))
+        df = df.with_columns(parsed)
+        good, q = split_bad(df, checks)
+        keep = [f.name for f in spec.fields if f.name in good.columns]
+        return good.select(*keep, "_location"), q
+
+    def _describe(self, col: str) -> str:
+        if col in (self.opt("compose") or {}):
+            return "+".join(self.opt("compose")[col])
+        if col in (self.opt("columns") or {}):
+            return f"header {self.opt('columns')[col]}"
+        return "constant"
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _parse(field: pa.Field, raw: pl.Expr, fmt: str | list[str] | None,
+           tz: str) -> tuple[pl.Expr, str]:
+    t = field.type
+    fmts = [fmt] if isinstance(fmt, str) else fmt
+    if pa.types.is_timestamp(t):
+        return parse_time(raw, tuple(fmts or DEFAULT_TIME_FORMATS), tz), "a time"
+    if pa.types.is_date32(t):
+        return parse_date(raw, tuple(fmts or DEFAULT_DATE_FORMATS)), "a date"
+    if pa.types.is_boolean(t):
+        return parse_bool(raw), "yes/no (○/×, あり/なし, true/false)"
+    if pa.types.is_integer(t):
+        return parse_int(raw), "a whole number"
+    if pa.types.is_floating(t):
+        return parse_float(raw), "a number"
+    return blank_to_null(raw), "text"
+
+
+def _fiscal_years(df: pl.DataFrame, raw: pl.Expr) -> pl.Expr:
+    """'R5', '2023', '令和5年度' -> 2023, parsed once per distinct value."""
+    distinct = df.select(blank_to_null(raw).unique().alias("v")).get_column("v").to_list()
+    mapping: dict[str, int | None] = {}
+    for v in distinct:
+        if v is None:
+            continue
+        try:
+            mapping[v] = parse_fiscal_year(v)
+        except ValueError:
+            mapping[v] = None
+    return blank_to_null(raw).replace_strict(mapping, default=None, return_dtype=pl.Int64)
