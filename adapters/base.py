@@ -55,16 +55,24 @@ class Option:
 
 #: Options every source has, whatever its kind.
 COMMON_OPTIONS: tuple[Option, ...] = (
-    Option("name", "str", "Unique name of the source; becomes the `source=` partition.",
-           required=True),
+    Option(
+        "name", "str", "Unique name of the source; becomes the `source=` partition.", required=True
+    ),
     Option("kind", "str", "Adapter kind (see `collector kinds`).", required=True),
     Option("enabled", "bool", "Whether `collector run` reads this source.", default=True),
-    Option("keep_titles", "bool",
-           "Store document titles and meeting topics (dropped by default for privacy).",
-           default=False),
-    Option("lookback", "str",
-           "Re-read this much before the watermark on incremental runs (e.g. '3d', '12h');"
-           " defaults to [collector] lookback.", default=None),
+    Option(
+        "keep_titles",
+        "bool",
+        "Store document titles and meeting topics (dropped by default for privacy).",
+        default=False,
+    ),
+    Option(
+        "lookback",
+        "str",
+        "Re-read this much before the watermark on incremental runs (e.g. '3d', '12h');"
+        " defaults to [collector] lookback.",
+        default=None,
+    ),
 )
 
 
@@ -184,6 +192,11 @@ class Adapter(ABC):
     def validate(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Kind-specific checks beyond types; return problems as ``(key, message)`` pairs."""
         return []
+
+    @classmethod
+    def output_tables(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
+        """The tables a source of this kind, so configured, writes."""
+        return cls.tables
 
     def check(self) -> str:
         """Probe the source without reading data (``validate --check-sources``)."""

@@ -50,29 +50,59 @@ COMPOSE_SEPARATOR = "|"
 class CsvExport(Adapter):
     kind = "csv"
     tables = tuple(schemas.TABLES)
-    summary = ("Export files (CSV, gzip ok) mapped column by column to a canonical table;"
-               " Japanese headers, CP932, value maps and composite keys supported.")
+    summary = (
+        "Export files (CSV, gzip ok) mapped column by column to a canonical table;"
+        " Japanese headers, CP932, value maps and composite keys supported."
+    )
     windowed = True
     options: ClassVar[tuple[Option, ...]] = (
-        Option("table", "str", "Canonical table the rows go to.", required=True,
-               identity=True, choices=tuple(schemas.TABLES)),
-        Option("path", "str", "Glob of the export files, relative to the config file"
-               " (e.g. 'exports/teams-*.csv').", required=True, identity=True),
-        Option("encoding", "str", "Text encoding (auto: UTF-8 with or without BOM, else"
-               " CP932).", default="auto", choices=ENCODINGS),
+        Option(
+            "table",
+            "str",
+            "Canonical table the rows go to.",
+            required=True,
+            identity=True,
+            choices=tuple(schemas.TABLES),
+        ),
+        Option(
+            "path",
+            "str",
+            "Glob of the export files, relative to the config file (e.g. 'exports/teams-*.csv').",
+            required=True,
+            identity=True,
+        ),
+        Option(
+            "encoding",
+            "str",
+            "Text encoding (auto: UTF-8 with or without BOM, else CP932).",
+            default="auto",
+            choices=ENCODINGS,
+        ),
         Option("delimiter", "str", "Field separator.", default=","),
-        Option("skip_rows", "int", "Lines before the header line (titles, notes).",
-               default=0),
+        Option("skip_rows", "int", "Lines before the header line (titles, notes).", default=0),
         Option("columns", "table", "Canonical column -> header in the file.", required=True),
-        Option("compose", "table", "Canonical column -> list of headers joined with '|'"
-               " (composite natural keys).", default={}),
-        Option("values", "table", "Canonical column -> {file value = canonical value}.",
-               default={}),
-        Option("formats", "table", "Canonical time/date column -> strptime format (or"
-               " list of formats).", default={}),
+        Option(
+            "compose",
+            "table",
+            "Canonical column -> list of headers joined with '|' (composite natural keys).",
+            default={},
+        ),
+        Option(
+            "values", "table", "Canonical column -> {file value = canonical value}.", default={}
+        ),
+        Option(
+            "formats",
+            "table",
+            "Canonical time/date column -> strptime format (or list of formats).",
+            default={},
+        ),
         Option("constants", "table", "Canonical column -> value for every row.", default={}),
-        Option("timezone", "str", "Zone of times written without an offset; default"
-               " [collector] timezone.", default=None),
+        Option(
+            "timezone",
+            "str",
+            "Zone of times written without an offset; default [collector] timezone.",
+            default=None,
+        ),
     )
 
     @classmethod
@@ -83,21 +113,35 @@ class CsvExport(Adapter):
         for key in ("columns", "compose", "values", "formats", "constants"):
             for col in options.get(key) or {}:
                 if col not in known:
-                    problems.append((f"{key}.{col}", f"{col!r} is not a column of"
-                                     f" {spec.name}; expected one of: {', '.join(spec.columns)}"))
+                    problems.append(
+                        (
+                            f"{key}.{col}",
+                            f"{col!r} is not a column of"
+                            f" {spec.name}; expected one of: {', '.join(spec.columns)}",
+                        )
+                    )
         for col, headers in (options.get("compose") or {}).items():
-            if not (isinstance(headers, list) and headers
-                    and all(isinstance(h, str) for h in headers)):
+            if not (
+                isinstance(headers, list) and headers and all(isinstance(h, str) for h in headers)
+            ):
                 problems.append((f"compose.{col}", "expected a list of header names"))
         for col, header in (options.get("columns") or {}).items():
             if not isinstance(header, str):
                 problems.append((f"columns.{col}", "expected a header name (string)"))
-        provided = (set(options.get("columns") or {}) | set(options.get("compose") or {})
-                    | set(options.get("constants") or {}))
+        provided = (
+            set(options.get("columns") or {})
+            | set(options.get("compose") or {})
+            | set(options.get("constants") or {})
+        )
         for col in spec.required:
             if col not in provided:
-                problems.append(("columns", f"{spec.name} needs column {col!r}: map it"
-                                 " under columns, compose or constants"))
+                problems.append(
+                    (
+                        "columns",
+                        f"{spec.name} needs column {col!r}: map it"
+                        " under columns, compose or constants",
+                    )
+                )
         tz = options.get("timezone")
         if tz:
             try:
@@ -107,6 +151,10 @@ class CsvExport(Adapter):
         if len(options.get("delimiter") or "") != 1:
             problems.append(("delimiter", "expected a single character"))
         return problems
+
+    @classmethod
+    def output_tables(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
+        return (options["table"],)
 
     def check(self) -> str:
         files = self._files()
@@ -137,35 +185,50 @@ class CsvExport(Adapter):
                     continue
                 rows, q, total = self._parse(path, data, spec, tz)
                 manifest[fp] = {"path": str(path), "rows": total}
-                yield Batch(table=spec.name, rows=rows, quarantined=q, rows_read=total,
-                            checkpoint={"files": dict(manifest)}, unit=fp,
-                            progress=(n, len(files)))
+                yield Batch(
+                    table=spec.name,
+                    rows=rows,
+                    quarantined=q,
+                    rows_read=total,
+                    checkpoint={"files": dict(manifest)},
+                    unit=fp,
+                    progress=(n, len(files)),
+                )
             except SourceError as exc:
                 errors.append(str(exc))
         if errors:
             raise SourceError(f"{len(errors)} file(s) could not be read; first: {errors[0]}")
 
-    def _parse(self, path: Path, data: bytes, spec: schemas.TableSpec,
-               tz: str) -> tuple[pl.DataFrame, Quarantined, int]:
+    def _parse(
+        self, path: Path, data: bytes, spec: schemas.TableSpec, tz: str
+    ) -> tuple[pl.DataFrame, Quarantined, int]:
         body = to_utf8(data, self.opt("encoding"), path)
         skip = self.opt("skip_rows")
         for _ in range(skip):
             nl = body.find(b"\n")
-            body = body[nl + 1:] if nl >= 0 else b""
-        df, invalid = read_csv_lines(body, path, first_line=skip + 1,
-                                     delimiter=self.opt("delimiter"))
+            body = body[nl + 1 :] if nl >= 0 else b""
+        df, invalid = read_csv_lines(
+            body, path, first_line=skip + 1, delimiter=self.opt("delimiter")
+        )
         df = df.rename({c: c.strip().lstrip("\ufeff") for c in df.columns if c != "_line"})
         q = Quarantined.empty()
         for row in invalid:
-            q.add(f"{path}:{row.line}", f"expected {df.width - 1} fields, found {row.fields}",
-                  row.text)
+            q.add(
+                f"{path}:{row.line}",
+                f"expected {df.width - 1} fields, found {row.fields}",
+                row.text,
+            )
         self._check_headers(path, df.columns)
         total = df.height + len(q)
-        raw_text = df.select(pl.concat_str([pl.col(c) for c in df.columns if c != "_line"],
-                                           separator=self.opt("delimiter")).alias("_raw"))
+        raw_text = df.select(
+            pl.concat_str(
+                [pl.col(c) for c in df.columns if c != "_line"], separator=self.opt("delimiter")
+            ).alias("_raw")
+        )
         df = df.with_columns(
             pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"),
-            raw_text.get_column("_raw"))
+            raw_text.get_column("_raw"),
+        )
         rows, bad = self._to_canonical(df, spec, tz)
         q.extend(bad)
         return rows, q, total
@@ -179,8 +242,10 @@ class CsvExport(Adapter):
         for col, header in wanted.items():
             if header not in present:
                 shown = ", ".join(h for h in headers if h != "_line")
-                raise SourceError(f"{path}: header {header!r} (mapped to {col}) not found;"
-                                  f" the file's headers are: {shown}")
+                raise SourceError(
+                    f"{path}: header {header!r} (mapped to {col}) not found;"
+                    f" the file's headers are: {shown}"
+                )
 
     def _source_expr(self, col: str) -> pl.Expr | None:
         """The raw string of a canonical column: a header, a composition or a constant."""
@@ -188,8 +253,9 @@ class CsvExport(Adapter):
         compose = self.opt("compose") or {}
         constants = self.opt("constants") or {}
         if col in compose:
-            return pl.concat_str([blank_to_null(pl.col(h)) for h in compose[col]],
-                                 separator=COMPOSE_SEPARATOR)
+            return pl.concat_str(
+                [blank_to_null(pl.col(h)) for h in compose[col]], separator=COMPOSE_SEPARATOR
+            )
         if col in columns:
             expr = pl.col(columns[col])
         elif col in constants:
@@ -203,8 +269,9 @@ class CsvExport(Adapter):
             expr = expr.replace_strict(text, default=expr, return_dtype=pl.String)
         return expr
 
-    def _to_canonical(self, df: pl.DataFrame, spec: schemas.TableSpec,
-                      tz: str) -> tuple[pl.DataFrame, Quarantined]:
+    def _to_canonical(
+        self, df: pl.DataFrame, spec: schemas.TableSpec, tz: str
+    ) -> tuple[pl.DataFrame, Quarantined]:
         formats = self.opt("formats") or {}
         parsed: list[pl.Expr] = []
         checks: list[tuple[pl.Expr, pl.Expr]] = []
@@ -217,8 +284,9 @@ class CsvExport(Adapter):
                 value = _fiscal_years(df, raw)
             parsed.append(value.alias(field.name))
             header = self._describe(field.name)
-            checks.append((failed(raw, value),
-                           pl.format(f"{field.name} ({header}): {{}} is not {kind}", raw)))
+            checks.append(
+                (failed(raw, value), pl.format(f"{field.name} ({header}): {{}} is not {kind}", raw))
+            )
         df = df.with_columns(parsed)
         good, q = split_bad(df, checks)
         keep = [f.name for f in spec.fields if f.name in good.columns]
@@ -238,8 +306,9 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def _parse(field: pa.Field, raw: pl.Expr, fmt: str | list[str] | None,
-           tz: str) -> tuple[pl.Expr, str]:
+def _parse(
+    field: pa.Field, raw: pl.Expr, fmt: str | list[str] | None, tz: str
+) -> tuple[pl.Expr, str]:
     t = field.type
     fmts = [fmt] if isinstance(fmt, str) else fmt
     if pa.types.is_timestamp(t):

@@ -46,12 +46,14 @@ from adapters.parsing import blank_to_null, failed, parse_int, parse_time, split
 from collector.errors import SourceError
 
 BANNER = b"PaperCut Print Logger"
-HEADER = ("Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
-          "Height,Width,Duplex,Grayscale,Size")
+HEADER = (
+    "Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
+    "Height,Width,Duplex,Grayscale,Size"
+)
 NAMES = HEADER.split(",")
 FIELDS = [*NAMES, "_trailing"]
 HEAD_LINES = 3  # banner, header, first job
-_FILE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_FILE_DATE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?\.csv")
 
 
 class PaperCutPrintLogger(Adapter):
@@ -59,16 +61,32 @@ class PaperCutPrintLogger(Adapter):
     tables = ("print_jobs",)
     summary = "PaperCut Print Logger daily CSV files (papercut-print-log-YYYY-MM-DD.csv)."
     options: ClassVar[tuple[Option, ...]] = (
-        Option("path", "path", "Folder holding the daily CSV files (the logger's"
-               " logs\\csv\\daily).", required=True, identity=True),
-        Option("pattern", "str", "File name glob inside the folder (.gz copies match too).",
-               default="papercut-print-log-????-??-??.csv*"),
-        Option("encoding", "str", "Text encoding of the files.", default="auto",
-               choices=ENCODINGS),
-        Option("timezone", "str", "Zone of the print server's clock; default [collector]"
-               " timezone.", default=None),
-        Option("settle_seconds", "float", "A last line without newline is read once the"
-               " file has not changed for this long.", default=300.0),
+        Option(
+            "path",
+            "path",
+            "Folder holding the daily CSV files (the logger's logs\\csv\\daily).",
+            required=True,
+            identity=True,
+        ),
+        Option(
+            "pattern",
+            "str",
+            "File name glob inside the folder (.gz copies match too).",
+            default="papercut-print-log-????-??-??.csv*",
+        ),
+        Option("encoding", "str", "Text encoding of the files.", default="auto", choices=ENCODINGS),
+        Option(
+            "timezone",
+            "str",
+            "Zone of the print server's clock; default [collector] timezone.",
+            default=None,
+        ),
+        Option(
+            "settle_seconds",
+            "float",
+            "A last line without newline is read once the file has not changed for this long.",
+            default=300.0,
+        ),
     )
 
     def files(self) -> list[Path]:
@@ -98,32 +116,41 @@ class PaperCutPrintLogger(Adapter):
                     continue
                 rows, q, lines = self._parse(path, data, offset, end, line, fp, tz)
                 manifest[fp] = {"offset": end, "lines": lines, "path": str(path)}
-                yield Batch(table="print_jobs", rows=rows, quarantined=q,
-                            rows_read=rows.height + len(q),
-                            checkpoint={"files": dict(manifest)}, unit=fp,
-                            progress=(n, len(files)))
+                yield Batch(
+                    table="print_jobs",
+                    rows=rows,
+                    quarantined=q,
+                    rows_read=rows.height + len(q),
+                    checkpoint={"files": dict(manifest)},
+                    unit=fp,
+                    progress=(n, len(files)),
+                )
             except SourceError as exc:
                 errors.append(str(exc))
         if errors:
             raise SourceError(f"{len(errors)} file(s) could not be read; first: {errors[0]}")
 
-    def _parse(self, path: Path, data: bytes, offset: int, end: int, line: int, fp: str,
-               tz: str) -> tuple[pl.DataFrame, Quarantined, int]:
+    def _parse(
+        self, path: Path, data: bytes, offset: int, end: int, line: int, fp: str, tz: str
+    ) -> tuple[pl.DataFrame, Quarantined, int]:
         """Parse bytes [offset, end) of one file; return rows, quarantine, lines consumed."""
         encoding = self.opt("encoding")
         if offset == 0:
             head = strip_bom(data[:4096])
             if not head.startswith(BANNER):
-                raise SourceError(f"{path}: not a PaperCut Print Logger CSV (first line is not"
-                                  " the 'PaperCut Print Logger' banner)")
+                raise SourceError(
+                    f"{path}: not a PaperCut Print Logger CSV (first line is not"
+                    " the 'PaperCut Print Logger' banner)"
+                )
             body = to_utf8(data[:end], encoding, path)
             first_nl = body.find(b"\n")
             second_nl = body.find(b"\n", first_nl + 1)
-            header = body[first_nl + 1:second_nl].decode().strip().rstrip(",")
+            header = body[first_nl + 1 : second_nl].decode().strip().rstrip(",")
             if header != HEADER:
-                raise SourceError(f"{path}: unexpected header {header[:80]!r}; expected"
-                                  f" {HEADER[:40]}...")
-            body = body[second_nl + 1:]
+                raise SourceError(
+                    f"{path}: unexpected header {header[:80]!r}; expected {HEADER[:40]}..."
+                )
+            body = body[second_nl + 1 :]
             first_line = 3
         else:
             body = to_utf8(data[offset:end], encoding, path)
@@ -136,22 +163,34 @@ class PaperCutPrintLogger(Adapter):
         rescued = []
         for row in invalid:
             if row.fields == len(NAMES):  # a row without the trailing comma is fine
-                rescued.append({**dict(zip(NAMES, next(csv.reader([row.text])), strict=True)),
-                                "_trailing": "", "_line": row.line})
+                rescued.append(
+                    {
+                        **dict(zip(NAMES, next(csv.reader([row.text])), strict=True)),
+                        "_trailing": "",
+                        "_line": row.line,
+                    }
+                )
             else:
-                q.add(f"{path}:{row.line}", f"expected {len(NAMES)} fields (+ trailing comma),"
-                      f" found {row.fields}", row.text)
+                q.add(
+                    f"{path}:{row.line}",
+                    f"expected {len(NAMES)} fields (+ trailing comma), found {row.fields}",
+                    row.text,
+                )
         if rescued:
-            extra = pl.DataFrame(rescued, schema={**{f: pl.String for f in FIELDS},
-                                                  "_line": pl.Int64})
+            extra = pl.DataFrame(
+                rescued, schema={**{f: pl.String for f in FIELDS}, "_line": pl.Int64}
+            )
             df = pl.concat([df, extra]).sort("_line")
         df = df.with_columns(
-            pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"))
+            pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location")
+        )
         rows, bad = self._to_canonical(df, fp, tz)
         if len(bad):
             raw_lines = body.decode("utf-8").split("\n")
-            bad.raw = [raw_lines[int(loc.rsplit(":", 1)[1]) - first_line].rstrip("\r")
-                       for loc in bad.location]
+            bad.raw = [
+                raw_lines[int(loc.rsplit(":", 1)[1]) - first_line].rstrip("\r")
+                for loc in bad.location
+            ]
         q.extend(bad)
         return rows, q, consumed
 
@@ -163,27 +202,43 @@ class PaperCutPrintLogger(Adapter):
         duplex_raw = blank_to_null(pl.col("Duplex")).str.to_uppercase()
         gray_raw = blank_to_null(pl.col("Grayscale")).str.to_uppercase()
         df = df.with_columns(
-            time.alias("printed_at"), pages.alias("pages"), copies.alias("copies"),
-            duplex_raw.alias("_duplex"), gray_raw.alias("_gray"))
+            time.alias("printed_at"),
+            pages.alias("pages"),
+            copies.alias("copies"),
+            duplex_raw.alias("_duplex"),
+            gray_raw.alias("_gray"),
+        )
         checks = [
-            (pl.col("printed_at").is_null(),
-             pl.format("Time {} is not yyyy-MM-dd HH:mm:ss", pl.col("Time"))),
-            (failed(pl.col("Pages"), pl.col("pages")) | pl.col("Pages").str.strip_chars()
-             .eq(""), pl.format("Pages {} is not a whole number", pl.col("Pages"))),
+            (
+                pl.col("printed_at").is_null(),
+                pl.format("Time {} is not yyyy-MM-dd HH:mm:ss", pl.col("Time")),
+            ),
+            (
+                failed(pl.col("Pages"), pl.col("pages")) | pl.col("Pages").str.strip_chars().eq(""),
+                pl.format("Pages {} is not a whole number", pl.col("Pages")),
+            ),
             (pl.col("pages") < 0, "negative Pages"),
-            (failed(pl.col("Copies"), pl.col("copies")) | (pl.col("copies") < 1),
-             pl.format("Copies {} is not a whole number >= 1", pl.col("Copies"))),
-            (~pl.col("_duplex").is_in(["DUPLEX", "NOT DUPLEX"]).fill_null(False),
-             pl.format("Duplex {} is not DUPLEX or NOT DUPLEX", pl.col("Duplex"))),
-            (~pl.col("_gray").is_in(["GRAYSCALE", "NOT GRAYSCALE"]).fill_null(False),
-             pl.format("Grayscale {} is not GRAYSCALE or NOT GRAYSCALE",
-                       pl.col("Grayscale"))),
+            (
+                failed(pl.col("Copies"), pl.col("copies")) | (pl.col("copies") < 1),
+                pl.format("Copies {} is not a whole number >= 1", pl.col("Copies")),
+            ),
+            (
+                ~pl.col("_duplex").is_in(["DUPLEX", "NOT DUPLEX"]).fill_null(False),
+                pl.format("Duplex {} is not DUPLEX or NOT DUPLEX", pl.col("Duplex")),
+            ),
+            (
+                ~pl.col("_gray").is_in(["GRAYSCALE", "NOT GRAYSCALE"]).fill_null(False),
+                pl.format("Grayscale {} is not GRAYSCALE or NOT GRAYSCALE", pl.col("Grayscale")),
+            ),
         ]
         good, q = split_bad(df, checks)
         duplex = pl.col("_duplex") == "DUPLEX"
         per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
-        sheets = pl.when(duplex).then(pl.col("copies") * ((per_copy + 1) // 2)) \
+        sheets = (
+            pl.when(duplex)
+            .then(pl.col("copies") * ((per_copy + 1) // 2))
             .otherwise(pl.col("pages"))
+        )
         rows = good.select(
             pl.format("{}:{}", pl.lit(fp[:16]), pl.col("_line")).alias("job_id"),
             pl.col("printed_at"),
@@ -208,8 +263,13 @@ def _may_hold_window(path: Path, request: ReadRequest) -> bool:
     m = _FILE_DATE.search(path.name)
     if not m:
         return True
-    day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    margin = dt.timedelta(days=1)  # the file's local day vs the UTC window
-    if request.start and day < request.start.date() - margin:
+    year, month = int(m.group(1)), int(m.group(2))
+    if m.group(3):  # a daily file
+        first = last = dt.date(year, month, int(m.group(3)))
+    else:  # a monthly file
+        first = dt.date(year, month, 1)
+        last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    margin = dt.timedelta(days=1)  # the file's local days vs the UTC window
+    if request.start and last < request.start.date() - margin:
         return False
-    return not (request.end and day > request.end.date() + margin)
+    return not (request.end and first > request.end.date() + margin)

@@ -57,17 +57,37 @@ class CollectorGroup(click.Group):
 
 @click.group(cls=CollectorGroup)
 @click.version_option(__version__, prog_name="collector")
-@click.option("--config", "config_path", metavar="PATH", envvar="COLLECTOR_CONFIG",
-              help="Config file (default: $COLLECTOR_CONFIG, else the bundled example).")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="COLLECTOR_CONFIG",
+    help="Config file (default: $COLLECTOR_CONFIG, else the bundled example).",
+)
 @click.option("--data-dir", metavar="DIR", help="Override [collector] data_dir.")
-@click.option("--lock-wait", type=float, metavar="SECONDS",
-              help="Wait this long for another run's lock (default: [collector] lock_wait).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Format of the logs on stderr.")
+@click.option(
+    "--lock-wait",
+    type=float,
+    metavar="SECONDS",
+    help="Wait this long for another run's lock (default: [collector] lock_wait).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of the logs on stderr.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, data_dir: str | None,
-         lock_wait: float | None, log_format: str, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    config_path: str | None,
+    data_dir: str | None,
+    lock_wait: float | None,
+    log_format: str,
+    verbose: bool,
+) -> None:
     """Collect work-style telemetry into Parquet and compute the plan's KPIs.
 
     Quick start: `collector run` ingests the bundled example data into
@@ -84,8 +104,7 @@ def _pipeline(cfg, progress=None):  # noqa: ANN001, ANN202
     from collector.pipeline import Pipeline
     from collector.pseudonym import Pseudonymiser, load_key
 
-    key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example,
-                   warn=log.warning)
+    key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example, warn=log.warning)
     return Pipeline(cfg, Pseudonymiser(key), progress=progress)
 
 
@@ -97,9 +116,13 @@ def _select_sources(cfg, names: tuple[str, ...]):  # noqa: ANN001, ANN202
 
 def _fmt_result(r) -> str:  # noqa: ANN001
     status = {"success": "ok", "failed": "FAILED", "partial": "PARTIAL"}[r.outcome]
-    line = (f"{r.source:<24} {status:<7} read {r.rows_read:>9,}  new {r.new:>9,}"
-            f"  updated {r.updated:>7,}  unchanged {r.unchanged:>9,}"
-            f"  quarantined {r.quarantined:>6,}  {r.duration:6.2f}s")
+    line = (
+        f"{r.source:<24} {status:<7} read {r.rows_read:>9,}  new {r.new:>9,}"
+        f"  updated {r.updated:>7,}  unchanged {r.unchanged:>9,}"
+        f"  quarantined {r.quarantined:>6,}  {r.duration:6.2f}s"
+    )
+    if r.duplicates:
+        line += f"  duplicate keys {r.duplicates:,}"
     if r.outside_window:
         line += f"  outside window {r.outside_window:,}"
     if r.error:
@@ -133,7 +156,7 @@ class _Progress:
             bar.update(done - bar.pos)
             if done >= total:
                 bar.__exit__(None, None, None)
-        else:
+        elif total >= 10:  # a handful of files needs no progress lines
             pct = int(100 * done / max(total, 1))
             if pct // 10 != self._last.get(source, -1) // 10 or done == total:
                 log.info("%s: %d/%d units (%d%%)", source, done, total, pct)
@@ -165,18 +188,41 @@ def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
 
 # -- commands ------------------------------------------------------------------------------
 @main.command()
-@click.option("--source", "names", multiple=True, metavar="NAME",
-              help="Only these sources (repeatable); default: every enabled source.")
-@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Evaluate KPIs as of this date (default: today).")
-@click.option("--textfile-dir", type=click.Path(file_okay=False), default=None,
-              help="Also write the run and KPI metrics for node_exporter's textfile"
-                   " collector into DIR (default: [exporter] textfile_dir).")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
-              help="Also write the HTML and Excel KPI report into DIR.")
+@click.option(
+    "--source",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only these sources (repeatable); default: every enabled source.",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Evaluate KPIs as of this date (default: today).",
+)
+@click.option(
+    "--textfile-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write the run and KPI metrics for node_exporter's textfile"
+    " collector into DIR (default: [exporter] textfile_dir).",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write the HTML and Excel KPI report into DIR.",
+)
 @click.pass_obj
-def run(obj: Context, names: tuple[str, ...], as_of: dt.datetime | None,
-        textfile_dir: str | None, report_dir: str | None) -> None:
+def run(
+    obj: Context,
+    names: tuple[str, ...],
+    as_of: dt.datetime | None,
+    textfile_dir: str | None,
+    report_dir: str | None,
+) -> None:
     """The nightly job: ingest every enabled source, then recompute the KPIs.
 
     Exit code 0 when every source succeeded, 1 when any failed (the others still
@@ -194,8 +240,12 @@ def run(obj: Context, names: tuple[str, ...], as_of: dt.datetime | None,
     sys.exit(_exit_code(results))
 
 
-def _after_run(cfg, results, textfile_dir: str | None,  # noqa: ANN001
-               report_dir: str | None) -> None:
+def _after_run(
+    cfg,
+    results,
+    textfile_dir: str | None,  # noqa: ANN001
+    report_dir: str | None,
+) -> None:
     """Optional outputs of the nightly run, each owned by its own module."""
     textfile_dir = textfile_dir or cfg.sections.get("exporter", {}).get("textfile_dir")
     if textfile_dir:
@@ -211,8 +261,13 @@ def _after_run(cfg, results, textfile_dir: str | None,  # noqa: ANN001
 
 
 @main.command()
-@click.option("--source", "names", multiple=True, metavar="NAME",
-              help="Only these sources (repeatable); default: every enabled source.")
+@click.option(
+    "--source",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only these sources (repeatable); default: every enabled source.",
+)
 @click.pass_obj
 def ingest(obj: Context, names: tuple[str, ...]) -> None:
     """Ingest sources incrementally (the first half of `run`, without the KPIs)."""
@@ -238,16 +293,26 @@ def _parse_when(value: str, tz, end: bool) -> dt.datetime:  # noqa: ANN001
 
 @main.command()
 @click.option("--source", "name", required=True, metavar="NAME", help="The source to re-read.")
-@click.option("--from", "start", required=True, metavar="DATE",
-              help="First day (YYYY-MM-DD, local) or ISO time.")
-@click.option("--to", "end", required=True, metavar="DATE",
-              help="Last day, inclusive (YYYY-MM-DD, local) or ISO time (exclusive).")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    metavar="DATE",
+    help="First day (YYYY-MM-DD, local) or ISO time.",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    metavar="DATE",
+    help="Last day, inclusive (YYYY-MM-DD, local) or ISO time (exclusive).",
+)
 @click.option("--dry-run", is_flag=True, help="Read and validate, write nothing.")
-@click.option("--restart", is_flag=True,
-              help="Forget the progress of an interrupted backfill of this window.")
+@click.option(
+    "--restart", is_flag=True, help="Forget the progress of an interrupted backfill of this window."
+)
 @click.pass_obj
-def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool,
-             restart: bool) -> None:
+def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, restart: bool) -> None:
     """Re-read one source's window, whatever its watermark says.
 
     Idempotent (rows are upserted by natural key), resumable after an interruption
@@ -263,8 +328,9 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool,
     with WriterLock(cfg.data_dir, cfg.lock_wait):
         progress = _Progress()
         try:
-            result = _pipeline(cfg, progress).backfill(source, lo, hi, dry_run=dry_run,
-                                                       restart=restart)
+            result = _pipeline(cfg, progress).backfill(
+                source, lo, hi, dry_run=dry_run, restart=restart
+            )
         finally:
             progress.close()
     if dry_run:
@@ -274,8 +340,9 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool,
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @click.pass_obj
 def status(obj: Context, fmt: str) -> None:
     """Per source: watermark, last run and outcome, row and quarantine counts, last error."""
@@ -293,19 +360,23 @@ def status(obj: Context, fmt: str) -> None:
         click.echo(f"{r['source']} ({r['kind']}{'' if r['enabled'] else ', disabled'})")
         click.echo(f"  watermark        {r['watermark'] or '-'}")
         click.echo(f"  newest event     {r['newest_event'] or '-'}")
-        click.echo(f"  last run         {last.get('started_at', '-')} {last.get('mode', '')}"
-                   f" {last.get('outcome', 'never')}")
+        click.echo(
+            f"  last run         {last.get('started_at', '-')} {last.get('mode', '')}"
+            f" {last.get('outcome', 'never')}"
+        )
         click.echo(f"  last success     {r['last_success_at'] or '-'}")
-        click.echo("  rows             " + (", ".join(f"{t} {n:,}" for t, n in
-                                                   r["rows"].items()) or "0"))
+        click.echo(
+            "  rows             " + (", ".join(f"{t} {n:,}" for t, n in r["rows"].items()) or "0")
+        )
         click.echo(f"  quarantined      {r['quarantined']:,}")
         if last.get("error"):
             click.echo(f"  last error       {last['error']}")
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True
+)
 def kinds(fmt: str) -> None:
     """Every source kind with its config keys, which are required, and their defaults."""
     from collector.kinds import describe
@@ -314,14 +385,19 @@ def kinds(fmt: str) -> None:
 
 
 @main.command()
-@click.option("--check-sources", is_flag=True,
-              help="Also probe each enabled source (credentials, permissions, folders).")
+@click.option(
+    "--check-sources",
+    is_flag=True,
+    help="Also probe each enabled source (credentials, permissions, folders).",
+)
 @click.pass_obj
 def validate(obj: Context, check_sources: bool) -> None:
     """Check the config without touching data (exit 2 on the first problem)."""
     cfg = obj.cfg
-    click.echo(f"{cfg.path}: ok, {len(cfg.sources)} source(s):"
-               f" {', '.join(s.name for s in cfg.sources) or 'none'}")
+    click.echo(
+        f"{cfg.path}: ok, {len(cfg.sources)} source(s):"
+        f" {', '.join(s.name for s in cfg.sources) or 'none'}"
+    )
     if not check_sources:
         return
     from collector.pipeline import Pipeline
@@ -349,8 +425,7 @@ def _extend() -> None:
     """Commands that live in their own modules register themselves here."""
     import importlib
 
-    for module in ("collector.kpi_command", "collector.serve_command",
-                   "collector.report_command"):
+    for module in ("collector.kpi_command", "collector.serve_command", "collector.report_command"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

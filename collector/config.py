@@ -26,28 +26,53 @@ CONFIG_ENV = "COLLECTOR_CONFIG"
 #: Options of the top-level tables. Other modules add theirs with :func:`register_section`.
 SECTION_OPTIONS: dict[str, tuple[Option, ...]] = {
     "collector": (
-        Option("data_dir", "path", "Where the dataset, state and KPI tables live.",
-               default="./collector-data"),
-        Option("timezone", "str",
-               "Zone for calendar bucketing and for sources that write local time.",
-               default="Asia/Tokyo"),
-        Option("lookback", "str",
-               "Incremental runs re-read this much before the watermark ('3d', '12h').",
-               default="3d"),
-        Option("lock_wait", "float",
-               "Seconds a run waits for another run's lock before giving up.", default=0.0),
+        Option(
+            "data_dir",
+            "path",
+            "Where the dataset, state and KPI tables live.",
+            default="./collector-data",
+        ),
+        Option(
+            "timezone",
+            "str",
+            "Zone for calendar bucketing and for sources that write local time.",
+            default="Asia/Tokyo",
+        ),
+        Option(
+            "lookback",
+            "str",
+            "Incremental runs re-read this much before the watermark ('3d', '12h').",
+            default="3d",
+        ),
+        Option(
+            "lock_wait",
+            "float",
+            "Seconds a run waits for another run's lock before giving up.",
+            default=0.0,
+        ),
     ),
     "privacy": (
-        Option("key", "secret",
-               "Pseudonymisation key: 'env:VAR' or 'file:PATH' (at least 16 bytes).",
-               default=None),
-        Option("quarantine_raw", "bool",
-               "Keep the raw text of quarantined rows (may hold identifiers); false keeps"
-               " only location and reason.", default=True),
+        Option(
+            "key",
+            "secret",
+            "Pseudonymisation key: 'env:VAR' or 'file:PATH' (at least 16 bytes).",
+            default=None,
+        ),
+        Option(
+            "quarantine_raw",
+            "bool",
+            "Keep the raw text of quarantined rows (may hold identifiers); false keeps"
+            " only location and reason.",
+            default=True,
+        ),
     ),
     "targets": (
-        Option("file", "path", "The plan's KPI targets (TOML); default: the bundled plan.",
-               default=None),
+        Option(
+            "file",
+            "path",
+            "The plan's KPI targets (TOML); default: the bundled plan.",
+            default=None,
+        ),
     ),
 }
 
@@ -59,8 +84,11 @@ def register_section(name: str, options: tuple[Option, ...]) -> None:
 
 #: Modules that declare their own config tables with :func:`register_section` when
 #: imported (a module not present yet is skipped).
-SECTION_MODULES = ("aggregates.settings", "collector.exporter_settings",
-                   "collector.report_settings")
+SECTION_MODULES = (
+    "aggregates.settings",
+    "collector.exporter_settings",
+    "collector.report_settings",
+)
 
 
 def _load_section_modules() -> None:
@@ -123,8 +151,9 @@ def parse_duration(text: str) -> dt.timedelta:
     if not m:
         raise ValueError(text)
     n, unit = int(m.group(1)), m.group(2)
-    return {"d": dt.timedelta(days=n), "h": dt.timedelta(hours=n),
-            "m": dt.timedelta(minutes=n)}[unit]
+    return {"d": dt.timedelta(days=n), "h": dt.timedelta(hours=n), "m": dt.timedelta(minutes=n)}[
+        unit
+    ]
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
@@ -137,13 +166,15 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, 
     return bundled_example_config(), True
 
 
-def load(explicit: str | os.PathLike[str] | None = None,
-         data_dir_override: str | None = None) -> Config:
+def load(
+    explicit: str | os.PathLike[str] | None = None, data_dir_override: str | None = None
+) -> Config:
     """Find, parse and validate the config; raise :class:`ConfigError` on any problem."""
     path, is_example = resolve_config_path(explicit)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found (give --config PATH or set"
-                          f" ${CONFIG_ENV})")
+        raise ConfigError(
+            f"{path}: config file not found (give --config PATH or set ${CONFIG_ENV})"
+        )
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
@@ -162,11 +193,13 @@ def _check_value(where: str, opt: Option, value: Any) -> Any:
     else:
         value_ok = isinstance(value, accepted)
     if not value_ok:
-        raise ConfigError(f"{where} key '{opt.name}': expected {opt.type}, got"
-                          f" {type(value).__name__} {value!r}")
+        raise ConfigError(
+            f"{where} key '{opt.name}': expected {opt.type}, got {type(value).__name__} {value!r}"
+        )
     if opt.choices and value not in opt.choices:
-        raise ConfigError(f"{where} key '{opt.name}': expected one of"
-                          f" {', '.join(opt.choices)}, got {value!r}")
+        raise ConfigError(
+            f"{where} key '{opt.name}': expected one of {', '.join(opt.choices)}, got {value!r}"
+        )
     if opt.type == "secret":
         check_secret_ref(where, opt.name, value)
     if opt.type == "float":
@@ -177,18 +210,22 @@ def _check_value(where: str, opt: Option, value: Any) -> Any:
 def check_secret_ref(where: str, key: str, value: str) -> None:
     if not (value.startswith("env:") or value.startswith("file:")) or len(value) < 5:
         # Never echo the value: it may be the secret itself pasted by mistake.
-        raise ConfigError(f"{where} key '{key}': expected 'env:VARIABLE' or 'file:PATH'"
-                          " (secrets are never written in the config itself)")
+        raise ConfigError(
+            f"{where} key '{key}': expected 'env:VARIABLE' or 'file:PATH'"
+            " (secrets are never written in the config itself)"
+        )
 
 
-def validate_options(where: str, given: dict[str, Any],
-                     options: tuple[Option, ...]) -> dict[str, Any]:
+def validate_options(
+    where: str, given: dict[str, Any], options: tuple[Option, ...]
+) -> dict[str, Any]:
     """Check types, unknown and missing keys; return the options with defaults filled in."""
     known = {o.name: o for o in options}
     for key in given:
         if key not in known:
-            raise ConfigError(f"{where} key '{key}': unknown key; expected one of:"
-                              f" {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{where} key '{key}': unknown key; expected one of: {', '.join(sorted(known))}"
+            )
     out: dict[str, Any] = {}
     for opt in options:
         if opt.name in given:
@@ -200,15 +237,22 @@ def validate_options(where: str, given: dict[str, Any],
     return out
 
 
-def from_dict(raw: dict[str, Any], path: Path, *, is_example: bool = False,
-              data_dir_override: str | None = None) -> Config:
+def from_dict(
+    raw: dict[str, Any],
+    path: Path,
+    *,
+    is_example: bool = False,
+    data_dir_override: str | None = None,
+) -> Config:
     """Validate an already-parsed config document."""
     _load_section_modules()
     base = path.resolve().parent
     for key in raw:
         if key != "sources" and key not in SECTION_OPTIONS:
-            raise ConfigError(f"{path}: table [{key}] is unknown; expected one of:"
-                              f" {', '.join(sorted([*SECTION_OPTIONS, 'sources']))}")
+            raise ConfigError(
+                f"{path}: table [{key}] is unknown; expected one of:"
+                f" {', '.join(sorted([*SECTION_OPTIONS, 'sources']))}"
+            )
     sections: dict[str, dict[str, Any]] = {}
     for name, options in SECTION_OPTIONS.items():
         given = raw.get(name, {})
@@ -220,14 +264,17 @@ def from_dict(raw: dict[str, Any], path: Path, *, is_example: bool = False,
     try:
         ZoneInfo(col["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{path}: [collector] key 'timezone': unknown time zone"
-                          f" {col['timezone']!r}; expected an IANA name like 'Asia/Tokyo'"
-                          ) from None
+        raise ConfigError(
+            f"{path}: [collector] key 'timezone': unknown time zone"
+            f" {col['timezone']!r}; expected an IANA name like 'Asia/Tokyo'"
+        ) from None
     try:
         lookback = parse_duration(col["lookback"])
     except ValueError:
-        raise ConfigError(f"{path}: [collector] key 'lookback': expected a duration like"
-                          f" '3d', '12h' or '30m', got {col['lookback']!r}") from None
+        raise ConfigError(
+            f"{path}: [collector] key 'lookback': expected a duration like"
+            f" '3d', '12h' or '30m', got {col['lookback']!r}"
+        ) from None
 
     if data_dir_override:
         data_dir = Path(data_dir_override)
@@ -241,13 +288,17 @@ def from_dict(raw: dict[str, Any], path: Path, *, is_example: bool = False,
     targets = sections["targets"]["file"]
     targets_file = _resolve(base, targets) if targets else bundled_config_dir() / "targets.toml"
     if not targets_file.is_file():
-        raise ConfigError(f"{path}: [targets] key 'file': {targets_file} does not exist;"
-                          " expected the plan's KPI targets file")
+        raise ConfigError(
+            f"{path}: [targets] key 'file': {targets_file} does not exist;"
+            " expected the plan's KPI targets file"
+        )
 
     privacy = sections["privacy"]
     if privacy["key"] is None and not is_example:
-        raise ConfigError(f"{path}: [privacy] key 'key': required; expected 'env:VARIABLE'"
-                          " or 'file:PATH' naming the pseudonymisation key")
+        raise ConfigError(
+            f"{path}: [privacy] key 'key': required; expected 'env:VARIABLE'"
+            " or 'file:PATH' naming the pseudonymisation key"
+        )
 
     sources = _sources(raw.get("sources", []), path, base, lookback)
     return Config(
@@ -270,8 +321,9 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _sources(raw_sources: Any, path: Path, base: Path,
-             default_lookback: dt.timedelta) -> list[SourceConfig]:
+def _sources(
+    raw_sources: Any, path: Path, base: Path, default_lookback: dt.timedelta
+) -> list[SourceConfig]:
     if not isinstance(raw_sources, list):
         raise ConfigError(f"{path}: 'sources' must be an array of tables ([[sources]])")
     seen: set[str] = set()
@@ -285,35 +337,50 @@ def _sources(raw_sources: Any, path: Path, base: Path,
             label = f"{path}: [[sources]] #{i} ({name})"
         kind = entry.get("kind")
         if not isinstance(kind, str):
-            raise ConfigError(f"{label} key 'kind': required; expected one of:"
-                              f" {', '.join(sorted(REGISTRY))}")
+            raise ConfigError(
+                f"{label} key 'kind': required; expected one of: {', '.join(sorted(REGISTRY))}"
+            )
         if kind not in REGISTRY:
-            raise ConfigError(f"{label} key 'kind': unknown kind {kind!r}; expected one of:"
-                              f" {', '.join(sorted(REGISTRY))}")
+            raise ConfigError(
+                f"{label} key 'kind': unknown kind {kind!r}; expected one of:"
+                f" {', '.join(sorted(REGISTRY))}"
+            )
         cls = adapter_class(kind)
         values = validate_options(label, entry, COMMON_OPTIONS + cls.options)
         name = values["name"]
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            raise ConfigError(f"{label} key 'name': expected letters, digits, '_', '-' or '.'"
-                              f" (it names a folder), got {name!r}")
+            raise ConfigError(
+                f"{label} key 'name': expected letters, digits, '_', '-' or '.'"
+                f" (it names a folder), got {name!r}"
+            )
         if name in seen:
-            raise ConfigError(f"{label} key 'name': {name!r} is used by another source;"
-                              " names must be unique")
+            raise ConfigError(
+                f"{label} key 'name': {name!r} is used by another source; names must be unique"
+            )
         seen.add(name)
         lookback = default_lookback
         if values["lookback"] is not None:
             try:
                 lookback = parse_duration(values["lookback"])
             except ValueError:
-                raise ConfigError(f"{label} key 'lookback': expected a duration like '3d',"
-                                  f" got {values['lookback']!r}") from None
-        specific = {k: v for k, v in values.items()
-                    if k not in {o.name for o in COMMON_OPTIONS}}
+                raise ConfigError(
+                    f"{label} key 'lookback': expected a duration like '3d',"
+                    f" got {values['lookback']!r}"
+                ) from None
+        specific = {k: v for k, v in values.items() if k not in {o.name for o in COMMON_OPTIONS}}
         for key, message in cls.validate(specific):
             raise ConfigError(f"{label} key '{key}': {message}")
-        out.append(SourceConfig(name=name, kind=kind, enabled=values["enabled"],
-                                options=specific, keep_titles=values["keep_titles"],
-                                lookback=lookback, base_dir=base))
+        out.append(
+            SourceConfig(
+                name=name,
+                kind=kind,
+                enabled=values["enabled"],
+                options=specific,
+                keep_titles=values["keep_titles"],
+                lookback=lookback,
+                base_dir=base,
+            )
+        )
     return out
 
 

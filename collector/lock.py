@@ -34,7 +34,8 @@ class WriterLock:
                     raise LockedError(
                         f"{self.path}: another collector run or backfill{holder} is writing"
                         " to this data directory; wait for it to finish or give"
-                        " --lock-wait SECONDS") from None
+                        " --lock-wait SECONDS"
+                    ) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -51,8 +52,12 @@ class WriterLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
 
 

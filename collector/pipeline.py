@@ -56,6 +56,8 @@ class SourceResult:
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    #: Rows that repeated a natural key already in the same read (kept once).
+    duplicates: int = 0
     outside_window: int = 0
     duration: float = 0.0
     error: str | None = None
@@ -70,14 +72,25 @@ class SourceResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source": self.source, "kind": self.kind, "mode": self.mode,
-            "run_id": self.run_id, "started_at": self.started_at, "outcome": self.outcome,
-            "rows_read": self.rows_read, "rows_new": self.new, "rows_updated": self.updated,
-            "rows_unchanged": self.unchanged, "rows_quarantined": self.quarantined,
-            "rows_outside_window": self.outside_window, "duration_seconds": self.duration,
-            "error": self.error, "error_kind": self.error_kind,
+            "source": self.source,
+            "kind": self.kind,
+            "mode": self.mode,
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "outcome": self.outcome,
+            "rows_read": self.rows_read,
+            "rows_new": self.new,
+            "rows_updated": self.updated,
+            "rows_unchanged": self.unchanged,
+            "rows_quarantined": self.quarantined,
+            "rows_duplicate": self.duplicates,
+            "rows_outside_window": self.outside_window,
+            "duration_seconds": self.duration,
+            "error": self.error,
+            "error_kind": self.error_kind,
             "newest_event": self.newest_event,
-            "window_start": self.window[0], "window_end": self.window[1],
+            "window_start": self.window[0],
+            "window_end": self.window[1],
         }
 
 
@@ -87,8 +100,14 @@ ProgressFn = Callable[[str, int, int], None]
 class Pipeline:
     """Runs sources for one command invocation (one run id)."""
 
-    def __init__(self, cfg: Config, pseudonymiser: Pseudonymiser, *,
-                 progress: ProgressFn | None = None, flush_rows: int = FLUSH_ROWS) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        pseudonymiser: Pseudonymiser,
+        *,
+        progress: ProgressFn | None = None,
+        flush_rows: int = FLUSH_ROWS,
+    ) -> None:
         self.cfg = cfg
         self.store = Store(cfg.data_dir.resolve())
         self.states = StateStore(cfg.data_dir)
@@ -104,8 +123,10 @@ class Pipeline:
         def secrets(key: str) -> str:
             ref = source.options.get(key)
             if ref is None:
-                raise ConfigError(f"{self.cfg.path}: [[sources]] ({source.name}) key"
-                                  f" '{key}': required; expected 'env:VARIABLE' or 'file:PATH'")
+                raise ConfigError(
+                    f"{self.cfg.path}: [[sources]] ({source.name}) key"
+                    f" '{key}': required; expected 'env:VARIABLE' or 'file:PATH'"
+                )
             return read_secret(ref, f"{self.cfg.path}: [[sources]] ({source.name}) key '{key}'")
 
         return cls(source, secrets)
@@ -114,18 +135,36 @@ class Pipeline:
     def incremental(self, sources: Iterable[SourceConfig]) -> list[SourceResult]:
         return [self._run_source(s, "incremental", None, None) for s in sources]
 
-    def backfill(self, source: SourceConfig, start: dt.datetime, end: dt.datetime, *,
-                 dry_run: bool = False, restart: bool = False) -> SourceResult:
-        return self._run_source(source, "backfill", start, end, dry_run=dry_run,
-                                restart=restart)
+    def backfill(
+        self,
+        source: SourceConfig,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        dry_run: bool = False,
+        restart: bool = False,
+    ) -> SourceResult:
+        return self._run_source(source, "backfill", start, end, dry_run=dry_run, restart=restart)
 
     # -- one source -----------------------------------------------------------------
-    def _run_source(self, source: SourceConfig, mode: str, start: dt.datetime | None,
-                    end: dt.datetime | None, *, dry_run: bool = False,
-                    restart: bool = False) -> SourceResult:
+    def _run_source(
+        self,
+        source: SourceConfig,
+        mode: str,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+        *,
+        dry_run: bool = False,
+        restart: bool = False,
+    ) -> SourceResult:
         t0 = time.monotonic()
-        res = SourceResult(source=source.name, kind=source.kind, mode=mode,
-                           run_id=self.run_id, started_at=self.run_start)
+        res = SourceResult(
+            source=source.name,
+            kind=source.kind,
+            mode=mode,
+            run_id=self.run_id,
+            started_at=self.run_start,
+        )
         state: SourceState | None = None
         try:
             identity = identity_of(source)
@@ -134,24 +173,42 @@ class Pipeline:
             if mode == "incremental":
                 start = state.watermark - source.lookback if state.watermark else None
                 end = self.run_start
-                request = ReadRequest(mode=mode, run_start=self.run_start, start=start,
-                                      end=end, state=dict(state.checkpoint),
-                                      timezone=self.cfg.timezone)
+                request = ReadRequest(
+                    mode=mode,
+                    run_start=self.run_start,
+                    start=start,
+                    end=end,
+                    state=dict(state.checkpoint),
+                    timezone=self.cfg.timezone,
+                )
                 done: set[str] = set()
             else:
                 if restart:
                     self.states.clear_backfill(source.name, identity, start, end)
                 done = self.states.backfill_done(source.name, identity, start, end)
-                request = ReadRequest(mode=mode, run_start=self.run_start, start=start,
-                                      end=end, state=dict(state.checkpoint),
-                                      done_units=frozenset(done), timezone=self.cfg.timezone)
+                request = ReadRequest(
+                    mode=mode,
+                    run_start=self.run_start,
+                    start=start,
+                    end=end,
+                    state=dict(state.checkpoint),
+                    done_units=frozenset(done),
+                    timezone=self.cfg.timezone,
+                )
                 if done:
-                    log.info("%s: resuming backfill, %d unit(s) already committed",
-                             source.name, len(done))
+                    log.info(
+                        "%s: resuming backfill, %d unit(s) already committed",
+                        source.name,
+                        len(done),
+                    )
             res.window = (start, end)
-            log.info("%s: %s read, window %s .. %s", source.name, mode,
-                     start.isoformat() if start else "beginning",
-                     end.isoformat() if end else "now")
+            log.info(
+                "%s: %s read, window %s .. %s",
+                source.name,
+                mode,
+                start.isoformat() if start else "beginning",
+                end.isoformat() if end else "now",
+            )
             self._consume(adapter, source, request, state, res, done, dry_run=dry_run)
             if mode == "incremental" and not dry_run:
                 # Everything before this run's start has now been read and committed.
@@ -166,8 +223,9 @@ class Pipeline:
             res.outcome, res.error, res.error_kind = "failed", str(exc), "source"
         except Exception as exc:  # noqa: BLE001 - a bug in one adapter must not stop the others
             res.outcome, res.error, res.error_kind = "failed", f"internal error: {exc!r}", "bug"
-            log.error("%s: internal error (please report):\n%s", source.name,
-                      traceback.format_exc())
+            log.error(
+                "%s: internal error (please report):\n%s", source.name, traceback.format_exc()
+            )
         res.duration = round(time.monotonic() - t0, 3)
         if res.error:
             log.error("%s: %s", source.name, res.error)
@@ -175,9 +233,17 @@ class Pipeline:
             self._record(source, state, res)
         return res
 
-    def _consume(self, adapter: Adapter, source: SourceConfig, request: ReadRequest,
-                 state: SourceState, res: SourceResult, done: set[str], *,
-                 dry_run: bool) -> None:
+    def _consume(
+        self,
+        adapter: Adapter,
+        source: SourceConfig,
+        request: ReadRequest,
+        state: SourceState,
+        res: SourceResult,
+        done: set[str],
+        *,
+        dry_run: bool,
+    ) -> None:
         buffers: dict[str, list[pl.DataFrame]] = {}
         quarantine: list[pl.DataFrame] = []
         buffered = 0
@@ -191,11 +257,13 @@ class Pipeline:
                 for table, frames in buffers.items():
                     spec = schemas.get(table)
                     frame = pl.concat(frames, how="diagonal_relaxed")
-                    upserted: UpsertResult = self.store.upsert(spec, source.name, frame,
-                                                               ingested_at)
+                    upserted: UpsertResult = self.store.upsert(
+                        spec, source.name, frame, ingested_at
+                    )
                     res.new += upserted.new
                     res.updated += upserted.updated
                     res.unchanged += upserted.unchanged
+                    res.duplicates += upserted.duplicates
                 if quarantine:
                     q = pl.concat(quarantine, how="vertical_relaxed")
                     self.store.upsert(QUARANTINE, source.name, q, ingested_at)
@@ -205,8 +273,9 @@ class Pipeline:
                     self.states.save(state)
                 if pending_units and request.mode == "backfill":
                     done.update(pending_units)
-                    self.states.save_backfill(source.name, state.identity, request.start,
-                                              request.end, done)
+                    self.states.save_backfill(
+                        source.name, state.identity, request.start, request.end, done
+                    )
             buffers.clear()
             quarantine.clear()
             buffered = 0
@@ -223,8 +292,9 @@ class Pipeline:
                     buffers.setdefault(batch.table, []).append(rows)
                     res.by_table[batch.table] = res.by_table.get(batch.table, 0) + rows.height
                     newest = _newest(schemas.get(batch.table), rows)
-                    if newest is not None and (res.newest_event is None
-                                               or newest > res.newest_event):
+                    if newest is not None and (
+                        res.newest_event is None or newest > res.newest_event
+                    ):
                         res.newest_event = newest
                 if q.height:
                     quarantine.append(q)
@@ -242,19 +312,25 @@ class Pipeline:
             flush()
 
     # -- validation and privacy ------------------------------------------------------
-    def _prepare(self, batch: Batch, source: SourceConfig,
-                 request: ReadRequest) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    def _prepare(
+        self, batch: Batch, source: SourceConfig, request: ReadRequest
+    ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
         spec = schemas.get(batch.table)
         rows = batch.rows
         if LOCATION_COL not in rows.columns:
             where = batch.unit or source.name
-            rows = rows.with_row_index("_i").with_columns(
-                pl.format("{} row {}", pl.lit(where), pl.col("_i") + 1).alias(LOCATION_COL)
-            ).drop("_i")
+            rows = (
+                rows.with_row_index("_i")
+                .with_columns(
+                    pl.format("{} row {}", pl.lit(where), pl.col("_i") + 1).alias(LOCATION_COL)
+                )
+                .drop("_i")
+            )
         missing = [c for c in spec.columns if c not in rows.columns]
         if missing:
             rows = rows.with_columns(
-                pl.lit(None, dtype=_polars_type(spec, c)).alias(c) for c in missing)
+                pl.lit(None, dtype=_polars_type(spec, c)).alias(c) for c in missing
+            )
         reason = _violations(spec, rows)
         rows = rows.with_columns(reason.alias("_reason"))
         bad = rows.filter(pl.col("_reason").is_not_null())
@@ -268,8 +344,7 @@ class Pipeline:
             outside = before - good.height
 
         if not source.keep_titles and spec.title_columns:
-            good = good.with_columns(pl.lit(None, pl.String).alias(c)
-                                     for c in spec.title_columns)
+            good = good.with_columns(pl.lit(None, pl.String).alias(c) for c in spec.title_columns)
         good = self.pseudonymiser.frame(good.select(spec.columns), spec.person_columns)
 
         q = batch.quarantined
@@ -287,24 +362,35 @@ class Pipeline:
         if not len(q):
             return pl.DataFrame()
         raw = q.raw if self.cfg.quarantine_raw else [None] * len(q)
-        frame = pl.DataFrame({
-            "table": [table] * len(q), "location": q.location, "reason": q.reason,
-            "raw": raw,
-        }, schema={"table": pl.String, "location": pl.String, "reason": pl.String,
-                   "raw": pl.String})
+        frame = pl.DataFrame(
+            {
+                "table": [table] * len(q),
+                "location": q.location,
+                "reason": q.reason,
+                "raw": raw,
+            },
+            schema={
+                "table": pl.String,
+                "location": pl.String,
+                "reason": pl.String,
+                "raw": pl.String,
+            },
+        )
         frame = frame.with_columns(
             pl.lit(self.run_id).alias("run_id"),
-            pl.lit(self.run_start, dtype=pl.Datetime("us", "UTC")).alias("first_seen"))
-        return frame.unique(subset=["table", "location", "reason"], keep="last",
-                            maintain_order=True)
+            pl.lit(self.run_start, dtype=pl.Datetime("us", "UTC")).alias("first_seen"),
+        )
+        return frame.unique(
+            subset=["table", "location", "reason"], keep="last", maintain_order=True
+        )
 
     # -- bookkeeping -----------------------------------------------------------------
-    def _record(self, source: SourceConfig, state: SourceState | None,
-                res: SourceResult) -> None:
+    def _record(self, source: SourceConfig, state: SourceState | None, res: SourceResult) -> None:
         if state is None:
             state = SourceState(source=source.name, identity={"kind": source.kind})
-        if res.newest_event and (state.newest_event is None
-                                 or res.newest_event > state.newest_event):
+        if res.newest_event and (
+            state.newest_event is None or res.newest_event > state.newest_event
+        ):
             state.newest_event = res.newest_event
         state.last_run = res.to_json()
         if res.mode == "incremental":
@@ -315,15 +401,28 @@ class Pipeline:
                 state.consecutive_failures += 1
         try:
             self.states.save(state)
-            ledger = pl.DataFrame([{
-                "run_id": res.run_id, "mode": res.mode, "started_at": res.started_at,
-                "ended_at": dt.datetime.now(dt.UTC), "outcome": res.outcome,
-                "window_start": res.window[0], "window_end": res.window[1],
-                "rows_read": res.rows_read, "rows_new": res.new,
-                "rows_updated": res.updated, "rows_unchanged": res.unchanged,
-                "rows_quarantined": res.quarantined, "newest_event": res.newest_event,
-                "error": res.error,
-            }], schema=pl.from_arrow(RUNS.schema.empty_table()).drop("ingested_at").schema)
+            ledger = pl.DataFrame(
+                [
+                    {
+                        "run_id": res.run_id,
+                        "mode": res.mode,
+                        "started_at": res.started_at,
+                        "ended_at": dt.datetime.now(dt.UTC),
+                        "outcome": res.outcome,
+                        "window_start": res.window[0],
+                        "window_end": res.window[1],
+                        "rows_read": res.rows_read,
+                        "rows_new": res.new,
+                        "rows_updated": res.updated,
+                        "rows_unchanged": res.unchanged,
+                        "rows_quarantined": res.quarantined,
+                        "rows_duplicate": res.duplicates,
+                        "newest_event": res.newest_event,
+                        "error": res.error,
+                    }
+                ],
+                schema=pl.from_arrow(RUNS.schema.empty_table()).drop("ingested_at").schema,
+            )
             self.store.upsert(RUNS, source.name, ledger, dt.datetime.now(dt.UTC))
         except OSError as exc:
             log.error("%s: could not record the run: %s", source.name, exc)
@@ -341,18 +440,20 @@ def _violations(spec: TableSpec, rows: pl.DataFrame) -> pl.Expr:
     for col in spec.non_negative:
         checks.append(pl.when(pl.col(col) < 0).then(pl.lit(f"negative {col}")))
     for col, allowed in spec.enums.items():
-        checks.append(pl.when(pl.col(col).is_not_null()
-                              & ~pl.col(col).is_in(list(allowed)))
-                      .then(pl.format("{} {} is not one of " + ", ".join(allowed),
-                                      pl.lit(col), pl.col(col))))
+        checks.append(
+            pl.when(pl.col(col).is_not_null() & ~pl.col(col).is_in(list(allowed))).then(
+                pl.format("{} {} is not one of " + ", ".join(allowed), pl.lit(col), pl.col(col))
+            )
+        )
     if not checks:
         return pl.lit(None, pl.String)
     reason = pl.concat_str(checks, separator="; ", ignore_nulls=True)
     return pl.when(reason.str.len_chars() > 0).then(reason).otherwise(None)
 
 
-def _window_expr(spec: TableSpec, start: dt.datetime | None, end: dt.datetime | None,
-                 timezone: str) -> pl.Expr:
+def _window_expr(
+    spec: TableSpec, start: dt.datetime | None, end: dt.datetime | None, timezone: str
+) -> pl.Expr:
     col = spec.field(spec.partition_by)
     c = pl.col(spec.partition_by)
     import pyarrow as pa

@@ -41,8 +41,10 @@ class Pseudonymiser:
 
     def __init__(self, key: bytes) -> None:
         if len(key) < MIN_KEY_BYTES:
-            raise ConfigError(f"[privacy] key: the pseudonymisation key must be at least"
-                              f" {MIN_KEY_BYTES} bytes long")
+            raise ConfigError(
+                f"[privacy] key: the pseudonymisation key must be at least"
+                f" {MIN_KEY_BYTES} bytes long"
+            )
         self._key = key
 
     def one(self, identifier: str) -> str:
@@ -69,13 +71,13 @@ class Pseudonymiser:
         )
         mapping = {v: self._digest(v) for v in distinct}
         return df.with_columns(
-            pl.col(c).replace_strict(mapping, default=None, return_dtype=pl.String)
-            for c in present
+            pl.col(c).replace_strict(mapping, default=None, return_dtype=pl.String) for c in present
         )
 
 
-def load_key(ref: str | None, data_dir: Path, *, allow_create: bool,
-             warn: callable | None = None) -> bytes:
+def load_key(
+    ref: str | None, data_dir: Path, *, allow_create: bool, warn: callable | None = None
+) -> bytes:
     """Read the key from its ``env:``/``file:`` reference, or create the example key."""
     from collector.config import read_secret
 
@@ -94,6 +96,8 @@ def load_key(ref: str | None, data_dir: Path, *, allow_create: bool,
         fh.write(secrets.token_hex(32) + "\n")
     os.replace(tmp, path)
     if warn is not None:
-        warn(f"created a new pseudonymisation key at {path} (mode 0600) for the example"
-             " config; a real deployment names its own key in [privacy] key")
+        warn(
+            f"created a new pseudonymisation key at {path} (mode 0600) for the example"
+            " config; a real deployment names its own key in [privacy] key"
+        )
     return path.read_text(encoding="utf-8").strip().encode("utf-8")

@@ -118,25 +118,35 @@ class StateStore:
         return out
 
     # -- backfills: stateless for the nightly cursor, but resumable ----------------------
-    def _backfill_path(self, source: str, identity: dict[str, Any], start: dt.datetime,
-                       end: dt.datetime) -> Path:
+    def _backfill_path(
+        self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
+    ) -> Path:
         tag = f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
         return self.dir / "backfill" / f"{source}.{identity_hash(identity)}.{tag}.json"
 
-    def backfill_done(self, source: str, identity: dict[str, Any], start: dt.datetime,
-                      end: dt.datetime) -> set[str]:
+    def backfill_done(
+        self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
+    ) -> set[str]:
         path = self._backfill_path(source, identity, start, end)
         if not path.exists():
             return set()
         with path.open(encoding="utf-8") as fh:
             return set(json.load(fh).get("done_units", []))
 
-    def save_backfill(self, source: str, identity: dict[str, Any], start: dt.datetime,
-                      end: dt.datetime, done: set[str]) -> None:
-        write_json_atomic(self._backfill_path(source, identity, start, end),
-                          {"source": source, "start": start, "end": end,
-                           "done_units": sorted(done)})
+    def save_backfill(
+        self,
+        source: str,
+        identity: dict[str, Any],
+        start: dt.datetime,
+        end: dt.datetime,
+        done: set[str],
+    ) -> None:
+        write_json_atomic(
+            self._backfill_path(source, identity, start, end),
+            {"source": source, "start": start, "end": end, "done_units": sorted(done)},
+        )
 
-    def clear_backfill(self, source: str, identity: dict[str, Any], start: dt.datetime,
-                       end: dt.datetime) -> None:
+    def clear_backfill(
+        self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
+    ) -> None:
         self._backfill_path(source, identity, start, end).unlink(missing_ok=True)

@@ -15,8 +15,9 @@ from schemas.bookkeeping import QUARANTINE
 
 def _count_rows(store: Store, table: str, source: str) -> int:
     """Rows of one source in one table, from Parquet footers (no data is read)."""
-    return sum(pq.read_metadata(f, filesystem=store.fs).num_rows
-               for f in store.files(table, source))
+    return sum(
+        pq.read_metadata(f, filesystem=store.fs).num_rows for f in store.files(table, source)
+    )
 
 
 def source_status(cfg: Config) -> list[dict[str, Any]]:
@@ -27,18 +28,20 @@ def source_status(cfg: Config) -> list[dict[str, Any]]:
         from adapters import adapter_class
 
         st = states.load(source.name, identity_of(source))
-        tables = adapter_class(source.kind).tables
+        tables = adapter_class(source.kind).output_tables(source.options)
         rows = {t: _count_rows(store, t, source.name) for t in tables if t in schemas.TABLES}
-        out.append({
-            "source": source.name,
-            "kind": source.kind,
-            "enabled": source.enabled,
-            "watermark": st.watermark,
-            "newest_event": st.newest_event,
-            "last_run": st.last_run,
-            "last_success_at": st.last_success_at,
-            "consecutive_failures": st.consecutive_failures,
-            "rows": rows,
-            "quarantined": _count_rows(store, QUARANTINE.name, source.name),
-        })
+        out.append(
+            {
+                "source": source.name,
+                "kind": source.kind,
+                "enabled": source.enabled,
+                "watermark": st.watermark,
+                "newest_event": st.newest_event,
+                "last_run": st.last_run,
+                "last_success_at": st.last_success_at,
+                "consecutive_failures": st.consecutive_failures,
+                "rows": rows,
+                "quarantined": _count_rows(store, QUARANTINE.name, source.name),
+            }
+        )
     return out

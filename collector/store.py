@@ -41,12 +41,15 @@ class UpsertResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: Rows that repeated a natural key within the same write (merged into one).
+    duplicates: int = 0
     partitions_written: int = 0
 
     def __iadd__(self, other: UpsertResult) -> UpsertResult:
         self.new += other.new
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.duplicates += other.duplicates
         self.partitions_written += other.partitions_written
         return self
 
@@ -64,8 +67,9 @@ def month_expr(spec: TableSpec) -> pl.Expr:
 class Store:
     """A Hive-partitioned Parquet dataset rooted at ``root``."""
 
-    def __init__(self, root: str | os.PathLike[str],
-                 filesystem: pafs.FileSystem | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+    ) -> None:
         self.fs = filesystem or pafs.LocalFileSystem()
         self.root = str(root).rstrip("/")
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
@@ -96,63 +100,80 @@ class Store:
                 self.fs.delete_file(tmp)
             raise
 
-    def upsert(self, spec: TableSpec, source: str, rows: pl.DataFrame,
-               ingested_at: dt.datetime) -> UpsertResult:
+    def upsert(
+        self, spec: TableSpec, source: str, rows: pl.DataFrame, ingested_at: dt.datetime
+    ) -> UpsertResult:
         """Merge ``rows`` (canonical columns, valid) into their month partitions."""
         result = UpsertResult()
         if rows.height == 0:
             return result
         rows = rows.with_columns(month_expr(spec).alias("__month"))
-        for (month,), part in rows.partition_by("__month", as_dict=True,
-                                                 maintain_order=True).items():
-            result += self.upsert_partition(spec, source, month, part.drop("__month"),
-                                            ingested_at)
+        for (month,), part in rows.partition_by(
+            "__month", as_dict=True, maintain_order=True
+        ).items():
+            result += self.upsert_partition(spec, source, month, part.drop("__month"), ingested_at)
         return result
 
-    def upsert_partition(self, spec: TableSpec, source: str, month: str,
-                         rows: pl.DataFrame, ingested_at: dt.datetime) -> UpsertResult:
+    def upsert_partition(
+        self, spec: TableSpec, source: str, month: str, rows: pl.DataFrame, ingested_at: dt.datetime
+    ) -> UpsertResult:
         """Merge rows into one partition and replace its file if anything changed."""
         path = self.partition_file(spec.name, source, month)
         key = list(spec.key)
         value_cols = spec.columns
-        new = _conform(spec, rows.with_columns(
-            pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")))
+        new = _conform(
+            spec,
+            rows.with_columns(
+                pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
+            ),
+        )
         # Within one write the last occurrence of a key wins.
+        given = new.height
         new = new.unique(subset=key, keep="last", maintain_order=True)
+        dups = given - new.height
         if not self.exists(path):
             self.write_table_atomic(path, _to_arrow(spec, _sorted(spec, new)))
-            return UpsertResult(new=new.height, partitions_written=1)
+            return UpsertResult(new=new.height, duplicates=dups, partitions_written=1)
 
         existing = _conform(spec, pl.from_arrow(pq.read_table(path, filesystem=self.fs)))
         row_hash = pl.struct(value_cols).hash(seed=0).alias("__h")
         compared = new.with_columns(row_hash).join(
-            existing.select(*key, row_hash.alias("__old")), on=key, how="left",
-            nulls_equal=True)
+            existing.select(*key, row_hash.alias("__old")), on=key, how="left", nulls_equal=True
+        )
         is_new = pl.col("__old").is_null()
         changed = compared.filter(is_new | (pl.col("__h") != pl.col("__old")))
         n_new = int(compared.select(is_new.sum()).item())
         n_updated = changed.height - n_new
         n_unchanged = new.height - changed.height
         if changed.height == 0:
-            return UpsertResult(unchanged=n_unchanged)
+            return UpsertResult(unchanged=n_unchanged, duplicates=dups)
         changed = changed.drop("__h", "__old")
         kept = existing.join(changed.select(key), on=key, how="anti", nulls_equal=True)
         merged = _sorted(spec, pl.concat([kept, changed], how="vertical"))
         self.write_table_atomic(path, _to_arrow(spec, merged))
-        return UpsertResult(new=n_new, updated=n_updated, unchanged=n_unchanged,
-                            partitions_written=1)
+        return UpsertResult(
+            new=n_new,
+            updated=n_updated,
+            unchanged=n_unchanged,
+            duplicates=dups,
+            partitions_written=1,
+        )
 
     def cleanup_temp(self) -> int:
         """Remove hidden temporary files a killed writer left behind (call under the lock)."""
         removed = 0
         try:
-            infos = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=True,
-                                                            allow_not_found=True))
+            infos = self.fs.get_file_info(
+                pafs.FileSelector(self.root, recursive=True, allow_not_found=True)
+            )
         except FileNotFoundError:
             return 0
         for info in infos:
-            if info.type == pafs.FileType.File and info.base_name.startswith(".") \
-                    and info.base_name.endswith(TMP_SUFFIX):
+            if (
+                info.type == pafs.FileType.File
+                and info.base_name.startswith(".")
+                and info.base_name.endswith(TMP_SUFFIX)
+            ):
                 self.fs.delete_file(info.path)
                 removed += 1
         return removed
@@ -160,10 +181,10 @@ class Store:
     # -- reading -----------------------------------------------------------------------
     def files(self, table: str, source: str | None = None) -> list[str]:
         base = self.table_dir(table) + (f"/source={source}" if source else "")
-        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True,
-                                                        allow_not_found=True))
-        return sorted(i.path for i in infos
-                      if i.type == pafs.FileType.File and i.base_name == PART_FILE)
+        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        return sorted(
+            i.path for i in infos if i.type == pafs.FileType.File and i.base_name == PART_FILE
+        )
 
     def scan(self, spec: TableSpec, source: str | None = None) -> pl.LazyFrame:
         """A lazy scan of a table with its partition columns; empty when there is no data."""
@@ -172,15 +193,16 @@ class Store:
             return empty_frame(spec).lazy()
         if self._local:
             return pl.scan_parquet(
-                files, hive_partitioning=True, hive_schema=HIVE_SCHEMA,
-                missing_columns="insert")
+                files, hive_partitioning=True, hive_schema=HIVE_SCHEMA, missing_columns="insert"
+            )
         return pl.from_arrow(self.dataset(spec.name).to_table()).lazy()
 
     def dataset(self, table: str):  # noqa: ANN201 - pyarrow.dataset.Dataset
         import pyarrow.dataset as pads
 
-        return pads.dataset(self.table_dir(table), filesystem=self.fs, format="parquet",
-                            partitioning="hive")
+        return pads.dataset(
+            self.table_dir(table), filesystem=self.fs, format="parquet", partitioning="hive"
+        )
 
     def read_rows(self, table: str, source: str | None = None) -> Iterable[pl.DataFrame]:
         for f in self.files(table, source):
@@ -190,8 +212,9 @@ class Store:
 def empty_frame(spec: TableSpec) -> pl.DataFrame:
     """An empty frame with the table's columns and the partition columns."""
     frame = pl.from_arrow(spec.schema.empty_table())
-    return frame.with_columns(pl.lit(None, pl.String).alias("source"),
-                              pl.lit(None, pl.String).alias("month"))
+    return frame.with_columns(
+        pl.lit(None, pl.String).alias("source"), pl.lit(None, pl.String).alias("month")
+    )
 
 
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:

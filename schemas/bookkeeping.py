@@ -28,6 +28,7 @@ RUNS = TableSpec(
         pa.field("rows_updated", pa.int64(), nullable=False),
         pa.field("rows_unchanged", pa.int64(), nullable=False),
         pa.field("rows_quarantined", pa.int64(), nullable=False),
+        pa.field("rows_duplicate", pa.int64(), nullable=False),
         pa.field("newest_event", UTC_TS),
         pa.field("error", pa.string()),
     ),

@@ -47,8 +47,10 @@ class TableSpec:
     def schema(self) -> pa.Schema:
         """The schema of the Parquet files (without partition columns)."""
         fields = [*self.fields, pa.field("ingested_at", UTC_TS, nullable=False)]
-        return pa.schema(fields, metadata={"collector.table": self.name,
-                                           "collector.schema_version": str(self.version)})
+        return pa.schema(
+            fields,
+            metadata={"collector.table": self.name, "collector.schema_version": str(self.version)},
+        )
 
     @property
     def columns(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""Bundled configuration: the example config and data, and the plan's KPI targets."""
