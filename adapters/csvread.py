@@ -28,9 +28,14 @@ class InvalidRow:
     fields: int
 
 
-def read_csv_lines(body: bytes, path: Path, *, first_line: int,
-                   column_names: list[str] | None = None,
-                   delimiter: str = ",") -> tuple[pl.DataFrame, list[InvalidRow]]:
+def read_csv_lines(
+    body: bytes,
+    path: Path,
+    *,
+    first_line: int,
+    column_names: list[str] | None = None,
+    delimiter: str = ",",
+) -> tuple[pl.DataFrame, list[InvalidRow]]:
     """Parse UTF-8 CSV ``body`` whose first byte is at line ``first_line``.
 
     With ``column_names`` None, the body's first line is the header. Returns every
@@ -47,11 +52,12 @@ def read_csv_lines(body: bytes, path: Path, *, first_line: int,
         table = pacsv.read_csv(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(column_names=column_names, use_threads=True),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter,
-                                             invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types=_all_strings(body, column_names, delimiter),
-                strings_can_be_null=False, quoted_strings_can_be_null=False),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
     except pa.ArrowInvalid as exc:
         raise SourceError(f"{path}: not readable as CSV: {str(exc).splitlines()[0]}") from None
@@ -62,7 +68,8 @@ def read_csv_lines(body: bytes, path: Path, *, first_line: int,
     has_blank = b"\n\n" in body or b"\n\r\n" in body
     if not invalid and not has_blank:
         return df.with_row_index("_line", offset=data_first).with_columns(
-            pl.col("_line").cast(pl.Int64)), []
+            pl.col("_line").cast(pl.Int64)
+        ), []
     text = body.decode("utf-8")
     data_text = text.split("\n", header_lines)[-1] if header_lines else text
     numbers = [data_first + i for i, ln in enumerate(data_text.split("\n")) if ln.strip("\r")]
@@ -70,14 +77,17 @@ def read_csv_lines(body: bytes, path: Path, *, first_line: int,
     bad_set = set(bad_lines)
     good = [n for n in numbers if n not in bad_set]
     if len(good) != df.height:
-        raise SourceError(f"{path}: could not align rows with lines (quoted line breaks?);"
-                          " the file was not ingested")
+        raise SourceError(
+            f"{path}: could not align rows with lines (quoted line breaks?);"
+            " the file was not ingested"
+        )
     rows = [InvalidRow(ln, t, n) for (t, n), ln in zip(invalid, bad_lines, strict=True)]
     return df.with_columns(pl.Series("_line", good, pl.Int64)), rows
 
 
-def _all_strings(body: bytes, column_names: list[str] | None,
-                 delimiter: str) -> dict[str, pa.DataType]:
+def _all_strings(
+    body: bytes, column_names: list[str] | None, delimiter: str
+) -> dict[str, pa.DataType]:
     if column_names is None:
         first = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
         import csv

@@ -58,7 +58,7 @@ def read_bytes(path: Path) -> bytes:
 
 
 def strip_bom(data: bytes) -> bytes:
-    return data[len(BOM):] if data.startswith(BOM) else data
+    return data[len(BOM) :] if data.startswith(BOM) else data
 
 
 def to_utf8(data: bytes, encoding: str, path: Path) -> bytes:
@@ -76,13 +76,16 @@ def to_utf8(data: bytes, encoding: str, path: Path) -> bytes:
         except UnicodeDecodeError as exc:
             raise SourceError(
                 f"{path}: not valid UTF-8 at byte {exc.start}; if the file was written by"
-                " Japanese Windows set encoding = \"cp932\" for this source") from None
+                ' Japanese Windows set encoding = "cp932" for this source'
+            ) from None
         return data
     try:
         return data.decode(encoding).encode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not valid {encoding} at byte {exc.start}; check the"
-                          " source's encoding setting (utf-8, cp932 or auto)") from None
+        raise SourceError(
+            f"{path}: not valid {encoding} at byte {exc.start}; check the"
+            " source's encoding setting (utf-8, cp932 or auto)"
+        ) from None
 
 
 def content_fingerprint(data: bytes) -> str:

@@ -27,10 +27,22 @@ DEFAULT_TIME_FORMATS = (
 )
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日")
 
-TRUE_WORDS = ("true", "yes", "y", "1", "○", "◯", "〇", "有", "あり", "可", "はい", "対応",
-              "済")
-FALSE_WORDS = ("false", "no", "n", "0", "×", "✕", "無", "なし", "不可", "いいえ", "非対応",
-               "-", "－")
+TRUE_WORDS = ("true", "yes", "y", "1", "○", "◯", "〇", "有", "あり", "可", "はい", "対応", "済")
+FALSE_WORDS = (
+    "false",
+    "no",
+    "n",
+    "0",
+    "×",
+    "✕",
+    "無",
+    "なし",
+    "不可",
+    "いいえ",
+    "非対応",
+    "-",
+    "－",
+)
 
 UTC = pl.Datetime("us", "UTC")
 
@@ -61,8 +73,10 @@ def parse_time(col: pl.Expr, formats: tuple[str, ...] | list[str], tz: str) -> p
         else:
             naive = s.str.strptime(pl.Datetime("us"), fmt, strict=False)
             attempts.append(
-                naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-                .dt.convert_time_zone("UTC"))
+                naive.dt.replace_time_zone(
+                    tz, ambiguous="earliest", non_existent="null"
+                ).dt.convert_time_zone("UTC")
+            )
     return pl.coalesce(attempts)
 
 
@@ -83,8 +97,11 @@ def parse_float(col: pl.Expr) -> pl.Expr:
     return s.cast(pl.Float64, strict=False)
 
 
-def parse_bool(col: pl.Expr, true_words: tuple[str, ...] = TRUE_WORDS,
-               false_words: tuple[str, ...] = FALSE_WORDS) -> pl.Expr:
+def parse_bool(
+    col: pl.Expr,
+    true_words: tuple[str, ...] = TRUE_WORDS,
+    false_words: tuple[str, ...] = FALSE_WORDS,
+) -> pl.Expr:
     s = blank_to_null(col).str.normalize("NFKC").str.to_lowercase()
     t = [w.lower() for w in true_words] + [w.lower() for w in _nfkc(true_words)]
     f = [w.lower() for w in false_words] + [w.lower() for w in _nfkc(false_words)]
@@ -102,9 +119,12 @@ def failed(raw: pl.Expr, parsed: pl.Expr) -> pl.Expr:
     return blank_to_null(raw).is_not_null() & parsed.is_null()
 
 
-def split_bad(df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr | str]],
-              location: str = "_location", raw: str = "_raw"
-              ) -> tuple[pl.DataFrame, Quarantined]:
+def split_bad(
+    df: pl.DataFrame,
+    checks: list[tuple[pl.Expr, pl.Expr | str]],
+    location: str = "_location",
+    raw: str = "_raw",
+) -> tuple[pl.DataFrame, Quarantined]:
     """Split rows into good ones and quarantined ones (location, reasons, raw text).
 
     ``checks`` pairs a boolean "this row is bad" expression with its reason (a
@@ -113,17 +133,16 @@ def split_bad(df: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr | str]],
     q = Quarantined.empty()
     if not checks or df.height == 0:
         return df, q
-    reasons = [pl.when(bad).then(r if isinstance(r, pl.Expr) else pl.lit(r))
-               for bad, r in checks]
+    reasons = [pl.when(bad).then(r if isinstance(r, pl.Expr) else pl.lit(r)) for bad, r in checks]
     joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    df = df.with_columns(pl.when(joined.str.len_chars() > 0).then(joined)
-                         .otherwise(None).alias("_why"))
+    df = df.with_columns(
+        pl.when(joined.str.len_chars() > 0).then(joined).otherwise(None).alias("_why")
+    )
     bad = df.filter(pl.col("_why").is_not_null())
     if bad.height:
         q = Quarantined(
             location=bad.get_column(location).cast(pl.String).to_list(),
             reason=bad.get_column("_why").to_list(),
-            raw=(bad.get_column(raw).to_list() if raw in bad.columns
-                 else [None] * bad.height),
+            raw=(bad.get_column(raw).to_list() if raw in bad.columns else [None] * bad.height),
         )
     return df.filter(pl.col("_why").is_null()).drop("_why"), q
