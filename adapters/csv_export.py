@@ -281,7 +281,7 @@ class CsvExport(Adapter):
                 continue
             value, kind = _parse(field, raw, formats.get(field.name), tz)
             if field.name == "fiscal_year":
-                value = _fiscal_years(df, raw)
+                value, kind = _fiscal_years(df, raw), "a fiscal year (R5, 2023 or 令和5年度)"
             parsed.append(value.alias(field.name))
             header = self._describe(field.name)
             checks.append(
@@ -290,7 +290,7 @@ class CsvExport(Adapter):
         df = df.with_columns(parsed)
         good, q = split_bad(df, checks)
         keep = [f.name for f in spec.fields if f.name in good.columns]
-        return good.select(*keep, "_location"), q
+        return good.select(*keep, "_location", "_raw"), q
 
     def _describe(self, col: str) -> str:
         if col in (self.opt("compose") or {}):

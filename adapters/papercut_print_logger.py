@@ -103,6 +103,11 @@ class PaperCutPrintLogger(Adapter):
                 continue
             try:
                 data = read_bytes(path)
+                if data and not strip_bom(data[:64]).startswith(BANNER[: len(data)]):
+                    raise SourceError(
+                        f"{path}: not a PaperCut Print Logger CSV (first line"
+                        " is not the 'PaperCut Print Logger' banner)"
+                    )
                 fp = head_fingerprint(data, HEAD_LINES)
                 if fp is None:
                     continue  # no job written yet

@@ -39,6 +39,8 @@ log = logging.getLogger("collector")
 #: Rows buffered (all tables of a source) before a flush into the store.
 FLUSH_ROWS = 1_000_000
 LOCATION_COL = "_location"
+#: Optional column of the source's raw text, kept for quarantined rows.
+RAW_COL = "_raw"
 
 
 @dataclass
@@ -352,7 +354,11 @@ class Pipeline:
             extra = Quarantined(
                 location=bad.get_column(LOCATION_COL).to_list(),
                 reason=bad.get_column("_reason").to_list(),
-                raw=[_raw_json(r) for r in bad.select(spec.columns).iter_rows(named=True)],
+                raw=(
+                    bad.get_column(RAW_COL).to_list()
+                    if RAW_COL in bad.columns
+                    else [_raw_json(r) for r in bad.select(spec.columns).iter_rows(named=True)]
+                ),
             )
             q = Quarantined(list(q.location), list(q.reason), list(q.raw))
             q.extend(extra)

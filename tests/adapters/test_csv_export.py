@@ -1,0 +1,271 @@
+"""The generic export adapter over real-shaped exports: Japanese headers, CP932, value maps,
+composite keys, time formats and zones, fiscal-year labels, gzip, and every kind of bad row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import schemas
+from collector.errors import ConfigError
+from collector.store import Store
+from schemas.bookkeeping import QUARANTINE
+
+JST = dt.timezone(dt.timedelta(hours=9))
+
+MEETINGS = {
+    "table": "meetings",
+    "columns": {
+        "start_time": "開始時刻",
+        "end_time": "終了時刻",
+        "participants": "参加者数",
+        "host": "主催者",
+        "topic": "件名",
+    },
+    "compose": {"meeting_id": ["会議ID", "開始時刻"]},
+    "constants": {"platform": "teams"},
+    "formats": {"start_time": "%m/%d/%Y %I:%M:%S %p", "end_time": "%m/%d/%Y %I:%M:%S %p"},
+}
+TELEWORK = {
+    "table": "telework_days",
+    "encoding": "cp932",
+    "columns": {
+        "person": "職員番号",
+        "work_date": "勤務日",
+        "location": "勤務形態",
+        "portion": "勤務形態",
+    },
+    "values": {
+        "location": {
+            "在宅勤務": "home",
+            "在宅勤務(午前)": "home",
+            "出勤(午後)": "office",
+            "サテライトオフィス勤務": "satellite",
+        },
+        "portion": {
+            "在宅勤務": "full",
+            "在宅勤務(午前)": "am",
+            "出勤(午後)": "pm",
+            "サテライトオフィス勤務": "full",
+        },
+    },
+}
+APPLICANTS = {
+    "table": "telework_applicants",
+    "columns": {"fiscal_year": "年度", "person": "職員番号", "left_on": "退職日"},
+}
+TERMINALS = {
+    "table": "terminals",
+    "columns": {"terminal_id": "端末番号", "snapshot_date": "棚卸日", "vc_capable": "Web会議対応"},
+}
+PURCHASES = {
+    "table": "paper_purchases",
+    "delimiter": ";",
+    "columns": {
+        "record_id": "伝票番号",
+        "purchased_on": "購入日",
+        "sheets": "枚数",
+        "amount_yen": "金額",
+    },
+}
+
+
+@pytest.fixture
+def ingest(copy_fixture, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
+    def run(fixture: str, mapping: dict[str, Any], **extra: Any):  # noqa: ANN202
+        folder = copy_fixture("csv", fixture)
+        source = {
+            "name": "export",
+            "kind": "csv",
+            "path": str(folder / fixture),
+            **mapping,
+            **extra,
+        }
+        cfg = load_config(make_config([source]))
+        res = pipeline_for(cfg).incremental(cfg.sources)[0]
+        store = Store(cfg.data_dir.resolve())
+        rows = store.scan(schemas.get(mapping["table"])).collect()
+        quarantine = store.scan(QUARANTINE).collect()
+        return res, rows, quarantine, cfg
+
+    return run
+
+
+def _reasons(quarantine: pl.DataFrame) -> dict[int, str]:
+    return {
+        int(loc.rsplit(":", 1)[1]): reason
+        for loc, reason in quarantine.select("location", "reason").iter_rows()
+    }
+
+
+def test_meeting_export_with_us_times_and_composite_keys(ingest) -> None:
+    res, rows, quarantine, _ = ingest("meetings-usage.csv", MEETINGS)
+    assert res.ok, res.error
+    assert (res.rows_read, res.new, res.duplicates, res.quarantined) == (6, 3, 1, 2)
+    got = {
+        (r["meeting_id"], r["start_time"], r["participants"]) for r in rows.iter_rows(named=True)
+    }
+    assert got == {
+        ("8801|04/01/2022 09:00:00 AM", dt.datetime(2022, 4, 1, 0, 0, tzinfo=dt.UTC), 5),
+        ("8801|04/08/2022 09:00:00 AM", dt.datetime(2022, 4, 8, 0, 0, tzinfo=dt.UTC), 6),
+        # 23:30 on 31 March in Tokyo is 14:30 UTC the same day.
+        ("9902|03/31/2022 11:30:00 PM", dt.datetime(2022, 3, 31, 14, 30, tzinfo=dt.UTC), 2),
+    }
+    assert set(rows.get_column("platform")) == {"teams"}
+    assert rows.get_column("topic").null_count() == 3  # topics are not kept by default
+    assert _reasons(quarantine) == {
+        6: "participants (header 参加者数): 三人 is not a whole number",
+        7: "expected 6 fields, found 2",
+    }
+
+
+def test_host_pseudonym_ignores_case_and_mail_domain(ingest) -> None:
+    from collector.pseudonym import Pseudonymiser
+    from tests.conftest import TEST_KEY
+
+    _, rows, _, _ = ingest("meetings-usage.csv", MEETINGS)
+    pseudo = Pseudonymiser(TEST_KEY.encode())
+    hosts = set(rows.get_column("host"))
+    assert hosts == {pseudo.one("tyamada"), pseudo.one("PREF\\HSATO")}
+
+
+def test_cp932_telework_records_with_value_maps_and_half_days(ingest) -> None:
+    res, rows, quarantine, _ = ingest("telework-records.csv", TELEWORK)
+    assert res.ok, res.error
+    got = sorted(
+        (r["work_date"].isoformat(), r["location"], r["portion"])
+        for r in rows.iter_rows(named=True)
+    )
+    assert got == [
+        ("2023-04-03", "home", "full"),
+        ("2023-04-04", "home", "am"),
+        ("2023-04-04", "office", "pm"),
+        ("2023-04-05", "satellite", "full"),
+    ]
+    reasons = _reasons(quarantine)
+    assert reasons[6] == "work_date (header 勤務日): 2023/04/31 is not a date"
+    assert reasons[7].startswith("location 休暇 is not one of home, satellite")
+    assert "portion 休暇 is not one of" in reasons[7]
+    assert (
+        quarantine.filter(pl.col("location").str.ends_with(":7")).item(0, "raw").startswith("00789")
+    )
+
+
+def test_fiscal_years_in_every_written_form(ingest) -> None:
+    res, rows, quarantine, _ = ingest("telework-applicants.csv", APPLICANTS)
+    assert res.ok
+    assert sorted(rows.get_column("fiscal_year").to_list()) == [2019, 2023, 2023, 2023]
+    left = rows.filter(pl.col("left_on").is_not_null()).get_column("left_on").to_list()
+    assert left == [dt.date(2023, 9, 30)]
+    assert set(rows.get_column("month")) == {"2019-04", "2023-04"}
+    assert _reasons(quarantine) == {
+        6: "fiscal_year (header 年度): R二 is not a fiscal year (R5, 2023 or 令和5年度)"
+    }
+
+
+def test_marks_and_words_for_yes_and_no(ingest) -> None:
+    _, rows, quarantine, _ = ingest("terminals.csv", TERMINALS)
+    got = dict(rows.select("terminal_id", "vc_capable").iter_rows())
+    assert got == {"PC-0001": True, "PC-0002": False, "PC-0003": True}
+    assert _reasons(quarantine)[5].startswith("vc_capable (header Web会議対応): 要確認 is not")
+
+
+def test_gzip_semicolons_thousands_separators_and_negative_counts(ingest) -> None:
+    res, rows, quarantine, _ = ingest("paper-purchases.csv.gz", PURCHASES)
+    assert rows.select("record_id", "sheets").rows() == [("K-1", 12500)]
+    assert list(_reasons(quarantine).values()) == ["negative sheets"]
+    assert res.quarantined == 1
+
+
+def test_missing_header_names_the_file_and_its_headers(ingest) -> None:
+    mapping = {**TERMINALS, "columns": {**TERMINALS["columns"], "kind": "種別"}}
+    res, rows, _, _ = ingest("terminals.csv", mapping)
+    assert res.outcome == "failed"
+    assert "terminals.csv: header '種別' (mapped to kind) not found" in res.error
+    assert "端末番号, 棚卸日, Web会議対応, カメラ" in res.error
+    assert rows.height == 0
+
+
+def test_unchanged_files_are_skipped_and_regenerated_exports_upserted(
+    tmp_path, copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    folder = copy_fixture("csv", "terminals.csv")
+    cfg = load_config(
+        make_config([{"name": "inv", "kind": "csv", "path": str(folder / "*.csv"), **TERMINALS}])
+    )
+    assert pipeline_for(cfg).incremental(cfg.sources)[0].new == 3
+    shutil.copy2(folder / "terminals.csv", folder / "terminals-copy.csv")
+    again = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert again.rows_read == 0  # a copy is the same content: not read again
+    path = folder / "terminals.csv"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("PC-0002,2023-12-01,×", "PC-0002,2023-12-01,○"),
+        encoding="utf-8",
+    )
+    changed = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert (changed.new, changed.updated, changed.unchanged) == (0, 1, 2)
+    rows = Store(cfg.data_dir.resolve()).scan(schemas.get("terminals")).collect()
+    assert rows.filter(pl.col("terminal_id") == "PC-0002").item(0, "vc_capable") is True
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {**TERMINALS, "columns": {"terminal_id": "端末番号", "vc_capable": "x"}},
+            "key 'columns': terminals needs column 'snapshot_date'",
+        ),
+        (
+            {**TERMINALS, "columns": {**TERMINALS["columns"], "camera": "カメラ"}},
+            "key 'columns.camera': 'camera' is not a column of terminals",
+        ),
+        (
+            {**TERMINALS, "compose": {"terminal_id": "端末番号"}},
+            "key 'compose.terminal_id': expected a list of header names",
+        ),
+        ({**TERMINALS, "timezone": "Asia/Sendai"}, "key 'timezone': unknown time zone"),
+        ({**TERMINALS, "table": "printers"}, "key 'table': expected one of"),
+        ({**TERMINALS, "encoding": "shift_jis"}, "key 'encoding': expected one of utf-8, cp932"),
+    ],
+)
+def test_mapping_mistakes_are_config_errors(make_config, load_config, mapping, message) -> None:
+    path = make_config([{"name": "inv", "kind": "csv", "path": "x/*.csv", **mapping}])
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bundled_per_table_examples_validate(tmp_path: Path, key_env: str) -> None:
+    """Every snippet in config/examples/ is a valid [[sources]] block."""
+    from collector import config
+
+    examples = sorted((config.bundled_config_dir() / "examples").glob("*.toml"))
+    tables = set()
+    for example in examples:
+        text = (
+            f'[collector]\ndata_dir = "{tmp_path}"\n[privacy]\nkey = "{key_env}"\n'
+            + example.read_text(encoding="utf-8")
+        )
+        path = tmp_path / example.name
+        path.write_text(text, encoding="utf-8")
+        cfg = config.load(path)
+        tables |= {s.options.get("table") for s in cfg.sources}
+    canonical = {
+        "meetings",
+        "print_jobs",
+        "paper_purchases",
+        "paperless_meetings",
+        "remote_sessions",
+        "telework_days",
+        "telework_applicants",
+        "terminals",
+        "staff_directory",
+    }
+    assert tables == canonical

@@ -1,0 +1,221 @@
+"""PaperCut Print Logger CSVs: banner, trailing commas, encodings, growth, copies, quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import schemas
+from collector.store import Store
+
+DAY1 = "papercut-print-log-2024-04-01.csv"
+DAY2 = "papercut-print-log-2024-04-02.csv"
+
+
+def _source(folder: Path, **extra: object) -> dict[str, object]:
+    return {
+        "name": "print",
+        "kind": "papercut_print_logger",
+        "path": str(folder),
+        "settle_seconds": 0,
+        **extra,
+    }
+
+
+def _jobs(cfg) -> pl.DataFrame:  # noqa: ANN001
+    return Store(cfg.data_dir.resolve()).scan(schemas.get("print_jobs")).collect().sort("job_id")
+
+
+def _quarantine(cfg) -> pl.DataFrame:  # noqa: ANN001
+    from schemas.bookkeeping import QUARANTINE
+
+    return Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect().sort("location")
+
+
+@pytest.fixture
+def ingest(make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
+    def run(folder: Path, **extra: object):  # noqa: ANN202
+        cfg = load_config(make_config([_source(folder, **extra)]))
+        results = pipeline_for(cfg).incremental(cfg.sources)
+        return cfg, results[0]
+
+    return run
+
+
+def test_rows_land_with_sheets_and_utc_times(copy_fixture, ingest) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY1, DAY2)
+    cfg, res = ingest(folder)
+    assert res.ok, res.error
+    jobs = _jobs(cfg)
+    # Day 1: lines 3, 4, 5 (no trailing comma) and 11 are good; day 2: lines 3 and 4.
+    assert jobs.height == 6
+    by_line = {
+        j.split(":")[1] + "@" + str(t.date()): (p, c, s, d)
+        for j, t, p, c, s, d in jobs.select(
+            "job_id", "printed_at", "pages", "copies", "sheets", "duplex"
+        ).iter_rows()
+    }
+    assert sorted(by_line.values()) == sorted(
+        [
+            (4, 2, 2, True),  # 2 pages per copy, duplex: 1 sheet x 2 copies
+            (3, 1, 3, False),  # simplex: every page a sheet
+            (7, 1, 4, True),  # ceil(7 / 2)
+            (10, 5, 5, True),  # 2 pages per copy, duplex, 5 copies
+            (6, 3, 3, True),
+            (9, 1, 5, True),
+        ]
+    )
+    first = jobs.filter(pl.col("pages") == 4).row(0, named=True)
+    # 08:30:05 in Tokyo is 23:30:05 UTC the day before.
+    assert first["printed_at"] == dt.datetime(2024, 3, 31, 23, 30, 5, tzinfo=dt.UTC)
+    assert first["month"] == "2024-03"  # partitioned by UTC month
+    assert jobs.get_column("sheets_upper_bound").to_list() == [False] * 6
+    assert res.new == 6 and res.quarantined == 5
+
+
+def test_bad_rows_are_quarantined_with_file_line_and_reason(copy_fixture, ingest) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY1)
+    cfg, res = ingest(folder)
+    q = _quarantine(cfg)
+    got = {
+        (loc.rsplit(":", 1)[1], reason)
+        for loc, reason in q.select("location", "reason").iter_rows()
+    }
+    assert got == {
+        ("6", "expected 14 fields (+ trailing comma), found 5"),
+        ("7", "Pages abc is not a whole number"),
+        ("8", "Time 2024-04-01 25:61:00 is not yyyy-MM-dd HH:mm:ss"),
+        ("9", "Copies 0 is not a whole number >= 1"),
+        ("10", "Duplex SIMPLEX is not DUPLEX or NOT DUPLEX"),
+    }
+    assert all(loc.startswith(str(folder / DAY1)) for loc in q.get_column("location"))
+    assert (
+        q.filter(pl.col("location").str.ends_with(":6")).item(0, "raw")
+        == "2024-04-01 09:15:00,hsato,1,1,MFP-HONCHO-3F"
+    )
+    assert res.rows_read == 9
+
+
+def test_same_person_in_domain_and_case_forms_gets_one_pseudonym(copy_fixture, ingest) -> None:
+    cfg, _ = ingest(copy_fixture("papercut_print_logger", DAY1))
+    jobs = _jobs(cfg)
+    tyamada = jobs.filter(pl.col("pages").is_in([4, 3])).get_column("person").unique()
+    assert tyamada.len() == 1
+    assert "tyamada" not in tyamada[0]
+    assert jobs.get_column("person").n_unique() == 3  # tyamada, hsato, kito
+
+
+def test_cp932_file_decodes_document_names_when_titles_are_kept(copy_fixture, ingest) -> None:
+    cfg, res = ingest(copy_fixture("papercut_print_logger", DAY2), keep_titles=True)
+    assert res.ok
+    names = set(_jobs(cfg).get_column("document_name"))
+    assert names == {"議事録_４月.docx", "令和6年度 事業計画.pdf"}
+
+
+def test_titles_are_dropped_by_default(copy_fixture, ingest) -> None:
+    cfg, _ = ingest(copy_fixture("papercut_print_logger", DAY2))
+    assert _jobs(cfg).get_column("document_name").null_count() == 2
+
+
+def test_wrong_encoding_is_a_clear_source_error(copy_fixture, ingest) -> None:
+    cfg, res = ingest(copy_fixture("papercut_print_logger", DAY2), encoding="utf-8")
+    assert res.outcome == "failed"
+    assert DAY2 in res.error and "cp932" in res.error
+    assert _jobs(cfg).height == 0
+
+
+def test_a_growing_file_is_read_from_where_it_stopped(
+    tmp_path, copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY2)
+    path = folder / DAY2
+    data = path.read_bytes()
+    lines = data.split(b"\r\n")
+    # The file as it stood at 09:00: banner, header, one job.
+    path.write_bytes(b"\r\n".join(lines[:3]) + b"\r\n")
+    cfg = load_config(make_config([_source(folder)]))
+    first = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert (first.rows_read, first.new) == (1, 1)
+    path.write_bytes(data)  # the logger appended the afternoon's job
+    second = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert (second.rows_read, second.new, second.unchanged) == (1, 1, 0)
+    third = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert third.rows_read == 0
+    assert _jobs(cfg).height == 2
+
+
+def test_half_written_last_line_waits_for_the_next_run(
+    copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY2)
+    path = folder / DAY2
+    data = path.read_bytes()
+    path.write_bytes(data[:-30])  # the writer is in the middle of the last line
+    cfg = load_config(make_config([_source(folder, settle_seconds=3600)]))
+    assert pipeline_for(cfg).incremental(cfg.sources)[0].new == 1
+    path.write_bytes(data)
+    assert pipeline_for(cfg).incremental(cfg.sources)[0].new == 1
+    assert _jobs(cfg).height == 2
+
+
+def test_copies_renames_and_gzip_rotations_are_not_counted_twice(
+    copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY1, DAY2)
+    cfg = load_config(make_config([_source(folder)]))
+    pipeline_for(cfg).incremental(cfg.sources)
+    # An operator copies the folder's files around; logrotate compresses one.
+    shutil.copy2(folder / DAY1, folder / "papercut-print-log-2024-04-01 (copy).csv")
+    (folder / "papercut-print-log-2024-04-02.csv.gz").write_bytes(
+        gzip.compress((folder / DAY2).read_bytes())
+    )
+    (folder / DAY2).unlink()
+    res = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert res.ok
+    assert res.new == 0
+    assert _jobs(cfg).height == 6
+
+
+def test_backfill_rereads_only_its_window_and_keeps_the_watermark(
+    copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY1, DAY2)
+    cfg = load_config(make_config([_source(folder)]))
+    pipeline_for(cfg).incremental(cfg.sources)
+    from collector.config import identity_of
+    from collector.state import StateStore
+
+    states = StateStore(cfg.data_dir)
+    before = states.load("print", identity_of(cfg.sources[0]))
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    start = dt.datetime(2024, 4, 2, tzinfo=tokyo)
+    res = pipeline_for(cfg).backfill(cfg.sources[0], start, start + dt.timedelta(days=1))
+    assert res.ok
+    # Day 1's file is read too (its name is within a day of the window), but its rows
+    # fall outside the window and are left alone.
+    assert (res.new, res.unchanged, res.outside_window) == (0, 2, 4)
+    after = states.load("print", identity_of(cfg.sources[0]))
+    assert after.watermark == before.watermark
+    assert after.checkpoint == before.checkpoint
+    assert _jobs(cfg).height == 6
+
+
+def test_a_file_that_is_not_a_print_log_fails_the_source_not_the_run(
+    tmp_path, copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY1)
+    (folder / "papercut-print-log-2024-04-03.csv").write_text(
+        "Date,Name\n2024-04-03,someone\n", encoding="utf-8"
+    )
+    cfg = load_config(make_config([_source(folder)]))
+    res = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert res.outcome == "failed"
+    assert "papercut-print-log-2024-04-03.csv" in res.error and "banner" in res.error
+    # The good file still landed, and will not be read again.
+    assert _jobs(cfg).height == 4
+    assert pipeline_for(cfg).incremental(cfg.sources)[0].new == 0
