@@ -13,6 +13,7 @@ from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest, Sour
 REGISTRY: dict[str, str] = {
     "papercut_print_logger": "adapters.papercut_print_logger:PaperCutPrintLogger",
     "csv": "adapters.csv_export:CsvExport",
+    "zoom": "adapters.zoom:Zoom",
 }
 
 

@@ -1,0 +1,432 @@
+"""Zoom adapter against a fake Zoom API on 127.0.0.1, through the real pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from adapters import adapter_class
+from adapters.zoom import encode_uuid, hms_seconds
+from collector.errors import ConfigError
+from collector.pipeline import Pipeline
+from collector.pseudonym import Pseudonymiser
+from tests.fakes.common import fixture, iso, parse, shift_times
+from tests.fakes.harness import (
+    FAST,
+    KEY,
+    backfill,
+    config,
+    incremental,
+    pseudonym,
+    quarantine,
+    serve,
+    table,
+)
+from tests.fakes.server import Reply
+from tests.fakes.zoom import ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, FakeZoom
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+TIME_KEYS = ("start_time", "end_time")
+
+
+@pytest.fixture
+def server():
+    yield from serve()
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch):
+    monkeypatch.setenv("ZOOM_SECRET", CLIENT_SECRET)
+
+
+def source(server, **extra):
+    return {
+        "name": "zoom",
+        "kind": "zoom",
+        "account_id": ACCOUNT_ID,
+        "client_id": CLIENT_ID,
+        "client_secret": "env:ZOOM_SECRET",
+        "base_url": server.url + "/v2",
+        "oauth_url": server.url + "/oauth/token",
+        **FAST,
+        **extra,
+    }
+
+
+def generated(n: int, first: dt.datetime, step: dt.timedelta) -> list[dict]:
+    """Dashboard items, one every ``step`` from ``first``."""
+    out = []
+    for i in range(n):
+        start = first + i * step
+        out.append(
+            {
+                "uuid": f"u{i:03d}+/x==",
+                "id": 9000 + i % 3,
+                "topic": f"meeting {i}",
+                "host": f"Host {i % 2}",
+                "email": f"host{i % 2}@example.com",
+                "start_time": iso(start),
+                "end_time": iso(start + dt.timedelta(minutes=30)),
+                "duration": "00:30:00",
+                "participants": 2 + i % 4,
+                "dept": "Dept",
+            }
+        )
+    return out
+
+
+def metrics_calls(server):
+    return server.requests("GET", "/v2/metrics/meetings")
+
+
+def test_helpers():
+    assert encode_uuid("/ajXp112QmuoKj4854875==") == "%252FajXp112QmuoKj4854875%253D%253D"
+    assert encode_uuid("a//b") == "a%252F%252Fb"
+    assert encode_uuid("iOTQZ+PmhTUq5a232ETb9eg==") == "iOTQZ%2BPmhTUq5a232ETb9eg%3D%3D"
+    assert hms_seconds("01:00:30") == 3630 and hms_seconds("41:43") == 2503
+    assert hms_seconds("") is None and hms_seconds("x") is None
+
+
+def test_first_run_lands_exact_rows_and_fills_a_double_encoded_uuid(server, tmp_path):
+    day0 = (NOW - dt.timedelta(days=25)).replace(hour=0, minute=0, second=0)
+    delta = day0 - dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    body = fixture("zoom", "metrics_meetings.json")
+    meetings = shift_times(body["meetings"], delta, TIME_KEYS)
+    meetings[1]["_date"] = f"{day0 + dt.timedelta(days=10):%Y-%m-%d}"  # empty times: quirk
+    detail = shift_times(fixture("zoom", "past_meeting.json"), delta, TIME_KEYS)
+    fake = FakeZoom(server, meetings, {detail["uuid"]: detail})
+    cfg = config(tmp_path, source(server))
+
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    rows = table(cfg).select(
+        "meeting_id",
+        "start_time",
+        "end_time",
+        "duration_seconds",
+        "participants",
+        "host",
+        "department",
+        "series_id",
+        "topic",
+    )
+    expected = [
+        (
+            "/ajXp112QmuoKj4854875==",
+            day0 + dt.timedelta(days=10, hours=15, seconds=5),
+            day0 + dt.timedelta(days=10, hours=15, minutes=30, seconds=5),
+            1800,
+            3,
+            pseudonym("jill@example.com"),
+            "Digital Policy",
+            "85123456789",
+            None,
+        ),
+        (
+            "4444AAAiAAAAAiAiAiiAii==",
+            day0 + dt.timedelta(days=9, minutes=30),
+            day0 + dt.timedelta(days=9, hours=1, minutes=30, seconds=30),
+            3630,
+            2,
+            pseudonym("ken@example.com"),
+            "Finance",
+            "91234567890",
+            None,
+        ),
+        (
+            "iOTQZPmhTUq5a232ETb9eg==",
+            day0 + dt.timedelta(days=3, hours=15, seconds=12),
+            day0 + dt.timedelta(days=3, hours=15, minutes=41, seconds=55),
+            2503,
+            4,
+            pseudonym("jill@example.com"),
+            "Digital Policy",
+            "85123456789",
+            None,
+        ),
+    ]
+    assert rows.rows() == expected
+    assert set(table(cfg)["platform"]) == {"zoom"}
+    # One token, two windows of one page each, one detail lookup: nothing more.
+    assert len(server.requests("POST", "/oauth/token")) == 1
+    assert len(metrics_calls(server)) == 2
+    past = server.requests("GET", "/v2/past_meetings/.*")
+    assert [r.raw_path for r in past] == ["/v2/past_meetings/%252FajXp112QmuoKj4854875%253D%253D"]
+    assert all(r.query["type"] == "past" for r in metrics_calls(server))
+    assert len(fake.tokens.issued) == 1
+
+    again = incremental(cfg)
+    assert again.ok and again.new == 0 and table(cfg).height == 3
+
+
+def test_pages_429s_5xx_and_expired_token_lose_and_double_nothing(server, tmp_path):
+    meetings = generated(25, NOW - dt.timedelta(days=20, hours=3), dt.timedelta(hours=19))
+    fake = FakeZoom(server, meetings)
+    fake.faults.add(
+        "metrics",
+        Reply(
+            429,
+            {
+                "code": 429,
+                "message": "You have reached the maximum per-second rate limit for this API.",
+            },
+            {"X-RateLimit-Type": "QPS", "Retry-After": "1"},
+        ),
+        Reply(503, {"message": "Service Unavailable"}),
+        lambda: Reply(
+            429,
+            {"message": "slow down"},
+            {
+                "Retry-After": email.utils.format_datetime(
+                    dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), usegmt=True
+                )
+            },
+        ),
+        lambda: fake.tokens.expire_all(),  # the token expires mid-run: served as a 401
+    )
+    cfg = config(tmp_path, source(server, page_size=10))
+
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    got = table(cfg)
+    assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
+    assert got["participants"].to_list() == [2 + i % 4 for i in range(25)]
+    boundary = NOW - dt.timedelta(days=2)
+    n1 = sum(parse(m["start_time"]) < boundary for m in meetings)
+    pages = math.ceil(n1 / 10) + max(1, math.ceil((25 - n1) / 10))
+    # 4 refused attempts (429, 503, 429, 401) and then exactly one request per page.
+    assert len(metrics_calls(server)) == pages + 4
+    assert len(server.requests("POST", "/oauth/token")) == 2
+
+
+def test_expired_next_page_token_restarts_the_window(server, tmp_path):
+    meetings = generated(25, NOW - dt.timedelta(days=19, hours=23), dt.timedelta(hours=12))
+    fake = FakeZoom(server, meetings)
+    fake.expire_page_tokens = 1
+    cfg = config(tmp_path, source(server, page_size=10, initial_days=20))
+
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    assert table(cfg).height == 25 and res.rows_read == 25
+    # Window 1: page 1, page 2 refused, then pages 1..3 again. Nothing else.
+    calls = metrics_calls(server)
+    assert len(calls) == 5
+    assert ["next_page_token" in c.query for c in calls] == [False, True, False, True, True]
+
+
+def test_same_instance_in_two_overlapping_windows_lands_once(server, tmp_path):
+    boundary = NOW - dt.timedelta(days=2)  # the windows of a first run meet here
+    meetings = generated(1, boundary - dt.timedelta(hours=1), dt.timedelta(hours=2)) + [
+        dict(m, uuid="late==")
+        for m in generated(1, boundary + dt.timedelta(hours=1), dt.timedelta(hours=1))
+    ]
+    FakeZoom(server, meetings)
+    cfg = config(tmp_path, source(server))
+
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    calls = metrics_calls(server)
+    assert len(calls) == 2
+    # Both windows' date ranges hold both meetings (the overlap day), each lands once.
+    for c in calls:
+        assert c.query["from"] <= f"{boundary - dt.timedelta(hours=1):%Y-%m-%d}"
+        assert c.query["to"] >= f"{boundary + dt.timedelta(hours=1):%Y-%m-%d}"
+    assert sorted(table(cfg)["meeting_id"]) == ["late==", "u000+/x=="]
+    assert res.rows_read == 2 and res.new == 2
+
+
+def test_backfill_over_months_uses_legal_windows_and_warns_on_old_data(server, tmp_path, caplog):
+    meetings = generated(30, NOW - dt.timedelta(days=210, hours=12), dt.timedelta(days=7))
+    FakeZoom(server, meetings)
+    cfg = config(tmp_path, source(server))
+    caplog.set_level(logging.WARNING)
+
+    res = backfill(cfg, NOW - dt.timedelta(days=220), NOW - dt.timedelta(days=5))
+
+    assert res.ok, res.error
+    assert "keeps only 180 days" in caplog.text
+    calls = metrics_calls(server)
+    assert len(calls) == math.ceil(175 / 28)
+    for c in calls:
+        lo, hi = dt.date.fromisoformat(c.query["from"]), dt.date.fromisoformat(c.query["to"])
+        assert (hi - lo).days <= 30
+        assert lo >= (NOW - dt.timedelta(days=182)).date()
+    cutoff, end = NOW - dt.timedelta(days=180), NOW - dt.timedelta(days=5)
+    expected = sorted(m["uuid"] for m in meetings if cutoff <= parse(m["start_time"]) < end)
+    assert sorted(table(cfg)["meeting_id"]) == expected and len(expected) == 25
+
+
+def test_daily_quota_stops_cleanly_and_the_backfill_resumes(server, tmp_path):
+    meetings = generated(19, NOW - dt.timedelta(days=99), dt.timedelta(days=5))
+    fake = FakeZoom(server, meetings)
+    fake.daily_remaining = 3
+    cfg = config(tmp_path, source(server))
+    start, end = NOW - dt.timedelta(days=100), NOW - dt.timedelta(days=5)
+
+    first = backfill(cfg, start, end)
+
+    assert first.outcome == "partial" and first.error_kind == "quota"
+    assert "daily API quota" in first.error and "resumes" in first.error
+    assert len(metrics_calls(server)) == 3  # the 4th request is never sent
+    committed = table(cfg).height
+    assert committed == sum(
+        parse(m["start_time"]) < start + dt.timedelta(days=84) for m in meetings
+    )
+
+    fake.daily_remaining = None  # a new UTC day
+    second = backfill(cfg, start, end)
+
+    assert second.ok, second.error
+    assert len(metrics_calls(server)) == 4  # only the window that was missing
+    assert sorted(table(cfg)["meeting_id"]) == sorted(m["uuid"] for m in meetings)
+
+
+def test_daily_limit_429_is_a_clean_stop(server, tmp_path):
+    fake = FakeZoom(server, generated(3, NOW - dt.timedelta(days=10), dt.timedelta(days=1)))
+    fake.daily_remaining = 0
+    cfg = config(tmp_path, source(server))
+    res = incremental(cfg)
+    assert res.outcome == "partial" and res.error_kind == "quota"
+    assert len(metrics_calls(server)) == 1  # no retry loop on a daily limit
+
+
+def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
+    meetings = generated(20, NOW - dt.timedelta(days=140), dt.timedelta(days=7))
+    fake = FakeZoom(server, meetings)
+    release = threading.Event()
+
+    def hang():
+        release.wait(20)
+        return None
+
+    fake.faults.add("metrics", lambda: None, lambda: None, hang)
+    cfg_src = source(server)
+    start, end = NOW - dt.timedelta(days=141), NOW - dt.timedelta(days=1)
+    script = tmp_path / "run_backfill.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import datetime as dt, pathlib
+        from tests.fakes.harness import config, KEY
+        from collector.pipeline import Pipeline
+        from collector.pseudonym import Pseudonymiser
+        cfg = config(pathlib.Path({str(tmp_path)!r}), {cfg_src!r})
+        # Flush after every window, as a long backfill does once its buffer fills.
+        Pipeline(cfg, Pseudonymiser(KEY), flush_rows=1).backfill(
+            cfg.sources[0], dt.datetime.fromisoformat({start.isoformat()!r}),
+            dt.datetime.fromisoformat({end.isoformat()!r}))
+    """)
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path.cwd()))
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=Path.cwd())
+    try:
+        deadline = time.monotonic() + 30
+        while len(metrics_calls(server)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(metrics_calls(server)) == 3, "the backfill never reached window 3"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+    cfg = config(tmp_path, cfg_src)
+    assert table(cfg).height == sum(
+        parse(m["start_time"]) < start + dt.timedelta(days=56) for m in meetings
+    )
+
+    res = Pipeline(cfg, Pseudonymiser(KEY)).backfill(cfg.sources[0], start, end)
+
+    assert res.ok, res.error
+    windows = math.ceil(140 / 28)
+    assert len(metrics_calls(server)) == 3 + (windows - 2)  # windows 1-2 were not re-read
+    got = table(cfg)
+    assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
+    assert got["meeting_id"].n_unique() == got.height
+
+
+def test_wrong_secret_is_a_config_error_that_never_shows_the_secret(
+    server, tmp_path, monkeypatch, caplog
+):
+    FakeZoom(server, [])
+    monkeypatch.setenv("ZOOM_SECRET", "wrong-secret-value-123")
+    cfg = config(tmp_path, source(server))
+    caplog.set_level(logging.DEBUG)
+    res = incremental(cfg)
+    assert res.error_kind == "config"
+    assert res.error.startswith("zoom: POST /oauth/token: HTTP 401")
+    assert "wrong-secret-value-123" not in res.error + caplog.text
+    assert len(server.log) == 1
+
+
+def test_token_refused_after_one_renewal_is_a_config_error(server, tmp_path, caplog):
+    fake = FakeZoom(server, [])
+    fake.faults.add("metrics", *[Reply(401, {"code": 124, "message": "Invalid access token."})] * 5)
+    cfg = config(tmp_path, source(server))
+    caplog.set_level(logging.DEBUG)
+    res = incremental(cfg)
+    assert res.error_kind == "config" and "HTTP 401 (Invalid access token.)" in res.error
+    assert len(fake.tokens.issued) == 2 and len(metrics_calls(server)) == 2
+    for token in fake.tokens.issued:
+        assert token not in res.error + caplog.text
+
+
+def test_report_api_counts_a_deleted_host_instead_of_hiding_it(server, tmp_path):
+    meetings = generated(6, NOW - dt.timedelta(days=9), dt.timedelta(days=1))
+    meetings[5] = dict(meetings[5], email="gone@example.com", host="Gone")
+    fake = FakeZoom(server, meetings)
+    fake.deleted_hosts = {"id-gone"}
+    cfg = config(tmp_path, source(server, api="report", initial_days=10))
+
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    got = table(cfg)
+    assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings[:5])
+    assert got.filter(got["meeting_id"] == "u000+/x==")["duration_seconds"].item() == 1800
+    assert res.quarantined == 1
+    q = quarantine(cfg)
+    assert q.select("location", "reason").rows() == [
+        (
+            "GET /report/users/{userId}/meetings",
+            "skipped a host's meetings: HTTP 404 (User does not exist: id-gone)",
+        )
+    ]
+    assert len(server.requests("GET", "/v2/report/users")) == 1
+    assert len(server.requests("GET", "/v2/report/users/[^/]+/meetings")) == 3
+
+
+def test_check_sources_probe(server, tmp_path, monkeypatch):
+    FakeZoom(server, [])
+    cfg = config(tmp_path, source(server))
+    adapter = Pipeline(cfg, Pseudonymiser(KEY)).build_adapter(cfg.sources[0])
+    assert adapter.check().startswith("ok")
+    monkeypatch.setenv("ZOOM_SECRET", "nope")
+    with pytest.raises(ConfigError, match="credentials were refused"):
+        adapter.check()
+
+
+def test_options_are_validated(tmp_path):
+    cls = adapter_class("zoom")
+    assert cls.validate({"window_days": 31, "page_size": 1000}) == [
+        (
+            "window_days",
+            "expected 1..29 (Zoom allows one month per request; one day of overlap is added)",
+        ),
+        ("page_size", "expected 1..300"),
+    ]

@@ -1,0 +1,72 @@
+"""Running adapters through the real pipeline against the fake servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import schemas
+from collector.config import Config, from_dict
+from collector.pipeline import Pipeline, SourceResult
+from collector.pseudonym import Pseudonymiser
+from collector.store import Store
+from tests.fakes.server import FakeServer
+
+KEY = b"k" * 32
+#: Retry settings that keep every backoff tiny without touching the clock.
+FAST = {
+    "backoff_max_seconds": 0.01,
+    "max_wait_seconds": 30.0,
+    "connect_timeout": 2.0,
+    "read_timeout": 5.0,
+}
+
+
+def serve() -> Iterator[FakeServer]:
+    """A fake API server on 127.0.0.1 for a fixture; fails the test if a handler crashed."""
+    s = FakeServer().start()
+    yield s
+    s.stop()
+    assert not s.errors, "fake server handler failed:\n" + "\n".join(s.errors)
+
+
+def config(tmp_path: Path, source: dict[str, Any]) -> Config:
+    """A config with one source and the data directory under ``tmp_path``."""
+    return from_dict(
+        {
+            "collector": {"data_dir": str(tmp_path / "data")},
+            "privacy": {"key": "env:X"},
+            "sources": [source],
+        },
+        tmp_path / "collector.toml",
+    )
+
+
+def incremental(cfg: Config) -> SourceResult:
+    return Pipeline(cfg, Pseudonymiser(KEY)).incremental(cfg.sources)[0]
+
+
+def backfill(cfg: Config, start: dt.datetime, end: dt.datetime) -> SourceResult:
+    return Pipeline(cfg, Pseudonymiser(KEY)).backfill(cfg.sources[0], start, end)
+
+
+def table(cfg: Config, name: str = "meetings") -> pl.DataFrame:
+    """Everything stored in a table, sorted by its key."""
+    spec = schemas.get(name)
+    df = Store(cfg.data_dir.resolve()).scan(spec).collect()
+    return df.sort(list(spec.key))
+
+
+def pseudonym(value: str) -> str:
+    return Pseudonymiser(KEY).one(value)
+
+
+def quarantine(cfg: Config) -> pl.DataFrame:
+    """The quarantine ledger (location, reason) of all sources."""
+    from schemas.bookkeeping import QUARANTINE
+
+    return Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect().sort("location", "reason")
