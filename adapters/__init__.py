@@ -14,6 +14,15 @@ REGISTRY: dict[str, str] = {
     "papercut_print_logger": "adapters.papercut_print_logger:PaperCutPrintLogger",
     "csv": "adapters.csv_export:CsvExport",
     "zoom": "adapters.zoom:Zoom",
+    "teams": "adapters.teams:Teams",
+    "webex": "adapters.webex:Webex",
+    "google_meet": "adapters.google_meet:GoogleMeet",
+    "windows_print_events": "adapters.windows_print_events:WindowsPrintEvents",
+    "papercut_ng_print_log": "adapters.papercut_ng_print_log:PaperCutNgPrintLog",
+    "snmp_printer_counters": "adapters.snmp_printer_counters:SnmpPrinterCounters",
+    "fortigate_vpn": "adapters.fortigate_vpn:FortiGateVpn",
+    "cisco_asa_vpn": "adapters.cisco_asa_vpn:CiscoAsaVpn",
+    "rd_gateway": "adapters.rd_gateway:RdGateway",
 }
 
 

@@ -1,0 +1,284 @@
+"""Cisco ASA / AnyConnect (Secure Client) VPN sessions from syslog files (``remote_sessions``).
+
+Messages used (everything else in the log is skipped):
+
+- 113039 ``Group <g> User <u> IP <ip> AnyConnect parent session started.`` - start
+- 716001 ``Group <g> User <u> IP <ip> WebVPN session started.`` - clientless start
+- 722051 ``... IPv4 Address <a> IPv6 address <a6> assigned to session`` - read, not stored
+- 113019 ``Group = g, Username = u, IP = ip, Session disconnected. Session Type: t,
+  Duration: d, Bytes xmt: n, Bytes rcv: n, Reason: r`` - end, with duration and bytes
+- 716002 ``Group <g> User <u> IP <ip> WebVPN session terminated: reason.`` - clientless end
+
+A session is keyed by ASA host, a hash of user and public IP, and its start second. 113019
+carries the duration (``0h:32m:16s``, ``1d 19h:41m:14s`` or ``H:MM:SS``), so its
+start is end minus duration whatever was read before; a 716002 takes its start
+from the 716001 kept in the checkpoint. When an ASA logs both 716002 and 113019
+for one clientless session, the second updates the first's row instead of adding one.
+
+Timestamps come from the syslog header: ISO 8601 with an offset when the relay
+writes one, else the ASA's ``May 13 2024 09:12:33`` (``logging timestamp``), else a
+BSD ``May 13 09:12:33`` whose year is taken from the file's modification time; the
+last two are in the source's ``timezone`` (the ASA clock's zone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from adapters.base import Option, Quarantined
+from adapters.parsing import UTC, parse_int, parse_time, split_bad
+from adapters.syslog import (
+    LOG_FILE_OPTIONS,
+    SESSION_OPTIONS,
+    OpenSessions,
+    Region,
+    SessionLogAdapter,
+    digest,
+    from_iso,
+    iso,
+    lines_frame,
+    quarantine_rows,
+)
+
+SESSION_IDS = ("113039", "113019", "716001", "716002", "722051")
+#: What the message text must say for each id (a guard against a changed format).
+MARKERS = {
+    "113039": "AnyConnect parent session started",
+    "716001": "WebVPN session started",
+    "716002": "WebVPN session terminated",
+    "722051": "assigned to session",
+    "113019": "Session disconnected",
+}
+#: A 113019 this close to a 716002 for the same user and IP ends the same session.
+SAME_END = dt.timedelta(seconds=120)
+
+_ISO = r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
+_MDY = r"([A-Z][a-z]{2}\s+\d{1,2}\s+\d{4}\s+\d{2}:\d{2}:\d{2})"
+_MD = r"([A-Z][a-z]{2}\s+\d{1,2}\s+\d{2}:\d{2}:\d{2})"
+ISO_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%dT%H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S",
+)
+
+
+def duration_seconds(col: pl.Expr) -> pl.Expr:
+    """ASA durations: ``0h:32m:16s``, ``1d 19h:41m:14s``, ``H:MM:SS``, ``1d 19:41:14``."""
+    s = col.str.strip_chars()
+    hms = s.str.extract_groups(r"^(?:(\d+)d\s*)?(\d+)h:(\d+)m:(\d+)s$")
+    colon = s.str.extract_groups(r"^(?:(\d+)d\s*)?(\d+):(\d{1,2}):(\d{1,2})$")
+
+    def total(g: pl.Expr) -> pl.Expr:
+        f = [g.struct.field(str(i)).cast(pl.Int64, strict=False) for i in (1, 2, 3, 4)]
+        return f[0].fill_null(0) * 86400 + f[1] * 3600 + f[2] * 60 + f[3]
+
+    return pl.coalesce(total(hms), total(colon))
+
+
+class CiscoAsaVpn(SessionLogAdapter):
+    """Cisco ASA AnyConnect / WebVPN syslog -> remote_sessions."""
+
+    kind: ClassVar[str] = "cisco_asa_vpn"
+    summary: ClassVar[str] = (
+        "Cisco ASA AnyConnect and WebVPN sessions from syslog files (113039/113019/716001/716002)."
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        *LOG_FILE_OPTIONS,
+        Option(
+            "exclude_session_types",
+            "list",
+            "113019 'Session Type' values that are not mobile work (site-to-site).",
+            default=["LAN-to-LAN"],
+        ),
+        *SESSION_OPTIONS,
+    )
+
+    def parse(self, region: Region, tz: str) -> tuple[pl.DataFrame, Quarantined]:
+        """The session messages of a region, with time, host and fields; bad lines quarantined."""
+        df = lines_frame(region).filter(pl.col("line").str.strip_chars() != "")
+        df = df.with_columns(
+            pl.col("line").str.extract(r"%(?:ASA|FTD)-\d-(\d{6}):", 1).alias("msgid"),
+            pl.col("line").str.extract(r"%(?:ASA|FTD)-\d-\d{6}:\s?(.*)$", 1).alias("body"),
+            pl.col("line").str.extract(r"^(.*?)%(?:ASA|FTD)-", 1).alias("header"),
+        )
+        noise = pl.col("line").str.contains(r"last message repeated \d+ times")
+        q = quarantine_rows(
+            df.filter(pl.col("msgid").is_null() & ~noise),
+            "not an ASA syslog line (no %ASA-n-nnnnnn: tag)",
+        )
+        df = df.filter(pl.col("msgid").is_in(list(SESSION_IDS)))
+        df = df.with_columns(
+            self._time(region, tz).alias("time"),
+            pl.col("header")
+            .str.extract(r"\s([A-Za-z][\w.-]*)\s*:?\s*$", 1)
+            .fill_null("")
+            .alias("host"),
+        )
+        b = pl.col("body")
+        df = df.with_columns(
+            pl.coalesce(
+                b.str.extract(r"Group <([^>]*)>", 1), b.str.extract(r"Group = ([^,]*),", 1)
+            ).alias("group"),
+            pl.coalesce(
+                b.str.extract(r"User <([^>]*)>", 1), b.str.extract(r"Username = ([^,]*),", 1)
+            ).alias("user"),
+            pl.coalesce(
+                b.str.extract(r"IP <([^>]*)>", 1), b.str.extract(r"IP = ([^,]*),", 1)
+            ).alias("ip"),
+            b.str.extract(r"Session Type: ([^,]*),", 1).alias("session_type"),
+            b.str.extract(r"Duration: ([^,]*),", 1).alias("duration"),
+            parse_int(b.str.extract(r"Bytes xmt: (\d+)", 1)).alias("xmt"),
+            parse_int(b.str.extract(r"Bytes rcv: (\d+)", 1)).alias("rcv"),
+        ).with_columns(duration_seconds(pl.col("duration")).alias("duration_s"))
+        marker = pl.col("msgid").replace_strict(MARKERS, default=None)
+        df, bad = split_bad(
+            df,
+            [
+                (
+                    ~b.str.contains(marker, literal=True).fill_null(False),
+                    pl.format("message {} does not read as documented", pl.col("msgid")),
+                ),
+                (pl.col("time").is_null(), "no usable timestamp in the syslog header"),
+                (pl.col("user").is_null() | pl.col("ip").is_null(), "no user or IP"),
+                (
+                    (pl.col("msgid") == "113019") & pl.col("duration_s").is_null(),
+                    pl.format("duration {} is in no known format", pl.col("duration")),
+                ),
+            ],
+            raw="line",
+        )
+        q.extend(bad)
+        return df, q
+
+    @staticmethod
+    def _time(region: Region, tz: str) -> pl.Expr:
+        h = pl.col("header").str.replace_all(r"\s+", " ")
+        iso_t = parse_time(h.str.extract(_ISO, 1).str.replace(" ", "T"), ISO_FORMATS, tz)
+        mdy = parse_time(h.str.extract(_MDY, 1), ["%b %d %Y %H:%M:%S"], tz)
+        # A BSD header has no year: the file's modification time gives it, and a
+        # month later than that (December read in January) belongs to the year before.
+        mtime = dt.datetime.fromtimestamp(region.path.stat().st_mtime, ZoneInfo(tz))
+        md = h.str.extract(_MD, 1)
+        this_year = parse_time(pl.lit(f"{mtime.year} ") + md, ["%Y %b %d %H:%M:%S"], tz)
+        last_year = parse_time(pl.lit(f"{mtime.year - 1} ") + md, ["%Y %b %d %H:%M:%S"], tz)
+        limit = (mtime + dt.timedelta(days=1)).astimezone(dt.UTC)
+        bsd = pl.when(this_year > limit).then(last_year).otherwise(this_year)
+        return pl.coalesce(iso_t, mdy, bsd).cast(UTC)
+
+    def pair(
+        self, events: pl.DataFrame, sessions: OpenSessions, q: Quarantined, state: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Starts open sessions; 113019 and 716002 close them into rows."""
+        excluded = {str(t) for t in (self.opt("exclude_session_types") or [])}
+        closed: dict[str, dict[str, Any]] = dict(state.get("closed", {}))
+        rows: list[dict[str, Any]] = []
+        # Only session messages reach this loop; the bulk of the log was filtered.
+        for r in events.iter_rows(named=True):
+            # User names never go into ids or the checkpoint as they are.
+            key = f"{r['host']}/{digest(r['user'].lower(), r['ip'])}"
+            msg, end = r["msgid"], r["time"]
+            if msg in ("113039", "716001"):
+                sessions.open(
+                    key, end, r["_location"], kind="AnyConnect" if msg == "113039" else "WebVPN"
+                )
+                continue
+            if msg == "722051":
+                continue
+            opened = sessions.pop(key)
+            if msg == "716002":
+                if opened is None:
+                    q.add(
+                        r["_location"],
+                        "WebVPN session end without its start (716001); the duration is unknown",
+                        r["line"],
+                    )
+                    continue
+                start = from_iso(opened["start"])
+                row = self._row(
+                    r,
+                    f"{key}/{int(start.timestamp())}",
+                    start,
+                    end,
+                    int((end - start).total_seconds()),
+                    "WebVPN",
+                    None,
+                    None,
+                )
+                closed[key] = {
+                    "session_id": row["session_id"],
+                    "start": iso(start),
+                    "end": iso(end),
+                    "type": "WebVPN",
+                }
+                rows.append(row)
+                continue
+            # 113019
+            if r["session_type"] in excluded:
+                continue
+            recent = closed.get(key)
+            if (
+                opened is None
+                and recent is not None
+                and abs(end - from_iso(recent["end"])) <= SAME_END
+            ):
+                start = from_iso(recent["start"])
+                session_id = recent["session_id"]
+            else:
+                start = end - dt.timedelta(seconds=r["duration_s"])
+                session_id = f"{key}/{int(start.timestamp())}"
+            # The ASA's "xmt" is what it sent to the client: the client's download.
+            rows.append(
+                self._row(
+                    r,
+                    session_id,
+                    start,
+                    end,
+                    r["duration_s"],
+                    r["session_type"],
+                    r["xmt"],
+                    r["rcv"],
+                )
+            )
+        # Remember clientless ends for a day, to merge a late 113019 into them.
+        newest = events.get_column("time").max()
+        if isinstance(newest, dt.datetime):
+            closed = {
+                k: v
+                for k, v in closed.items()
+                if newest - from_iso(v["end"]) <= dt.timedelta(days=1)
+            }
+        state["closed"] = closed
+        return rows
+
+    @staticmethod
+    def _row(
+        r: dict[str, Any],
+        session_id: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        duration: int,
+        tunnel_type: str | None,
+        bytes_in: int | None,
+        bytes_out: int | None,
+    ) -> dict[str, Any]:
+        return {
+            "session_id": session_id,
+            "person": r["user"],
+            "start_time": start,
+            "end_time": end,
+            "duration_seconds": duration,
+            "gateway": r["host"] or None,
+            "tunnel_type": tunnel_type,
+            "bytes_in": bytes_in,
+            "bytes_out": bytes_out,
+            "_location": r["_location"],
+        }
