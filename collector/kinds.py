@@ -52,3 +52,24 @@ def _md_table(options: tuple[Option, ...]) -> list[str]:
 
 def _text_rows(options: tuple[Option, ...]) -> list[str]:
     return [f"  {o.name:<16} {o.type:<6} {_default(o):<28} {o.help}" for o in options]
+
+
+def update_readme(path: str) -> bool:
+    """Rewrite the generated section of a README; True when it changed."""
+    from pathlib import Path
+
+    begin, end = "<!-- kinds:begin -->", "<!-- kinds:end -->"
+    readme = Path(path)
+    text = readme.read_text(encoding="utf-8")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{begin}\n{describe('markdown')}\n{end}{tail}"
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":
+    import sys
+
+    update_readme(sys.argv[1] if len(sys.argv) > 1 else "README.md")

@@ -1,0 +1,170 @@
+"""The Parquet store: upsert by natural key, atomic partition replacement, any reader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.dataset as pads
+import pytest
+
+import schemas
+from collector.store import PART_FILE, Store
+
+SPEC = schemas.get("remote_sessions")
+T0 = dt.datetime(2024, 4, 30, 23, 0, tzinfo=dt.UTC)
+INGEST = dt.datetime(2024, 5, 2, tzinfo=dt.UTC)
+
+
+def sessions(ids: range, *, duration: int = 600) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "session_id": [f"s{i}" for i in ids],
+            "person": [f"p{i % 7}" for i in ids],
+            "start_time": [T0 + dt.timedelta(hours=i) for i in ids],
+            "duration_seconds": [duration] * len(ids),
+        }
+    )
+
+
+def test_partitions_are_source_and_utc_month(tmp_path) -> None:
+    store = Store(tmp_path)
+    res = store.upsert(SPEC, "vpn", sessions(range(3)), INGEST)
+    assert (res.new, res.partitions_written) == (3, 2)
+    files = [Path(f).relative_to(tmp_path).as_posix() for f in store.files(SPEC.name)]
+    assert files == [
+        f"remote_sessions/source=vpn/month=2024-04/{PART_FILE}",
+        f"remote_sessions/source=vpn/month=2024-05/{PART_FILE}",
+    ]
+
+
+def test_reingesting_any_overlap_leaves_one_row_per_key(tmp_path) -> None:
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn", sessions(range(0, 10)), INGEST)
+    files = store.files(SPEC.name)
+    mtimes = [os.stat(f).st_mtime_ns for f in files]
+    again = store.upsert(SPEC, "vpn", sessions(range(0, 10)), INGEST + dt.timedelta(days=1))
+    assert (again.new, again.updated, again.unchanged, again.partitions_written) == (0, 0, 10, 0)
+    assert [os.stat(f).st_mtime_ns for f in files] == mtimes  # nothing rewritten
+    overlap = store.upsert(SPEC, "vpn", sessions(range(5, 15), duration=900), INGEST)
+    assert (overlap.new, overlap.updated, overlap.unchanged) == (5, 5, 0)
+    rows = store.scan(SPEC).collect()
+    assert rows.height == 15
+    assert rows.get_column("session_id").n_unique() == 15
+    by_id = dict(rows.select("session_id", "duration_seconds").iter_rows())
+    assert by_id["s4"] == 600 and by_id["s5"] == 900  # the newest write wins
+
+
+def test_unchanged_rows_keep_their_first_ingest_time(tmp_path) -> None:
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn", sessions(range(2)), INGEST)
+    store.upsert(SPEC, "vpn", sessions(range(3)), INGEST + dt.timedelta(days=9))
+    times = dict(store.scan(SPEC).collect().select("session_id", "ingested_at").iter_rows())
+    assert times["s0"] == INGEST and times["s2"] == INGEST + dt.timedelta(days=9)
+
+
+def test_sources_never_overwrite_each_other(tmp_path) -> None:
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn-a", sessions(range(3)), INGEST)
+    store.upsert(SPEC, "vpn-b", sessions(range(3)), INGEST)
+    rows = store.scan(SPEC).collect()
+    assert rows.group_by("source").len().sort("source").rows() == [("vpn-a", 3), ("vpn-b", 3)]
+
+
+def test_polars_pyarrow_and_duckdb_read_the_same_rows(tmp_path) -> None:
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn", sessions(range(40)), INGEST)
+    store.upsert(SPEC, "rdg", sessions(range(7)), INGEST)
+    glob = f"{tmp_path}/remote_sessions/**/*.parquet"
+    by_polars = pl.scan_parquet(glob, hive_partitioning=True).select(pl.len()).collect().item()
+    by_arrow = pads.dataset(
+        f"{tmp_path}/remote_sessions", format="parquet", partitioning="hive"
+    ).count_rows()
+    by_duck = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT source) FROM read_parquet('{glob}', hive_partitioning=1)"
+    ).fetchall()[0]
+    assert by_polars == by_arrow == by_duck[0] == 47
+    assert by_duck[1] == 2
+
+
+def test_an_empty_table_scans_as_empty_with_the_schema(tmp_path) -> None:
+    frame = Store(tmp_path).scan(SPEC).collect()
+    assert frame.height == 0
+    assert {"session_id", "start_time", "source", "month"} <= set(frame.columns)
+
+
+KILLER = textwrap.dedent("""
+    import datetime as dt, sys
+    import polars as pl
+    import schemas
+    from collector.store import Store
+    spec = schemas.get("remote_sessions")
+    store = Store(sys.argv[1])
+    t0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
+    n = 400_000
+    i = 0
+    print("ready", flush=True)
+    while True:
+        i += 1
+        frame = pl.DataFrame({
+            "session_id": [f"s{k}" for k in range(n)],
+            "person": ["p"] * n,
+            "start_time": [t0 + dt.timedelta(seconds=k) for k in range(n)],
+            "duration_seconds": [i] * n,
+        })
+        store.upsert(spec, "vpn", frame, dt.datetime.now(dt.UTC))
+""")
+
+
+def test_a_killed_writer_leaves_a_readable_dataset_and_the_next_run_recovers(tmp_path) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(KILLER, encoding="utf-8")
+    data = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(data)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    store = Store(data)
+    deadline = time.monotonic() + 60
+    while not store.files(SPEC.name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.7)  # let it get into further rewrites, then kill it mid-way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    # Whatever the moment of the kill, every visible partition is complete.
+    rows = store.scan(SPEC).collect()
+    assert rows.height == 400_000
+    assert rows.get_column("duration_seconds").n_unique() == 1
+    store.cleanup_temp()
+    leftovers = [p for p in data.rglob("*") if p.is_file() and p.name.startswith(".")]
+    assert leftovers == []
+    res = store.upsert(SPEC, "vpn", sessions(range(500_000, 500_002)), INGEST)
+    assert res.new == 2
+    assert store.scan(SPEC).collect().height == 400_002
+
+
+def test_writes_are_temp_file_plus_rename(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing write leaves the previous partition and no temporary file."""
+    import pyarrow.parquet as pq
+
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn", sessions(range(3)), INGEST)
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", broken)
+    with pytest.raises(OSError, match="disk full"):
+        store.upsert(SPEC, "vpn", sessions(range(3), duration=5), INGEST)
+    monkeypatch.undo()
+    assert store.scan(SPEC).collect().get_column("duration_seconds").unique().to_list() == [600]
+    assert [p for p in tmp_path.rglob(".*")] == []
