@@ -49,7 +49,7 @@ BASE = '[collector]\ndata_dir = "data"\n[privacy]\nkey = "env:K"\n'
         ),
         (
             BASE.replace('key = "env:K"', 'key = "s3cr3t-value"'),
-            "[privacy] key 'key': expected 'env:VARIABLE' or 'file:PATH' (secrets are never written",
+            "[privacy] key 'key': expected 'env:VARIABLE' or 'file:PATH' (secrets are never",
         ),
         (BASE + '[targets]\nfile = "nope.toml"\n', "[targets] key 'file':"),
         (
