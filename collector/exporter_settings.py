@@ -67,9 +67,9 @@ class ExporterSettings:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """Split 'host:port' (or '[v6]:port', or ':port' for every interface); ValueError if bad."""
+    """Split 'host:port', '[v6]:port' or ':port' (every interface; port 0: any free one)."""
     host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(text)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -1,0 +1,407 @@
+"""A real Prometheus server and a running ``collector serve`` for the exporter's tests.
+
+Both are started once per test session (a module-level singleton behind session
+fixtures, so test modules importing these fixtures share them) on free loopback
+ports, with a temporary config and storage: the Debian package's own service is
+never touched. Tests that need the binaries are skipped, with the reason, only when
+``prometheus`` or ``promtool`` is not installed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+PAPERCUT = FIXTURES / "papercut_print_logger"
+ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
+JOB = "workstyle-collector"
+KEY = "test-pseudonymisation-key-0123456789"
+
+PROMETHEUS = shutil.which("prometheus")
+PROMTOOL = shutil.which("promtool")
+requires_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)"
+)
+requires_prometheus = pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus server not installed (apt-get install prometheus)"
+)
+
+
+# -- test data -------------------------------------------------------------------------------
+def kpi_row(
+    kpi: str,
+    fy: int,
+    value: float | None,
+    target: float | None,
+    unit: str,
+    status: str,
+    *,
+    month: str | None = None,
+    complete: bool = True,
+    as_of: dt.date = dt.date(2024, 5, 20),
+    computed_at: dt.datetime | None = None,
+    department: str | None = None,
+) -> dict[str, Any]:
+    """One row of a KPI table (schemas.kpi.KPI_RESULT)."""
+    return {
+        "kpi": kpi,
+        "fiscal_year": fy,
+        "label": f"R{fy - 2018}",
+        "month": month,
+        "department": department,
+        "value": value,
+        "target": target,
+        "unit": unit,
+        "status": status,
+        "basis": None,
+        "complete": complete,
+        "numerator": None,
+        "denominator": None,
+        "reason": None,
+        "as_of": as_of,
+        "computed_at": computed_at or dt.datetime(2024, 5, 20, 17, 5, tzinfo=dt.UTC),
+    }
+
+
+YEARLY = [
+    kpi_row("web_meetings_per_month", 2023, 1250.0, 1200.0, "meetings/month", "achieved"),
+    kpi_row(
+        "web_meetings_per_month", 2024, 1100.0, 1400.0, "meetings/month", "behind", complete=False
+    ),
+    kpi_row("paper_vs_r3", 2023, 97.5, 98.0, "%", "achieved"),
+    kpi_row("paper_vs_r3", 2024, 99.0, 97.0, "%", "on_track", complete=False),
+    kpi_row("paperless_meetings", 2021, None, None, "meetings", "no_data"),
+    # Department rows are never exported (small departments could single people out).
+    kpi_row("paper_vs_r3", 2023, 80.0, 98.0, "%", "achieved", department="総務部"),
+]
+MONTHLY = [
+    kpi_row(
+        "web_meetings_per_month", 2024, 1300.0, 1400.0, "meetings/month", "behind", month="2024-04"
+    ),
+    kpi_row(
+        "web_meetings_per_month",
+        2024,
+        900.0,
+        1400.0,
+        "meetings/month",
+        "behind",
+        month="2024-05",
+        complete=False,
+    ),
+]
+
+
+def write_kpi_tables(
+    data_dir: Path, yearly: list[dict[str, Any]] = YEARLY, monthly: list[dict[str, Any]] = MONTHLY
+) -> None:
+    """Write kpi/yearly.parquet and kpi/monthly.parquet atomically, as the KPI engine does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas.kpi import KPI_RESULT
+
+    folder = data_dir / "kpi"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("yearly", yearly), ("monthly", monthly)):
+        full = [{f.name: r.get(f.name) for f in KPI_RESULT} for r in rows]
+        tmp = folder / f".{name}.tmp"
+        pq.write_table(pa.Table.from_pylist(full, schema=KPI_RESULT), tmp)
+        os.replace(tmp, folder / f"{name}.parquet")
+
+
+def write_test_config(root: Path, **exporter: Any) -> Path:
+    """A config with three PaperCut sources: one with data, one failing, one disabled."""
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    # A file that is not a Print Logger export: the annex source fails on every run.
+    (root / "annex").mkdir(exist_ok=True)
+    (root / "annex" / "papercut-print-log-2024-04-01.csv").write_text("Time,User\n1,2\n")
+    lines = [
+        "[collector]",
+        f'data_dir = "{root / "data"}"',
+        "",
+        "[privacy]",
+        'key = "env:COLLECTOR_TEST_KEY"',
+        "",
+    ]
+    if exporter:
+        lines.append("[exporter]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in exporter.items()]
+        lines.append("")
+    for name, path, enabled in (
+        ("print-honcho", logs, True),
+        ("print-annex", root / "annex", True),
+        ("print-retired", logs, False),
+    ):
+        lines += [
+            "[[sources]]",
+            f'name = "{name}"',
+            'kind = "papercut_print_logger"',
+            f'path = "{path}"',
+            "settle_seconds = 0",
+            f"enabled = {'true' if enabled else 'false'}",
+            "",
+        ]
+    path = root / "collector.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def add_print_log(root: Path, day: str) -> None:
+    """Copy a real PaperCut Print Logger file (2024-04-01 or 2024-04-02) into the logs."""
+    name = f"papercut-print-log-{day}.csv"
+    shutil.copy(PAPERCUT / name, root / "logs" / name)
+
+
+def collector_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``collector`` command line (as cron would) and return its result."""
+    env = {**os.environ, "COLLECTOR_TEST_KEY": KEY, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "collector.cli", "--config", str(config), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# -- processes -------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+class Serve:
+    """A ``collector serve`` subprocess on a free port."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        env = {**os.environ, "COLLECTOR_TEST_KEY": KEY, "PYTHONPATH": str(REPO)}
+        self.log = log
+        self._fh = log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "collector.cli",
+                "--config",
+                str(config),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+        )
+
+        def started() -> str | None:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"collector serve exited: {log.read_text()}")
+            m = re.search(r"serving metrics on http://(127\.0\.0\.1:\d+)/metrics", log.read_text())
+            return m.group(1) if m else None
+
+        self.address = wait_for(started, 30, "collector serve to listen")
+        self.url = f"http://{self.address}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._fh.close()
+
+
+class PromServer:
+    """A Prometheus server with a 1 s scrape interval, the shipped alert rules and a
+    file-based target list (so targets change without a restart)."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.targets_file = root / "targets.json"
+        self.set_targets([])
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(ALERTS)],
+            "scrape_configs": [
+                {
+                    "job_name": JOB,
+                    "scrape_interval": "1s",
+                    "scrape_timeout": "1s",
+                    "file_sd_configs": [
+                        {"files": [str(self.targets_file)], "refresh_interval": "1s"}
+                    ],
+                }
+            ],
+        }
+        # Prometheus reads YAML, and JSON is YAML.
+        (root / "prometheus.yml").write_text(json.dumps(config))
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self._log = (root / "prometheus.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={root / 'prometheus.yml'}",
+                f"--storage.tsdb.path={root / 'tsdb'}",
+                f"--web.listen-address={self.url.removeprefix('http://')}",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self._ready, 30, "prometheus to become ready")
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError("prometheus exited; see its log")
+        try:
+            return http_get(f"{self.url}/-/ready", 1)[0] == 200
+        except OSError:
+            return False
+
+    def set_targets(self, addresses: list[str]) -> None:
+        tmp = self.targets_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps([{"targets": addresses}]))
+        os.replace(tmp, self.targets_file)
+
+    def api(self, path: str, **params: str) -> Any:
+        query = urllib.parse.urlencode(params)
+        status, body = http_get(f"{self.url}/api/v1/{path}?{query}")
+        doc = json.loads(body)
+        if status != 200 or doc.get("status") != "success":
+            raise AssertionError(f"{path} {params}: {doc.get('error', body[:200])}")
+        return doc["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant query; returns the result vector."""
+        data = self.api("query", query=expr)
+        return data["result"] if data["resultType"] == "vector" else [data["result"]]
+
+    def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """{sorted labels without job/instance: value} of an instant query."""
+        out = {}
+        for sample in self.query(expr):
+            labels = tuple(
+                sorted(
+                    (k, v)
+                    for k, v in sample["metric"].items()
+                    if k not in ("job", "instance", "__name__")
+                )
+            )
+            out[labels] = float(sample["value"][1])
+        return out
+
+    def wait_value(self, expr: str, expected: float, timeout: float = 15) -> None:
+        """Wait until the single-series query ``expr`` equals ``expected``."""
+
+        def check() -> bool:
+            got = list(self.values(expr).values())
+            return len(got) == 1 and abs(got[0] - expected) < 1e-9
+
+        wait_for(check, timeout, f"{expr} == {expected} (last: {self.values(expr)})")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+class ServedDataset:
+    """A data dir filled by a real ingest and KPI tables, served by ``collector serve``
+    and scraped by the shared Prometheus."""
+
+    def __init__(self, root: Path, prom: PromServer) -> None:
+        self.root = root
+        self.prom = prom
+        self.config = write_test_config(root)
+        self.data_dir = root / "data"
+        add_print_log(root, "2024-04-01")
+        result = collector_cli(self.config, "ingest")
+        # print-annex holds a file in the wrong format: that source fails, exit code 1.
+        assert result.returncode == 1, result.stdout + result.stderr
+        write_kpi_tables(self.data_dir)
+        self.serve = Serve(self.config, root / "serve.log")
+        prom.set_targets([self.serve.address])
+        wait_for(
+            lambda: prom.values(f'up{{job="{JOB}"}} == 1'),
+            30,
+            "Prometheus to scrape collector serve",
+        )
+        # The first scrape lands with the up series; wait for every sample to be queryable.
+        wait_for(lambda: prom.values("workstyle_source_info"), 10, "source series")
+
+    def stop(self) -> None:
+        self.prom.set_targets([])
+        self.serve.stop()
+
+
+_shared: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[PromServer]:
+    """One Prometheus for the whole session, whichever test module asks first."""
+    if PROMETHEUS is None:
+        pytest.skip("prometheus server not installed (apt-get install prometheus)")
+    if "prom" not in _shared:
+        _shared["prom"] = PromServer(tmp_path_factory.mktemp("prometheus"))
+        request.addfinalizer(lambda: _shared.pop("prom").stop())
+    yield _shared["prom"]
+
+
+@pytest.fixture(scope="session")
+def served(
+    prometheus_server: PromServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[ServedDataset]:
+    """A dataset served by a running ``collector serve`` that Prometheus scrapes."""
+    if "served" not in _shared:
+        _shared["served"] = ServedDataset(tmp_path_factory.mktemp("served"), prometheus_server)
+        request.addfinalizer(lambda: _shared.pop("served").stop())
+    yield _shared["served"]
