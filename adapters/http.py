@@ -29,6 +29,21 @@ from collector.errors import ConfigError, QuotaExhausted, RetryableError, Source
 
 log = logging.getLogger("collector.http")
 
+
+class _RedactQuery(logging.Filter):
+    """Drop query strings from urllib3's debug lines: pre-signed URLs carry credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a.split("?", 1)[0] + "?<redacted>" if isinstance(a, str) and "?" in a else a
+                for a in record.args
+            )
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactQuery())
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Google and Zoom sometimes signal rate limits as 403 with one of these in the body.
 RATE_LIMIT_WORDS = (

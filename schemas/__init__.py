@@ -2,6 +2,7 @@
 
 from schemas.kpi import KPI_FILES, KPI_RESULT, STATUSES
 from schemas.tables import PARTITION_COLUMNS, TABLES, UTC_TS, TableSpec, get, register
+from schemas.teams_activity import TEAMS_ACTIVITY  # noqa: F401 - registers the table
 
 __all__ = [
     "KPI_FILES",

@@ -1,0 +1,283 @@
+"""Teams adapter against a fake Microsoft Graph on 127.0.0.1, through the real pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+import pytest
+
+from collector.pipeline import Pipeline
+from collector.pseudonym import Pseudonymiser
+from tests.fakes.common import FIXTURES, fixture, iso, shift_times
+from tests.fakes.graph import CLIENT_ID, CLIENT_SECRET, TENANT, FakeGraph
+from tests.fakes.harness import (
+    FAST,
+    KEY,
+    backfill,
+    config,
+    incremental,
+    pseudonym,
+    quarantine,
+    serve,
+    table,
+)
+from tests.fakes.server import Reply
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+CSV = (FIXTURES / "teams" / "user_activity_detail.csv").read_text(encoding="utf-8")
+HEADER = CSV.splitlines()[0] + "\n"
+RECORD_ID = "3cf3bbc8-b21d-4f2e-bfd0-b13603ae6c65"
+
+
+@pytest.fixture
+def server():
+    yield from serve()
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch):
+    monkeypatch.setenv("GRAPH_SECRET", CLIENT_SECRET)
+
+
+def source(server, **extra):
+    return {
+        "name": "teams",
+        "kind": "teams",
+        "tenant_id": TENANT,
+        "client_id": CLIENT_ID,
+        "client_secret": "env:GRAPH_SECRET",
+        "graph_url": server.url,
+        "login_url": server.url,
+        **FAST,
+        **extra,
+    }
+
+
+def report_for(day: dt.date) -> str:
+    """The fixture CSV as Graph would serve it for ``day``."""
+    refresh = (day + dt.timedelta(days=1)).isoformat()
+    return HEADER + "".join(
+        refresh + line[len("2025-03-06") :] + "\n" for line in CSV.splitlines()[1:]
+    )
+
+
+def graph_with_fixtures(server) -> tuple[FakeGraph, dt.datetime]:
+    fake = FakeGraph(server, NOW)
+    start = (NOW - dt.timedelta(days=5)).replace(hour=9, minute=28, second=38)
+    delta = start - dt.datetime(2023, 9, 25, 9, 28, 38, tzinfo=dt.UTC)
+    keys = ("startDateTime", "endDateTime", "lastModifiedDateTime")
+    records = shift_times(fixture("teams", "call_records.json")["value"], delta, keys)
+    older = dict(records[0], version=1, endDateTime=iso(start + dt.timedelta(minutes=5)))
+    fake.records = [older, records[1], records[0]]  # version 1 first, then version 2
+    fake.participants[RECORD_ID] = fixture("teams", "participants_v2.json")["value"]
+    fake.header = HEADER
+    return fake, start
+
+
+def test_call_records_and_activity_report_land_exactly(server, tmp_path):
+    fake, start = graph_with_fixtures(server)
+    day = (NOW - dt.timedelta(days=3)).date()
+    fake.reports[day.isoformat()] = report_for(day)
+    cfg = config(tmp_path, source(server, page_size=1))
+
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    meetings = table(cfg).select(
+        "meeting_id",
+        "platform",
+        "start_time",
+        "end_time",
+        "duration_seconds",
+        "participants",
+        "host",
+        "series_id",
+    )
+    join = fixture("teams", "call_records.json")["value"][0]["joinWebUrl"]
+    assert meetings.rows() == [
+        (
+            RECORD_ID,
+            "teams",
+            start,
+            start + dt.timedelta(hours=1, seconds=3),
+            3603,
+            3,
+            pseudonym("821809f5-0000-0000-0000-3b5136c0e777"),
+            hashlib.sha256(join.encode()).hexdigest()[:16],
+        )
+    ]
+    activity = table(cfg, "teams_activity")
+    assert activity.select(
+        "report_date",
+        "user",
+        "user_principal_name",
+        "meetings",
+        "meetings_organized",
+        "audio_seconds",
+        "is_licensed",
+        "report_refresh_date",
+        "names_concealed",
+    ).sort("user_principal_name").rows() == [
+        (
+            day,
+            pseudonym("3c2f5b1e-0d4a-4b7e-9a51-6f0e6a1c2d33"),
+            pseudonym("adele@contoso.com"),
+            5,
+            1,
+            11525,
+            True,
+            day + dt.timedelta(days=1),
+            True,
+        ),
+        (
+            day,
+            pseudonym("5d1e2f3a-1b2c-4d5e-8f90-0a1b2c3d4e5f"),
+            pseudonym("ken@contoso.com"),
+            0,
+            0,
+            0,
+            True,
+            day + dt.timedelta(days=1),
+            True,
+        ),
+    ]
+    downloads = server.requests("GET", "/download/.*")
+    reports = server.requests("GET", r"/v1.0/reports/.*")
+    assert len(downloads) == len(reports) == 28  # the 28 days `date=` reaches
+    assert all(r.header("Authorization") is None for r in downloads)
+    assert all(
+        r.header(
+            "Authorization",
+        )
+        for r in reports
+    )
+    # Pages of one record each: three on the day with records, one on every other day.
+    record_calls = server.requests("GET", "/v1.0/communications/callRecords")
+    days_read = len([r for r in record_calls if "$filter" in r.query])
+    assert len(record_calls) == days_read + 2
+    assert len(server.requests("GET", ".*/participants_v2")) == 2
+    assert len(server.requests("POST", ".*/token")) == 1
+
+
+def test_throttling_5xx_and_an_expired_token_mid_run(server, tmp_path):
+    fake, _ = graph_with_fixtures(server)
+    fake.faults.add(
+        "records",
+        Reply(429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": "1"}),
+        Reply(503, {"error": {"code": "ServiceUnavailable"}}),
+        lambda: fake.tokens.expire_all(),
+    )
+    fake.faults.add(
+        "activity", Reply(429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": "0"})
+    )
+    cfg = config(tmp_path, source(server))
+
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    assert table(cfg)["meeting_id"].to_list() == [RECORD_ID]
+    assert table(cfg)["participants"].to_list() == [3]
+    assert len(server.requests("POST", ".*/token")) == 2
+    record_calls = server.requests("GET", "/v1.0/communications/callRecords")
+    assert len(record_calls) == len({r.query["$filter"] for r in record_calls}) + 3
+    assert len(server.requests("GET", r"/v1.0/reports/.*")) == 29
+
+
+def test_each_run_repulls_the_last_three_report_days(server, tmp_path):
+    fake, _ = graph_with_fixtures(server)
+    yesterday = (NOW - dt.timedelta(days=1)).date()
+    fake.reports[yesterday.isoformat()] = report_for(yesterday)
+    cfg = config(tmp_path, source(server))
+    assert incremental(cfg).ok
+    first = len(server.requests("GET", r"/v1.0/reports/.*"))
+
+    # Microsoft re-fills the day: adele's meeting count changes from 5 to 6.
+    fake.reports[yesterday.isoformat()] = report_for(yesterday).replace(",4,37,2,5,", ",4,37,2,6,")
+    res = incremental(cfg)
+
+    assert res.ok, res.error
+    again = server.requests("GET", r"/v1.0/reports/.*")[first:]
+    asked = sorted(r.raw_path.split("(date=")[1][:10] for r in again)
+    assert asked[-1] == yesterday.isoformat()
+    assert len(asked) >= 3 and asked[-3] <= (yesterday - dt.timedelta(days=2)).isoformat()
+    assert len(asked) <= 5  # the lookback, not the whole month again
+    activity = table(cfg, "teams_activity")
+    assert activity.height == 2
+    adele = activity.filter(activity["user_principal_name"] == pseudonym("adele@contoso.com"))
+    assert adele["meetings"].to_list() == [6]
+    assert res.updated == 1
+
+
+def test_backfill_older_than_30_days_warns_and_a_missing_setting_permission_is_counted(
+    server, tmp_path, caplog
+):
+    fake, _ = graph_with_fixtures(server)
+    fake.faults.add(
+        "settings",
+        Reply(
+            403,
+            {
+                "error": {
+                    "code": "Authorization_RequestDenied",
+                    "message": "Insufficient privileges to complete the operation.",
+                }
+            },
+        ),
+    )
+    cfg = config(tmp_path, source(server))
+    caplog.set_level(logging.WARNING)
+
+    res = backfill(cfg, NOW - dt.timedelta(days=60), NOW - dt.timedelta(days=1))
+
+    assert res.ok, res.error
+    assert "keeps only 30 days" in caplog.text
+    assert table(cfg)["meeting_id"].to_list() == [RECORD_ID]
+    q = quarantine(cfg)
+    assert (
+        "GET /admin/reportSettings",
+        "skipped the report privacy setting: HTTP 403"
+        " (Insufficient privileges to complete the operation.)",
+    ) in q.select("location", "reason").rows()
+
+
+def test_missing_call_records_permission_is_a_config_error(server, tmp_path, caplog):
+    fake, _ = graph_with_fixtures(server)
+    fake.faults.add(
+        "records",
+        Reply(
+            403,
+            {
+                "error": {
+                    "code": "Forbidden",
+                    "message": "Missing application permission CallRecords.Read.All",
+                }
+            },
+        ),
+    )
+    cfg = config(tmp_path, source(server))
+    caplog.set_level(logging.DEBUG)
+    res = incremental(cfg)
+    assert res.error_kind == "config"
+    assert res.error.startswith(
+        "teams: GET /communications/callRecords: HTTP 403 (Missing"
+        " application permission CallRecords.Read.All)"
+    )
+    for token in fake.tokens.issued:
+        assert token not in res.error + caplog.text
+    assert CLIENT_SECRET not in caplog.text
+
+
+def test_presigned_download_url_is_never_logged(server, tmp_path, caplog):
+    fake, _ = graph_with_fixtures(server)
+    caplog.set_level(logging.DEBUG)
+    assert incremental(config(tmp_path, source(server, page_size=1))).ok
+    assert "PRESIGNED" not in caplog.text
+
+
+def test_check_sources_probe(server, tmp_path, monkeypatch):
+    graph_with_fixtures(server)
+    cfg = config(tmp_path, source(server))
+    adapter = Pipeline(cfg, Pseudonymiser(KEY)).build_adapter(cfg.sources[0])
+    assert adapter.check() == ("ok (token issued, call records readable, names concealed: True)")
