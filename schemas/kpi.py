@@ -36,6 +36,12 @@ KPI_RESULT = pa.schema(
         pa.field("reason", pa.string()),  # why no_data, or what was compared
         pa.field("as_of", pa.date32(), nullable=False),
         pa.field("computed_at", UTC_TS, nullable=False),
+        # Added with the KPI engine (additive): the straight-line projection to the
+        # FY end for a period in progress, and the plan's direction and names.
+        pa.field("projected", pa.float64()),
+        pa.field("direction", pa.string()),  # "higher" or "lower" is better
+        pa.field("name_ja", pa.string()),
+        pa.field("name_en", pa.string()),
     ],
     metadata={"collector.table": "kpi", "collector.schema_version": str(KPI_VERSION)},
 )
