@@ -38,7 +38,8 @@ def shift_times(obj: Any, delta: dt.timedelta, keys: tuple[str, ...]) -> Any:
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            if k in keys and isinstance(v, str) and v:
+            # 1970-01-01 is Webex's "not available": a sentinel, not a time.
+            if k in keys and isinstance(v, str) and v and not v.startswith("1970-01-01"):
                 out[k] = iso(parse(v) + delta)
             else:
                 out[k] = shift_times(v, delta, keys)
