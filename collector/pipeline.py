@@ -25,7 +25,7 @@ import polars as pl
 
 import schemas
 from adapters import adapter_class
-from adapters.base import Adapter, Batch, Quarantined, ReadRequest, SourceConfig
+from adapters.base import Adapter, Quarantined, ReadRequest, SourceConfig
 from collector.config import Config, identity_of, read_secret
 from collector.errors import CollectorError, ConfigError, QuotaExhausted
 from collector.pseudonym import Pseudonymiser
@@ -254,18 +254,29 @@ class Pipeline:
 
         def flush() -> None:
             nonlocal buffered, pending_checkpoint, pending_units
+            ingested_at = dt.datetime.now(dt.UTC)
+            # Validation and pseudonymisation run once per flush over everything buffered:
+            # a few large columnar operations instead of many small ones.
+            for table, frames in buffers.items():
+                spec = schemas.get(table)
+                frame = pl.concat(frames, how="diagonal_relaxed")
+                rows, bad, outside = self._prepare(spec, frame, source, request)
+                res.outside_window += outside
+                res.by_table[table] = res.by_table.get(table, 0) + rows.height
+                newest = _newest(spec, rows)
+                if newest is not None and (res.newest_event is None or newest > res.newest_event):
+                    res.newest_event = newest
+                if bad.height:
+                    res.quarantined += bad.height
+                    quarantine.append(bad)
+                if dry_run:
+                    continue
+                upserted: UpsertResult = self.store.upsert(spec, source.name, rows, ingested_at)
+                res.new += upserted.new
+                res.updated += upserted.updated
+                res.unchanged += upserted.unchanged
+                res.duplicates += upserted.duplicates
             if not dry_run:
-                ingested_at = dt.datetime.now(dt.UTC)
-                for table, frames in buffers.items():
-                    spec = schemas.get(table)
-                    frame = pl.concat(frames, how="diagonal_relaxed")
-                    upserted: UpsertResult = self.store.upsert(
-                        spec, source.name, frame, ingested_at
-                    )
-                    res.new += upserted.new
-                    res.updated += upserted.updated
-                    res.unchanged += upserted.unchanged
-                    res.duplicates += upserted.duplicates
                 if quarantine:
                     q = pl.concat(quarantine, how="vertical_relaxed")
                     self.store.upsert(QUARANTINE, source.name, q, ingested_at)
@@ -286,21 +297,21 @@ class Pipeline:
 
         try:
             for batch in adapter.read(request):
-                rows, q, outside = self._prepare(batch, source, request)
                 res.rows_read += batch.rows_read or (batch.rows.height + len(batch.quarantined))
-                res.outside_window += outside
-                res.quarantined += q.height
+                rows = batch.rows
                 if rows.height:
+                    if LOCATION_COL not in rows.columns:
+                        where = batch.unit or source.name
+                        rows = rows.with_columns(
+                            pl.format(
+                                "{} row {}", pl.lit(where), pl.int_range(1, pl.len() + 1)
+                            ).alias(LOCATION_COL)
+                        )
                     buffers.setdefault(batch.table, []).append(rows)
-                    res.by_table[batch.table] = res.by_table.get(batch.table, 0) + rows.height
-                    newest = _newest(schemas.get(batch.table), rows)
-                    if newest is not None and (
-                        res.newest_event is None or newest > res.newest_event
-                    ):
-                        res.newest_event = newest
-                if q.height:
-                    quarantine.append(q)
-                buffered += rows.height + q.height
+                if len(batch.quarantined):
+                    res.quarantined += len(batch.quarantined)
+                    quarantine.append(self._quarantine_frame(batch.table, batch.quarantined))
+                buffered += rows.height + len(batch.quarantined)
                 if batch.checkpoint is not None:
                     pending_checkpoint = batch.checkpoint
                 if batch.unit is not None:
@@ -315,19 +326,9 @@ class Pipeline:
 
     # -- validation and privacy ------------------------------------------------------
     def _prepare(
-        self, batch: Batch, source: SourceConfig, request: ReadRequest
+        self, spec: TableSpec, rows: pl.DataFrame, source: SourceConfig, request: ReadRequest
     ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-        spec = schemas.get(batch.table)
-        rows = batch.rows
-        if LOCATION_COL not in rows.columns:
-            where = batch.unit or source.name
-            rows = (
-                rows.with_row_index("_i")
-                .with_columns(
-                    pl.format("{} row {}", pl.lit(where), pl.col("_i") + 1).alias(LOCATION_COL)
-                )
-                .drop("_i")
-            )
+        """Split rows into valid canonical rows (pseudonymised) and quarantined ones."""
         missing = [c for c in spec.columns if c not in rows.columns]
         if missing:
             rows = rows.with_columns(
@@ -349,9 +350,9 @@ class Pipeline:
             good = good.with_columns(pl.lit(None, pl.String).alias(c) for c in spec.title_columns)
         good = self.pseudonymiser.frame(good.select(spec.columns), spec.person_columns)
 
-        q = batch.quarantined
+        q = Quarantined.empty()
         if bad.height:
-            extra = Quarantined(
+            q = Quarantined(
                 location=bad.get_column(LOCATION_COL).to_list(),
                 reason=bad.get_column("_reason").to_list(),
                 raw=(
@@ -360,9 +361,7 @@ class Pipeline:
                     else [_raw_json(r) for r in bad.select(spec.columns).iter_rows(named=True)]
                 ),
             )
-            q = Quarantined(list(q.location), list(q.reason), list(q.raw))
-            q.extend(extra)
-        return good, self._quarantine_frame(batch.table, q), outside
+        return good, self._quarantine_frame(spec.name, q), outside
 
     def _quarantine_frame(self, table: str, q: Quarantined) -> pl.DataFrame:
         if not len(q):

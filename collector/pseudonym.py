@@ -46,6 +46,8 @@ class Pseudonymiser:
                 f" {MIN_KEY_BYTES} bytes long"
             )
         self._key = key
+        # Distinct identifiers are few (staff, not rows): hash each once per process.
+        self._cache: dict[str, str] = {}
 
     def one(self, identifier: str) -> str:
         """The pseudonym of a single identifier (normalised first)."""
@@ -61,17 +63,26 @@ class Pseudonymiser:
         present = [c for c in columns if c in df.columns]
         if not present or df.height == 0:
             return df
-        df = df.with_columns(normalise_expr(pl.col(c)).alias(c) for c in present)
-        distinct = (
-            pl.concat([df.select(pl.col(c).alias("v")) for c in present])
+        # Normalise and hash the distinct raw values only (staff, not rows), then map back.
+        raw = (
+            pl.concat([df.select(pl.col(c).cast(pl.String).alias("raw")) for c in present])
             .drop_nulls()
             .unique()
-            .get_column("v")
-            .to_list()
         )
-        mapping = {v: self._digest(v) for v in distinct}
+        norm = raw.with_columns(normalise_expr(pl.col("raw")).alias("norm"))
+        cache = self._cache
+        mapping: dict[str, str | None] = {}
+        for r, n in norm.iter_rows():
+            if n is None:
+                mapping[r] = None
+                continue
+            digest = cache.get(n)
+            if digest is None:
+                digest = cache[n] = self._digest(n)
+            mapping[r] = digest
         return df.with_columns(
-            pl.col(c).replace_strict(mapping, default=None, return_dtype=pl.String) for c in present
+            pl.col(c).cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.String)
+            for c in present
         )
 
 

@@ -100,6 +100,27 @@ class Store:
                 self.fs.delete_file(tmp)
             raise
 
+    def write_frame_atomic(self, path: str, df: pl.DataFrame, schema: pa.Schema) -> None:
+        """Write a polars frame with the canonical Arrow schema, atomically."""
+        directory, _, name = path.rpartition("/")
+        self.fs.create_dir(directory, recursive=True)
+        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
+        try:
+            with self.fs.open_output_stream(tmp) as out:
+                df.write_parquet(
+                    out,
+                    compression="zstd",
+                    arrow_schema=_polars_arrow(schema),
+                    metadata={k.decode(): v.decode() for k, v in (schema.metadata or {}).items()},
+                )
+            if self._local:
+                _fsync(tmp)
+            self.fs.move(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError, FileNotFoundError):
+                self.fs.delete_file(tmp)
+            raise
+
     def upsert(
         self, spec: TableSpec, source: str, rows: pl.DataFrame, ingested_at: dt.datetime
     ) -> UpsertResult:
@@ -129,10 +150,11 @@ class Store:
         )
         # Within one write the last occurrence of a key wins.
         given = new.height
-        new = new.unique(subset=key, keep="last", maintain_order=True)
+        if new.select(pl.struct(key).is_duplicated().any()).item():
+            new = new.unique(subset=key, keep="last", maintain_order=True)
         dups = given - new.height
         if not self.exists(path):
-            self.write_table_atomic(path, _to_arrow(spec, _sorted(spec, new)))
+            self.write_frame_atomic(path, _sorted(spec, new), spec.schema)
             return UpsertResult(new=new.height, duplicates=dups, partitions_written=1)
 
         existing = _conform(spec, pl.from_arrow(pq.read_table(path, filesystem=self.fs)))
@@ -150,7 +172,7 @@ class Store:
         changed = changed.drop("__h", "__old")
         kept = existing.join(changed.select(key), on=key, how="anti", nulls_equal=True)
         merged = _sorted(spec, pl.concat([kept, changed], how="vertical"))
-        self.write_table_atomic(path, _to_arrow(spec, merged))
+        self.write_frame_atomic(path, merged, spec.schema)
         return UpsertResult(
             new=n_new,
             updated=n_updated,
@@ -230,11 +252,23 @@ def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sorted(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
-    return df.sort([spec.partition_by, *spec.key], nulls_last=True)
+    # Time order keeps row-group statistics useful for pruning; the key is not needed.
+    # Logs arrive in time order, so the sort is usually skipped.
+    if df.get_column(spec.partition_by).is_sorted():
+        return df
+    return df.sort(spec.partition_by, nulls_last=True, maintain_order=True)
 
 
 def _to_arrow(spec: TableSpec, df: pl.DataFrame) -> pa.Table:
     return df.to_arrow().cast(spec.schema)
+
+
+def _polars_arrow(schema: pa.Schema) -> pa.Schema:
+    """The schema polars can write: its strings are large strings (same Parquet type)."""
+    return pa.schema(
+        [f.with_type(pa.large_string()) if pa.types.is_string(f.type) else f for f in schema],
+        metadata=schema.metadata,
+    )
 
 
 def _fsync(path: str) -> None:

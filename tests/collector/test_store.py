@@ -153,16 +153,15 @@ def test_a_killed_writer_leaves_a_readable_dataset_and_the_next_run_recovers(tmp
 
 
 def test_writes_are_temp_file_plus_rename(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failing write leaves the previous partition and no temporary file."""
-    import pyarrow.parquet as pq
-
+    """A write that fails half-way leaves the previous partition and no temporary file."""
     store = Store(tmp_path)
     store.upsert(SPEC, "vpn", sessions(range(3)), INGEST)
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def half_written(self, file, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        file.write(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pq, "write_table", broken)
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", half_written)
     with pytest.raises(OSError, match="disk full"):
         store.upsert(SPEC, "vpn", sessions(range(3), duration=5), INGEST)
     monkeypatch.undo()
