@@ -291,3 +291,29 @@ def test_kinds_lists_every_adapter_and_the_readme_reference_is_current(cli) -> N
     assert section == markdown, (
         "README source reference is stale: run python -m collector.kinds README.md"
     )
+
+
+def test_json_logs_are_one_object_per_line_without_secrets(
+    tmp_path, cli, make_config, copy_fixture
+) -> None:
+    from tests.conftest import TEST_KEY
+
+    folder = copy_fixture("papercut_print_logger")
+    path = make_config(
+        [
+            {
+                "name": "print",
+                "kind": "papercut_print_logger",
+                "path": str(folder),
+                "settle_seconds": 0,
+            }
+        ]
+    )
+    result = cli("--config", str(path), "--log-format", "json", "ingest")
+    assert result.exit_code == 0, result.output
+    entries = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert entries and all({"time", "level", "message"} <= set(e) for e in entries)
+    assert any("print: incremental read" in e["message"] for e in entries)
+    assert TEST_KEY not in result.stderr and TEST_KEY not in result.stdout
+    state_files = list((tmp_path / "data" / "_state").rglob("*.json"))
+    assert state_files and all(TEST_KEY not in p.read_text() for p in state_files)
