@@ -212,6 +212,8 @@ class PaperCutNgPrintLog(Adapter):
             pl.coalesce(~gray, color_pages > 0).alias("color"),
         )
         need = max(i for i, c in enumerate(cols) if c in ("pages", "printer", "user")) + 1
+        # A short line gets one reason, not one per missing field.
+        enough = pl.col("_fields") >= need
         df, q = split_bad(
             df,
             [
@@ -225,10 +227,10 @@ class PaperCutNgPrintLog(Adapter):
                     ),
                 ),
                 (
-                    pl.col("printed_at").is_null(),
+                    enough & pl.col("printed_at").is_null(),
                     pl.format("time {} matches no time_formats", text),
                 ),
-                (pl.col("pages").is_null(), "pages is not a number"),
+                (enough & pl.col("pages").is_null(), "pages is not a number"),
             ],
             raw="line",
         )

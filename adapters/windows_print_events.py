@@ -169,7 +169,7 @@ class WindowsPrintEvents(Adapter):
                     ),
                     rendered,
                 ],
-                how="vertical_relaxed",
+                how="diagonal_relaxed",
             )
         rendered = rendered.filter(
             pl.col("job_no").is_not_null()
