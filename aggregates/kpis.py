@@ -56,6 +56,9 @@ from schemas.tables import (
 #: ended) or ``projection`` (straight-line projection to the end of the FY).
 FINAL, PROJECTION = "final", "projection"
 
+#: Event tables are reduced with the streaming engine: bounded memory at any size.
+ENGINE = "streaming"
+
 
 @dataclass
 class Row:
@@ -222,13 +225,13 @@ def web_meetings_per_month(ctx: Ctx) -> KpiOutput:
             (~(pl.col("short") | pl.col("nodur") | pl.col("few"))).sum().alias("counted"),
         )
         .with_columns(_month_str(pl.col("m")).alias("month"))
-        .collect()
+        .collect(engine=ENGINE)
     )
     first = (
         ctx.store.scan(MEETINGS)
         .filter(pl.col("start_time") < ctx.as_of_end)
         .select(pl.col("start_time").min())
-        .collect()
+        .collect(engine=ENGINE)
         .item()
     )
     first_month = month_of(first.astimezone(ZoneInfo(ctx.timezone)).date()) if first else None
@@ -368,7 +371,7 @@ def paperless_meetings(ctx: Ctx) -> KpiOutput:
             (~paper).sum().alias("counted"),
         )
         .with_columns(_month_str(pl.col("m")).alias("month"), fy_expr(pl.col("m")).alias("fy"))
-        .collect()
+        .collect(engine=ENGINE)
     )
     out = KpiOutput(
         kpi,
@@ -477,7 +480,7 @@ def mobile_work_users(ctx: Ctx) -> KpiOutput:
         ok.sum().alias("sessions"),
         pl.col("in_directory").any().alias("in_directory"),
     )
-    agg = both.collect()
+    agg = both.collect(engine=ENGINE)
     pm = agg.filter(pl.col("sessions") > 0).with_columns(_month_str(pl.col("m")).alias("month"))
     out = KpiOutput(
         kpi,
@@ -584,7 +587,7 @@ def telework_ratio(ctx: Ctx) -> KpiOutput:
         )
         .sort("canon", "fy", "dept")
         .unique(["canon", "fy"], keep="first")
-        .collect()
+        .collect(engine=ENGINE)
     )
     locations = (
         ["home"]
@@ -609,7 +612,7 @@ def telework_ratio(ctx: Ctx) -> KpiOutput:
             pl.col("q").sum().alias("qualifying"),
             (pl.col("location") == "home").sum().alias("home"),
         )
-        .collect()
+        .collect(engine=ENGINE)
     )
     out = KpiOutput(
         kpi,
@@ -810,7 +813,7 @@ def paper_vs_r3(ctx: Ctx) -> KpiOutput:
                 + pl.col("__day").dt.day().cast(pl.Int32)
             ).alias("order"),
         )
-        .collect()
+        .collect(engine=ENGINE)
     )
     base = daily.filter(pl.col("fy") == base_fy)
     unit = "sheets" if basis == "print_jobs" else "sheets purchased"
@@ -941,7 +944,7 @@ def vc_capable_terminals(ctx: Ctx) -> KpiOutput:
             fy_expr(pl.col("snapshot_date")).alias("fy"),
             _month_str(pl.col("snapshot_date")).alias("month"),
         )
-        .collect()
+        .collect(engine=ENGINE)
     )
     out = KpiOutput(
         kpi,
