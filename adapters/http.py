@@ -238,10 +238,13 @@ class HttpClient:
         self._quota_spent: str | None = None
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        if settings.proxy:
-            self.session.proxies = {"https": settings.proxy, "http": settings.proxy}
-        if settings.ca_bundle:
-            self.session.verify = settings.ca_bundle
+        # Passed on every request, not set on the session: requests lets the environment
+        # (REQUESTS_CA_BUNDLE, HTTPS_PROXY) override session settings, and a configured
+        # gateway CA or proxy must win.
+        self._proxies = (
+            {"https": settings.proxy, "http": settings.proxy} if settings.proxy else None
+        )
+        self._verify: str | bool | None = settings.ca_bundle or None
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -306,8 +309,16 @@ class HttpClient:
                     data=data,
                     auth=basic_auth,
                     allow_redirects=allow_redirects,
+                    proxies=self._proxies,
+                    verify=self._verify,
                     timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 )
+            except requests.exceptions.SSLError:
+                # Retrying cannot fix trust: a TLS-inspecting gateway needs its CA configured.
+                raise ConfigError(
+                    f"{self.source}: {endpoint}: TLS certificate verification failed; set"
+                    " ca_bundle to the PEM file of your network's CA (or fix the proxy)"
+                ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = type(exc).__name__
                 self.stats.by_status[(endpoint, 0)] += 1

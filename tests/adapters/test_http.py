@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
+import ssl
 import time
 
 import pytest
@@ -18,6 +19,7 @@ from adapters.http import (
     parse_retry_after,
 )
 from collector.errors import ConfigError, QuotaExhausted, RetryableError
+from tests.fakes.common import tls_files
 from tests.fakes.harness import serve
 from tests.fakes.server import FakeServer, Faults, Reply
 
@@ -241,11 +243,23 @@ def test_proxy_setting_routes_requests_through_the_proxy(server):
     assert server.log[0].header("Host") == "api.example.invalid"
 
 
-def test_ca_bundle_setting_is_used_for_verification(tmp_path):
-    bundle = tmp_path / "gov-ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
-    client = HttpClient("src", HttpSettings(ca_bundle=str(bundle)))
-    assert client.session.verify == str(bundle)
+def test_ca_bundle_trusts_a_tls_inspecting_gateway(tmp_path):
+    ca, cert, key = tls_files(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    https = FakeServer().start(tls=context)
+    try:
+        https.route("GET", "/thing", lambda req: Reply(200, {"tls": True}))
+        trusted = HttpClient("src", HttpSettings(**{**FAST.__dict__, "ca_bundle": str(ca)}))
+        assert trusted.get_json(https.url + "/thing", "GET /thing") == {"tls": True}
+        untrusted = HttpClient("src", FAST)
+        with pytest.raises(
+            ConfigError, match="src: GET /thing: TLS certificate verification failed; set ca_bundle"
+        ):
+            untrusted.get_json(https.url + "/thing", "GET /thing")
+        assert len(https.requests()) == 1  # the refused handshake was not retried
+    finally:
+        https.stop()
 
 
 def test_timeouts_are_sent_on_every_call(server):

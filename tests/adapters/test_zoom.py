@@ -430,3 +430,28 @@ def test_options_are_validated(tmp_path):
         ),
         ("page_size", "expected 1..300"),
     ]
+
+
+def test_nightly_run_stopped_by_the_quota_resumes_from_its_last_window(server, tmp_path):
+    meetings = generated(17, NOW - dt.timedelta(days=88), dt.timedelta(days=5))
+    fake = FakeZoom(server, meetings)
+    fake.daily_remaining = 2
+    cfg = config(tmp_path, source(server, initial_days=90))
+
+    first = incremental(cfg)
+
+    assert first.outcome == "partial" and first.error_kind == "quota"
+    assert len(metrics_calls(server)) == 2
+    done = NOW - dt.timedelta(days=90 - 56)  # two 28-day windows were committed
+
+    fake.daily_remaining = None
+    second = incremental(cfg)
+
+    assert second.ok, second.error
+    resumed = metrics_calls(server)[2:]
+    # From the last committed window minus the 3-day lookback, not 90 days again.
+    assert len(resumed) == 2
+    assert resumed[0].query["from"] >= f"{done - dt.timedelta(days=5):%Y-%m-%d}"
+    got = table(cfg)
+    assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
+    assert got["meeting_id"].n_unique() == got.height

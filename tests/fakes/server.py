@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import traceback
 from collections.abc import Callable
@@ -70,6 +71,7 @@ class FakeServer:
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self._scheme = "http"
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(pattern), handler))
@@ -78,7 +80,7 @@ class FakeServer:
     def url(self) -> str:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def requests(self, method: str | None = None, path: str | None = None) -> list[Request]:
         """Logged requests, optionally of one method and whose path matches a regex."""
@@ -89,7 +91,7 @@ class FakeServer:
             and (path is None or re.fullmatch(path, r.path))
         ]
 
-    def start(self) -> FakeServer:
+    def start(self, tls: ssl.SSLContext | None = None) -> FakeServer:
         fake = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -131,6 +133,9 @@ class FakeServer:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+            self._scheme = "https"
         self._httpd.daemon_threads = True
         threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
