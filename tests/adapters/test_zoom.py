@@ -455,3 +455,68 @@ def test_nightly_run_stopped_by_the_quota_resumes_from_its_last_window(server, t
     got = table(cfg)
     assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
     assert got["meeting_id"].n_unique() == got.height
+
+
+def test_cli_validate_then_backfill_months_through_429_and_500(server, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    meetings = generated(24, NOW - dt.timedelta(days=150), dt.timedelta(days=6))
+    fake = FakeZoom(server, meetings)
+    conf = tmp_path / "collector.toml"
+    conf.write_text(
+        textwrap.dedent(f"""
+        [collector]
+        data_dir = "{tmp_path / "data"}"
+        [privacy]
+        key = "env:PSEUDO_KEY"
+        [[sources]]
+        name = "zoom"
+        kind = "zoom"
+        account_id = "{ACCOUNT_ID}"
+        client_id = "{CLIENT_ID}"
+        client_secret = "env:ZOOM_SECRET"
+        base_url = "{server.url}/v2"
+        oauth_url = "{server.url}/oauth/token"
+        backoff_max_seconds = 0.01
+    """)
+    )
+    env = dict(
+        os.environ, PYTHONPATH=str(Path.cwd()), PSEUDO_KEY="p" * 32, ZOOM_SECRET=CLIENT_SECRET
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "collector.cli", "--config", str(conf), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    checked = cli("validate", "--check-sources")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "zoom: ok (token issued, dashboard API readable)" in checked.stdout
+
+    fake.faults.add(
+        "metrics",
+        Reply(429, {"message": "slow down"}, {"Retry-After": "1"}),
+        Reply(500, {"message": "Internal Error"}),
+    )
+    tokyo = ZoneInfo("Asia/Tokyo")
+    first, last = (NOW - dt.timedelta(days=140)).date(), (NOW - dt.timedelta(days=2)).date()
+    done = cli("backfill", "--source", "zoom", "--from", str(first), "--to", str(last))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = [c for c in metrics_calls(server) if c.query.get("page_size") != "1"]
+    assert len(calls) == math.ceil(139 / 28) + 2  # one per window, plus the 429 and the 500
+    for c in calls:
+        span = dt.date.fromisoformat(c.query["to"]) - dt.date.fromisoformat(c.query["from"])
+        assert span.days <= 30
+    lo = dt.datetime.combine(first, dt.time(), tokyo)
+    hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tokyo)
+    expected = sorted(m["uuid"] for m in meetings if lo <= parse(m["start_time"]) < hi)
+    got = table(config(tmp_path, source(server)))
+    assert sorted(got["meeting_id"]) == expected and got.height == len(expected)
+    output = checked.stdout + checked.stderr + done.stdout + done.stderr
+    for secret in [CLIENT_SECRET, *fake.tokens.issued]:
+        assert secret not in output
