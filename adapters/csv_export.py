@@ -28,7 +28,7 @@ import pyarrow as pa
 import schemas
 from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
 from adapters.csvread import read_csv_lines
-from adapters.files import ENCODINGS, content_fingerprint, discover, read_bytes, to_utf8
+from adapters.files import ENCODINGS, FileErrors, content_fingerprint, discover, read_bytes, to_utf8
 from adapters.parsing import (
     DEFAULT_DATE_FORMATS,
     DEFAULT_TIME_FORMATS,
@@ -174,9 +174,9 @@ class CsvExport(Adapter):
         files = self._files()
         manifest: dict[str, Any] = dict(request.state.get("files", {}))
         tz = self.opt("timezone") or request.timezone
-        errors: list[str] = []
+        errors = FileErrors()
         for n, path in enumerate(files, start=1):
-            try:
+            with errors.guard():
                 data = read_bytes(path)
                 fp = content_fingerprint(data)
                 if request.mode == "incremental" and fp in manifest:
@@ -194,10 +194,7 @@ class CsvExport(Adapter):
                     unit=fp,
                     progress=(n, len(files)),
                 )
-            except SourceError as exc:
-                errors.append(str(exc))
-        if errors:
-            raise SourceError(f"{len(errors)} file(s) could not be read; first: {errors[0]}")
+        errors.raise_if_any()
 
     def _parse(
         self, path: Path, data: bytes, spec: schemas.TableSpec, tz: str

@@ -17,12 +17,13 @@ Rotated and compressed copies (``.1``, ``.gz``) are read decompressed, so
 from __future__ import annotations
 
 import codecs
+import contextlib
 import glob
 import gzip
 import hashlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,3 +146,24 @@ def locate_lines(text: str, first_line: int, wanted: list[str]) -> list[int]:
         else:
             out.append(-1)
     return out
+
+
+class FileErrors:
+    """Collects per-file errors so one unreadable file does not stop the others."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        try:
+            yield
+        except SourceError as exc:
+            self.errors.append(str(exc))
+
+    def raise_if_any(self) -> None:
+        """One SourceError for the run, after every readable file was read."""
+        if self.errors:
+            raise SourceError(
+                f"{len(self.errors)} file(s) could not be read; first: {self.errors[0]}"
+            )

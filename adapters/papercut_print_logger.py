@@ -35,6 +35,7 @@ from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
 from adapters.csvread import read_csv_lines
 from adapters.files import (
     ENCODINGS,
+    FileErrors,
     complete_length,
     discover,
     head_fingerprint,
@@ -97,11 +98,11 @@ class PaperCutPrintLogger(Adapter):
         files = self.files()
         manifest: dict[str, Any] = dict(request.state.get("files", {}))
         tz = self.opt("timezone") or request.timezone
-        errors: list[str] = []
+        errors = FileErrors()
         for n, path in enumerate(files, start=1):
             if request.mode == "backfill" and not _may_hold_window(path, request):
                 continue
-            try:
+            with errors.guard():
                 data = read_bytes(path)
                 if data and not strip_bom(data[:64]).startswith(BANNER[: len(data)]):
                     raise SourceError(
@@ -130,10 +131,7 @@ class PaperCutPrintLogger(Adapter):
                     unit=fp,
                     progress=(n, len(files)),
                 )
-            except SourceError as exc:
-                errors.append(str(exc))
-        if errors:
-            raise SourceError(f"{len(errors)} file(s) could not be read; first: {errors[0]}")
+        errors.raise_if_any()
 
     def _parse(
         self, path: Path, data: bytes, offset: int, end: int, line: int, fp: str, tz: str

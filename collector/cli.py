@@ -187,14 +187,17 @@ def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
 
 
 # -- commands ------------------------------------------------------------------------------
-@main.command()
-@click.option(
+SOURCES_OPTION = click.option(
     "--source",
     "names",
     multiple=True,
     metavar="NAME",
     help="Only these sources (repeatable); default: every enabled source.",
 )
+
+
+@main.command()
+@SOURCES_OPTION
 @click.option(
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),
@@ -261,13 +264,7 @@ def _after_run(
 
 
 @main.command()
-@click.option(
-    "--source",
-    "names",
-    multiple=True,
-    metavar="NAME",
-    help="Only these sources (repeatable); default: every enabled source.",
-)
+@SOURCES_OPTION
 @click.pass_obj
 def ingest(obj: Context, names: tuple[str, ...]) -> None:
     """Ingest sources incrementally (the first half of `run`, without the KPIs)."""

@@ -18,9 +18,10 @@ import contextlib
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -86,33 +87,27 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------
     def write_table_atomic(self, path: str, table: pa.Table) -> None:
-        """Write a Parquet file via a hidden temporary file and a rename."""
-        directory, _, name = path.rpartition("/")
-        self.fs.create_dir(directory, recursive=True)
-        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
-        try:
-            pq.write_table(table, tmp, filesystem=self.fs, compression="zstd")
-            if self._local:
-                _fsync(tmp)
-            self.fs.move(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError, FileNotFoundError):
-                self.fs.delete_file(tmp)
-            raise
+        """Write a pyarrow table as Parquet via a hidden temporary file and a rename."""
+        self._atomic(path, lambda out: pq.write_table(table, out, compression="zstd"))
 
     def write_frame_atomic(self, path: str, df: pl.DataFrame, schema: pa.Schema) -> None:
         """Write a polars frame with the canonical Arrow schema, atomically."""
+        metadata = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+        self._atomic(
+            path,
+            lambda out: df.write_parquet(
+                out, compression="zstd", arrow_schema=_polars_arrow(schema), metadata=metadata
+            ),
+        )
+
+    def _atomic(self, path: str, write: Callable[[Any], None]) -> None:
+        """Run ``write`` into a hidden temporary file beside ``path``, then rename it over."""
         directory, _, name = path.rpartition("/")
         self.fs.create_dir(directory, recursive=True)
         tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
         try:
             with self.fs.open_output_stream(tmp) as out:
-                df.write_parquet(
-                    out,
-                    compression="zstd",
-                    arrow_schema=_polars_arrow(schema),
-                    metadata={k.decode(): v.decode() for k, v in (schema.metadata or {}).items()},
-                )
+                write(out)
             if self._local:
                 _fsync(tmp)
             self.fs.move(tmp, path)
