@@ -25,6 +25,7 @@ from adapters.http import HTTP_OPTIONS, HttpClient, TokenCache
 from adapters.webconf import (
     Window,
     base_url,
+    finish,
     make_client,
     meetings_frame,
     parse_iso,
@@ -214,14 +215,7 @@ class GoogleMeet(Adapter):
                     ),
                 )
         finally:
-            log.info(
-                "%s: %d HTTP requests, %d retries, %.1f s waited",
-                self.name,
-                client.stats.requests,
-                client.stats.retries,
-                client.stats.waited,
-            )
-            client.close()
+            finish(self, client)
 
     def _window(
         self, client: HttpClient, w: Window, run_start: dt.datetime, history: int

@@ -25,6 +25,7 @@ from adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
 from adapters.webconf import (
     Window,
     base_url,
+    finish,
     make_client,
     meetings_frame,
     parse_iso,
@@ -192,14 +193,7 @@ class Teams(Adapter):
                     )
                     q = Quarantined.empty()
         finally:
-            log.info(
-                "%s: %d HTTP requests, %d retries, %.1f s waited",
-                self.name,
-                client.stats.requests,
-                client.stats.retries,
-                client.stats.waited,
-            )
-            client.close()
+            finish(self, client)
 
     def _calls(
         self, client: HttpClient, w: Window

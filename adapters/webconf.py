@@ -144,3 +144,21 @@ def make_client(adapter: Adapter, token: TokenCache | None = None, **kwargs: Any
 def base_url(adapter: Adapter, key: str, default: str) -> str:
     """A configured base URL without its trailing slash."""
     return str(adapter.opt(key) or default).rstrip("/")
+
+
+def finish(adapter: Adapter, client: HttpClient) -> None:
+    """Log what the run cost and every API error per endpoint, then release the session."""
+    st = client.stats
+    log.info(
+        "%s: %d HTTP requests, %d retries, %.1f s waited",
+        adapter.name,
+        st.requests,
+        st.retries,
+        st.waited,
+    )
+    for (endpoint, status), message in sorted(st.errors.items()):
+        count = st.by_status[(endpoint, status)]
+        log.warning(
+            "%s: %s answered HTTP %d %d time(s): %s", adapter.name, endpoint, status, count, message
+        )
+    client.close()

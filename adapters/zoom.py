@@ -22,6 +22,7 @@ from adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
 from adapters.webconf import (
     Window,
     base_url,
+    finish,
     make_client,
     meetings_frame,
     parse_iso,
@@ -216,14 +217,7 @@ class Zoom(Adapter):
                     progress=(i, len(windows)),
                 )
         finally:
-            log.info(
-                "%s: %d HTTP requests, %d retries, %.1f s waited",
-                self.name,
-                client.stats.requests,
-                client.stats.retries,
-                client.stats.waited,
-            )
-            client.close()
+            finish(self, client)
 
     def _window(
         self, client: HttpClient, w: Window, seen: set[str]

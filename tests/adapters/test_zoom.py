@@ -386,7 +386,7 @@ def test_token_refused_after_one_renewal_is_a_config_error(server, tmp_path, cap
         assert token not in res.error + caplog.text
 
 
-def test_report_api_counts_a_deleted_host_instead_of_hiding_it(server, tmp_path):
+def test_report_api_counts_a_deleted_host_instead_of_hiding_it(server, tmp_path, caplog):
     meetings = generated(6, NOW - dt.timedelta(days=9), dt.timedelta(days=1))
     meetings[5] = dict(meetings[5], email="gone@example.com", host="Gone")
     fake = FakeZoom(server, meetings)
@@ -400,6 +400,10 @@ def test_report_api_counts_a_deleted_host_instead_of_hiding_it(server, tmp_path)
     assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings[:5])
     assert got.filter(got["meeting_id"] == "u000+/x==")["duration_seconds"].item() == 1800
     assert res.quarantined == 1
+    assert (
+        "zoom: GET /report/users/{userId}/meetings answered HTTP 404 1 time(s): User does"
+        " not exist: id-gone"
+    ) in caplog.text
     q = quarantine(cfg)
     assert q.select("location", "reason").rows() == [
         (
