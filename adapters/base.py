@@ -170,6 +170,9 @@ class Adapter(ABC):
     summary: ClassVar[str] = ""
     #: Whether backfill windows are meaningful (file adapters filter rows by time).
     windowed: ClassVar[bool] = True
+    #: Commit after every batch: for sources whose batches are slow to fetch (API
+    #: windows), so a killed run resumes from the last window instead of re-reading.
+    commit_each_batch: ClassVar[bool] = False
 
     def __init__(self, source: SourceConfig, secrets: Callable[[str], str] | None = None):
         self.source = source

@@ -108,6 +108,8 @@ class _Conference:
 class GoogleMeet(Adapter):
     """Google Meet meeting instances from the Reports API (domain-wide delegation)."""
 
+    commit_each_batch = True  # API windows are slow to fetch: commit each one
+
     kind = "google_meet"
     tables = ("meetings",)
     summary = "Google Meet meetings from Admin SDK Reports call_ended events."

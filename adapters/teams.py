@@ -64,6 +64,8 @@ CSV_COUNTS = {
 class Teams(Adapter):
     """Teams meetings (call records) and the per-user daily activity report."""
 
+    commit_each_batch = True  # API windows are slow to fetch: commit each one
+
     kind = "teams"
     tables = ("meetings", "teams_activity")
     summary = "Microsoft Teams call records and daily user activity (Graph, app-only)."

@@ -43,6 +43,8 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 class Webex(Adapter):
     """Webex meeting instances (``/meetings``) with participant counts."""
 
+    commit_each_batch = True  # API windows are slow to fetch: commit each one
+
     kind = "webex"
     tables = ("meetings",)
     summary = "Cisco Webex ended meeting instances per host (OAuth integration)."

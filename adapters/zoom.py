@@ -68,6 +68,8 @@ class _PageTokenExpired(Exception):
 class Zoom(Adapter):
     """Zoom meetings through the Dashboard (``/metrics/meetings``) or Report API."""
 
+    commit_each_batch = True  # API windows are slow to fetch: commit each one
+
     kind = "zoom"
     tables = ("meetings",)
     summary = "Zoom meeting instances (Server-to-Server OAuth; Dashboard or Report API)."

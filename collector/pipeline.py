@@ -38,6 +38,9 @@ log = logging.getLogger("collector")
 
 #: Rows buffered (all tables of a source) before a flush into the store.
 FLUSH_ROWS = 1_000_000
+#: Longest time read rows wait in the buffer: progress of a slow source is committed
+#: at least this often, so a killed run loses at most this much work.
+FLUSH_SECONDS = 60.0
 LOCATION_COL = "_location"
 #: Optional column of the source's raw text, kept for quarantined rows.
 RAW_COL = "_raw"
@@ -295,6 +298,7 @@ class Pipeline:
             pending_checkpoint = None
             pending_units = []
 
+        last_flush = time.monotonic()
         try:
             for batch in adapter.read(request):
                 res.rows_read += batch.rows_read or (batch.rows.height + len(batch.quarantined))
@@ -318,8 +322,13 @@ class Pipeline:
                     pending_units.append(batch.unit)
                 if batch.progress and self.progress:
                     self.progress(source.name, *batch.progress)
-                if buffered >= self.flush_rows:
+                if (
+                    buffered >= self.flush_rows
+                    or adapter.commit_each_batch
+                    or time.monotonic() - last_flush >= FLUSH_SECONDS
+                ):
                     flush()
+                    last_flush = time.monotonic()
         finally:
             # Whatever was read before a failure is valid: commit it and its checkpoint.
             flush()

@@ -326,8 +326,8 @@ def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
         from collector.pipeline import Pipeline
         from collector.pseudonym import Pseudonymiser
         cfg = config(pathlib.Path({str(tmp_path)!r}), {cfg_src!r})
-        # Flush after every window, as a long backfill does once its buffer fills.
-        Pipeline(cfg, Pseudonymiser(KEY), flush_rows=1).backfill(
+        # Default pipeline: API adapters commit every window.
+        Pipeline(cfg, Pseudonymiser(KEY)).backfill(
             cfg.sources[0], dt.datetime.fromisoformat({start.isoformat()!r}),
             dt.datetime.fromisoformat({end.isoformat()!r}))
     """)
