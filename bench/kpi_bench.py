@@ -7,6 +7,11 @@ child process so that its wall time and peak RSS are measured alone.
     python3 bench/kpi_bench.py --scale 0.1            # generate into a temp dir, time
     python3 bench/kpi_bench.py --scale 1 --data-dir /tmp/kpi-bench --keep
     python3 bench/kpi_bench.py --data-dir /tmp/kpi-bench --reuse   # time only
+
+With ``--duckdb`` every timed recompute is paired with the same KPIs as DuckDB SQL
+(``bench/kpi_duckdb.py``) over the same Parquet, in its own child process, and the
+yearly values of both are compared. ``--data-dir`` may also be the data_dir of a
+dataset the collector ingested from ``bench/generate.py`` files (with ``--reuse``).
 """
 
 from __future__ import annotations
@@ -229,6 +234,35 @@ def _child(root: str, as_of: str) -> None:
     )
 
 
+def _duckdb(root: Path, as_of: str) -> dict:
+    """One DuckDB anchor run in its own child: wall time (in-process), peak RSS, values."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from harness import spawn
+
+    run = spawn(
+        [sys.executable, str(ROOT / "bench" / "kpi_duckdb.py"), str(root), "--as-of", as_of]
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return {**result, "peak_rss_mb": run.peak_rss_mb, "load1": run.load1}
+
+
+def _compare(root: Path, duck: dict[str, dict[str, float]]) -> None:
+    """Print where our yearly KPI values and DuckDB's differ (they should not)."""
+    yearly = pl.read_parquet(root / "kpi" / "yearly.parquet")
+    worst = 0.0
+    for kpi, per_fy in duck.items():
+        for fy, value in per_fy.items():
+            ours = yearly.filter((pl.col("kpi") == kpi) & (pl.col("fiscal_year") == int(fy)))
+            mine = ours["value"][0] if ours.height else None
+            if mine is None or abs(mine - value) > 1e-6 * max(1.0, abs(value)):
+                print(f"  differs: {kpi} FY{fy}: ours {mine}, duckdb {value}")
+                worst = max(worst, 1.0)
+    if not worst:
+        print(
+            f"  yearly values agree with DuckDB for {sum(len(v) for v in duck.values())} KPI-years"
+        )
+
+
 def main() -> None:
     """Generate (unless --reuse), then time the recompute in a child process."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -238,6 +272,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="Keep the generated data.")
     ap.add_argument("--as-of", default="2025-03-31")
     ap.add_argument("--repeat", type=int, default=2, help="Timed recomputes (best shown).")
+    ap.add_argument("--duckdb", action="store_true", help="Also time the DuckDB SQL anchor.")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -254,7 +289,7 @@ def main() -> None:
                 f"generated scale {args.scale} in {time.perf_counter() - t:.1f}s: "
                 + ", ".join(f"{k} {v:,}" for k, v in counts.items())
             )
-        runs = []
+        runs, anchor = [], []
         for _ in range(args.repeat):
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(root.resolve()), "--as-of", args.as_of],
@@ -263,13 +298,27 @@ def main() -> None:
                 check=True,
             )
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            if args.duckdb:
+                anchor.append(_duckdb(root.resolve(), args.as_of))
         best = min(runs, key=lambda r: r["wall_s"])
+        median = sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
         print(best["table"])
         print(
             f"recompute: wall {', '.join(str(r['wall_s']) for r in runs)} s"
-            f" (best {best['wall_s']} s), peak RSS {max(r['peak_rss_mb'] for r in runs)} MB,"
+            f" (median {median['wall_s']} s, best {best['wall_s']} s),"
+            f" peak RSS {max(r['peak_rss_mb'] for r in runs)} MB,"
             f" {best['rows']:,} KPI rows"
         )
+        if anchor:
+            duck = sorted(anchor, key=lambda r: r["wall_s"])[(len(anchor) - 1) // 2]
+            print(
+                f"duckdb:    wall {', '.join(str(r['wall_s']) for r in anchor)} s"
+                f" (median {duck['wall_s']} s), peak RSS"
+                f" {max(r['peak_rss_mb'] for r in anchor):.0f} MB;"
+                f" ours / duckdb = {median['wall_s'] / duck['wall_s']:.2f}x"
+                f" (goal <= 1.0x)"
+            )
+            _compare(root.resolve(), duck["values"])
     finally:
         if not args.keep and args.data_dir is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,273 @@
+"""Benchmarks (a) PaperCut ingest vs its anchors and (b) re-ingest and nightly runs.
+
+(a) ``ingest``: ``collector backfill`` of the generated PaperCut daily CSVs into an
+empty store, against the same files through polars ``scan_csv(...).sink_parquet(...)``
+with no processing (the machine's limit for this work shape) and through pandas
+``read_csv`` + ``to_parquet`` per file (what an operator would otherwise write).
+
+(b) ``nightly``: at each dataset size, an initial ``collector ingest``, a re-ingest of
+every file (``collector backfill`` over a populated store: the idempotent upsert
+path) and nightly runs that each add one new day (of a fixed size) on top.
+
+Every figure is the median of ``--repeat`` child processes, with the child's own peak
+RSS and the 1-minute load average when it started.
+
+    python3 bench/generate.py --out /tmp/bench-data/s0.1 --scale 0.1
+    python3 bench/ingest_bench.py ingest --data /tmp/bench-data/s0.1 --repeat 3
+    python3 bench/ingest_bench.py nightly --scales 0.03 0.3 --nights 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet  # noqa: E402
+
+PY = sys.executable
+HERE = Path(__file__).resolve()
+FIRST, LAST = "2021-04-01", "2025-03-31"
+NIGHTS = ("2025-03-26", "2025-03-27", "2025-03-28")
+_RESULT = re.compile(
+    r"^(?P<src>\S+)\s+(?P<outcome>\w+)\s+read\s+(?P<read>[\d,]+)\s+new\s+(?P<new>[\d,]+)"
+    r"\s+updated\s+(?P<updated>[\d,]+)\s+unchanged\s+(?P<unchanged>[\d,]+)"
+    r"\s+quarantined\s+(?P<quarantined>[\d,]+)",
+    re.M,
+)
+
+
+def collector(cfg: Path, data_dir: Path, *args: str) -> list[str]:
+    """A collector command line on the generated config and a given data dir."""
+    return [PY, "-m", "collector.cli", "--config", str(cfg), "--data-dir", str(data_dir), *args]
+
+
+def parse_result(stdout: str) -> dict[str, int]:
+    """The counts of the source line a collector command prints."""
+    m = _RESULT.search(stdout)
+    if not m:
+        raise RuntimeError(f"no result line in: {stdout[-500:]}")
+    return {
+        k: int(v.replace(",", "")) for k, v in m.groupdict().items() if k not in ("src", "outcome")
+    }
+
+
+def print_files(data: Path) -> list[str]:
+    """The daily PaperCut files of a generated dataset."""
+    return sorted(str(p) for p in (data / "print").glob("papercut-print-log-*.csv"))
+
+
+# -- anchors (run as children) ---------------------------------------------------------
+def child_polars(data: Path, dest: Path) -> None:
+    """The machine's limit: polars reads every file and writes Parquet, nothing else."""
+    import polars as pl
+
+    (
+        pl.scan_csv(
+            print_files(data),
+            skip_rows=1,  # the logger's banner line
+            truncate_ragged_lines=True,  # the trailing comma makes a 15th, empty field
+            ignore_errors=True,  # the planted malformed lines
+        ).sink_parquet(dest, compression="zstd")
+    )
+
+
+def child_pandas(data: Path, dest: Path) -> None:
+    """The operator's script: pandas read_csv + to_parquet, file by file."""
+    import pandas as pd
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in print_files(data):
+        # index_col=False: the trailing comma must not turn Time into the index.
+        df = pd.read_csv(f, skiprows=1, index_col=False, encoding="utf-8")
+        df.to_parquet(dest / (Path(f).stem + ".parquet"), compression="zstd", index=False)
+
+
+def _rate(run: Run, rows: int, mb: float) -> dict[str, object]:
+    return {
+        **as_dict(run),
+        "rows": rows,
+        "rows_per_s": round(rows / run.wall_s),
+        "mb_per_s": round(mb / run.wall_s, 1),
+    }
+
+
+def bench_ingest(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, object]:
+    """Benchmark (a): ours vs polars vs pandas, interleaved, median of ``repeat``."""
+    manifest = json.loads((data / "manifest.json").read_text())
+    cfg = data / "collector.toml"
+    rows = manifest["rows"]["print_jobs"] + manifest["malformed"]["print_jobs"]
+    mb = manifest["print_bytes"] / 1e6
+    commands = {
+        "collector backfill": lambda d: collector(
+            cfg, d, "backfill", "--source", "print", "--from", FIRST, "--to", LAST
+        ),
+        "polars scan_csv+sink_parquet": lambda d: [
+            PY,
+            str(HERE),
+            "child-polars",
+            "--data",
+            str(data),
+            "--dest",
+            str(d / "all.parquet"),
+        ],
+        "pandas read_csv+to_parquet": lambda d: [
+            PY,
+            str(HERE),
+            "child-pandas",
+            "--data",
+            str(data),
+            "--dest",
+            str(d),
+        ],
+    }
+    runs: dict[str, list[Run]] = {k: [] for k in commands}
+    for i in range(repeat):
+        for name, cmd in commands.items():
+            dest = work / "ingest" / re.sub(r"\W+", "-", name)
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True)
+            load = wait_quiet(max_load)
+            run = spawn(cmd(dest))
+            if name == "collector backfill":
+                got = parse_result(run.stdout)
+                if got["new"] != manifest["rows"]["print_jobs"]:
+                    raise RuntimeError(f"landed {got}, expected {manifest['rows']['print_jobs']}")
+            runs[name].append(run)
+            print(
+                f"run {i + 1} {name}: {run.wall_s:.2f}s, {run.peak_rss_mb:.0f} MB, load {load:.2f}"
+            )
+    result = {name: _rate(median_run(r), rows, mb) for name, r in runs.items()}
+    ours = result["collector backfill"]["rows_per_s"]
+    for r in result.values():
+        r["ours_vs_this"] = round(ours / r["rows_per_s"], 3)  # type: ignore[operator]
+    shutil.rmtree(work / "ingest", ignore_errors=True)
+    return {
+        "benchmark": "ingest",
+        "data": str(data),
+        "scale": manifest["scale"],
+        "rows": rows,
+        "mb": round(mb, 1),
+        "files": manifest["print_files"],
+        "repeat": repeat,
+        "machine": machine(),
+        "results": result,
+        "all_runs": {k: [as_dict(x) for x in v] for k, v in runs.items()},
+    }
+
+
+def bench_nightly(
+    root: Path, scales: list[float], nights: int, night_scale: float, repeat: int, max_load: float
+) -> dict[str, object]:
+    """Benchmark (b): initial ingest, full re-ingest and one-new-day nights at each size."""
+    sys.path.insert(0, str(HERE.parent))
+    from generate import generate
+
+    out: dict[str, object] = {"benchmark": "nightly", "machine": machine(), "sizes": {}}
+    for scale in scales:
+        base = root / f"nightly-s{scale}"
+        if not (base / "manifest.json").exists():
+            generate(base, scale, until=dt.date.fromisoformat(NIGHTS[0]), jobs=2)
+        manifest = json.loads((base / "manifest.json").read_text())
+        cfg = base / "collector.toml"
+        data_dir = root / f"nightly-s{scale}-store"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        rows = manifest["rows"]["print_jobs"] + manifest["malformed"]["print_jobs"]
+        mb = manifest["print_bytes"] / 1e6
+        size: dict[str, object] = {"scale": scale, "rows": rows, "mb": round(mb, 1)}
+        wait_quiet(max_load)
+        first = spawn(collector(cfg, data_dir, "ingest", "--source", "print"))
+        size["initial_ingest"] = {**_rate(first, rows, mb), **parse_result(first.stdout)}
+        print(f"s{scale} initial ingest {first.wall_s:.2f}s")
+        again = []
+        for _ in range(repeat):
+            wait_quiet(max_load)
+            run = spawn(
+                collector(
+                    cfg, data_dir, "backfill", "--source", "print", "--from", FIRST, "--to", LAST
+                )
+            )
+            counts = parse_result(run.stdout)
+            if counts["new"] or counts["updated"]:
+                raise RuntimeError(f"re-ingest changed rows: {counts}")
+            again.append(run)
+            print(f"s{scale} re-ingest {run.wall_s:.2f}s")
+        size["reingest"] = {**_rate(median_run(again), rows, mb), **counts}
+        night_runs = []
+        added: list[Path] = []
+        try:
+            for day in NIGHTS[:nights]:
+                staging = root / f"night-{day}-s{night_scale}"
+                if not (staging / "print").exists() or not any((staging / "print").iterdir()):
+                    generate(staging, night_scale, only_day=dt.date.fromisoformat(day), jobs=1)
+                new = next((staging / "print").glob("*.csv"))
+                target = base / "print" / new.name
+                shutil.copyfile(new, target)
+                added.append(target)
+                wait_quiet(max_load)
+                run = spawn(collector(cfg, data_dir, "ingest", "--source", "print"))
+                counts = parse_result(run.stdout)
+                night_runs.append((run, counts, new.stat().st_size))
+                print(f"s{scale} night {day}: {run.wall_s:.2f}s, {counts}")
+        finally:
+            for p in added:  # leave the base dataset as generated
+                p.unlink(missing_ok=True)
+        mid = median_run([r for r, _, _ in night_runs])
+        new_rows = [c["read"] for _, c in night_runs]
+        size["nightly"] = {
+            **as_dict(mid),
+            "new_rows_per_night": new_rows,
+            "new_mb_per_night": [round(b / 1e6, 2) for _, _, b in night_runs],
+            "all_runs": [as_dict(r) for r, _, _ in night_runs],
+        }
+        size["reingest_all_runs"] = [as_dict(r) for r in again]
+        out["sizes"][str(scale)] = size  # type: ignore[index]
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    """Command line: see the module docstring."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("ingest", help="(a) ours vs polars vs pandas")
+    a.add_argument("--data", type=Path, required=True, help="A bench/generate.py output folder.")
+    a.add_argument("--work", type=Path, default=Path("/tmp/bench-data/work"))
+    a.add_argument("--repeat", type=int, default=3)
+    a.add_argument("--max-load", type=float, default=0.5, help="Wait for a quiet machine.")
+    b = sub.add_parser("nightly", help="(b) re-ingest and nightly at two sizes")
+    b.add_argument("--root", type=Path, default=Path("/tmp/bench-data"))
+    b.add_argument("--scales", type=float, nargs="+", default=[0.03, 0.3])
+    b.add_argument("--nights", type=int, default=3)
+    b.add_argument("--night-scale", type=float, default=1.0, help="Size of each new day.")
+    b.add_argument("--repeat", type=int, default=3)
+    b.add_argument("--max-load", type=float, default=0.5)
+    for name in ("child-polars", "child-pandas"):
+        c = sub.add_parser(name)
+        c.add_argument("--data", type=Path, required=True)
+        c.add_argument("--dest", type=Path, required=True)
+    args = ap.parse_args()
+    if args.cmd == "child-polars":
+        child_polars(args.data, args.dest)
+        return
+    if args.cmd == "child-pandas":
+        child_pandas(args.data, args.dest)
+        return
+    if args.cmd == "ingest":
+        result = bench_ingest(args.data, args.work, args.repeat, args.max_load)
+    else:
+        result = bench_nightly(
+            args.root, args.scales, args.nights, args.night_scale, args.repeat, args.max_load
+        )
+    print(json.dumps(result, indent=2, default=str))
+    print(f"saved {save(args.cmd, result)}")
+
+
+if __name__ == "__main__":
+    main()

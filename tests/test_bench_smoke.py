@@ -1,0 +1,90 @@
+"""CI smoke run of the benchmark pipeline: generate a tiny prefecture, ingest it, KPIs.
+
+The generator reports how many rows of each table it wrote and how many malformed
+lines it planted; the real `collector ingest` must land exactly those rows and
+quarantine exactly those lines, and the KPI recompute must agree with the DuckDB
+anchor the benchmark uses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALE = 0.001
+
+
+def _load(name: str):  # noqa: ANN202 - a module
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _collector(cfg: Path, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "--config", str(cfg), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def _rows(data_dir: Path, table: str) -> int:
+    files = sorted(data_dir.glob(f"{table}/source=*/month=*/part-0.parquet"))
+    return sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)
+
+
+@pytest.mark.slow
+def test_generate_ingest_kpi_smoke(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    generate = _load("generate")
+    manifest = generate.generate(tmp_path / "src", SCALE, seed=11, jobs=2)
+    assert manifest["rows"]["print_jobs"] > 10_000
+    assert manifest["malformed"]["print_jobs"] >= 2
+    cfg = Path(manifest["config"])
+    data_dir = tmp_path / "src" / "collector-data"
+
+    _collector(cfg, "ingest")
+    for table, expected in manifest["rows"].items():
+        assert _rows(data_dir, table) == expected, table
+    quarantine = pl.read_parquet(
+        data_dir / "_quarantine" / "**" / "*.parquet", hive_partitioning=True
+    )
+    for table, planted in manifest["malformed"].items():
+        got = quarantine.filter(pl.col("table") == table).height
+        assert got == planted, table
+
+    # A second run adds nothing (the files are recognised by content).
+    again = _collector(cfg, "ingest")
+    news = re.findall(r"\bnew\s+([\d,]+)", again)
+    assert len(news) == 9 and set(news) == {"0"}, again
+
+    table = _collector(cfg, "kpi", "--as-of", "2025-03-31", "--format", "json")
+    yearly = [r for r in json.loads(table) if r.get("month") is None and not r.get("department")]
+    assert {r["kpi"] for r in yearly} >= {"paper_vs_r3", "mobile_work_users", "telework_ratio"}
+
+    pytest.importorskip("duckdb")
+    duck = _load("kpi_duckdb")
+    import datetime as dt
+
+    values = duck.compute(str(data_dir), dt.date(2025, 3, 31))
+    ours = {(r["kpi"], r["fiscal_year"]): r["value"] for r in yearly}
+    for kpi, per_fy in values.items():
+        for fy, value in per_fy.items():
+            assert ours[(kpi, fy)] == pytest.approx(value, rel=1e-9), (kpi, fy)
+    assert time.monotonic() - t0 < 60  # the CI budget is 30 s on a quiet machine
