@@ -1,0 +1,221 @@
+"""``collector report``: the KPI report as one offline HTML file and an Excel workbook.
+
+Also :func:`write_reports`, which ``collector run --report DIR`` (or ``[report] dir``)
+calls after the nightly KPI step. Heavy imports (polars, matplotlib, XlsxWriter) happen
+inside the functions: every ``collector`` command imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from collector.errors import CollectorError, ConfigError
+
+if TYPE_CHECKING:
+    from collector.config import Config
+    from collector.report import ReportData
+
+log = logging.getLogger("collector.report")
+
+DEFAULT_OUT = "kpi-report.html"
+
+
+def _fiscal_year(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    from aggregates.fiscal import parse_fiscal_year
+
+    try:
+        return parse_fiscal_year(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _require_libraries() -> None:
+    """The report's two libraries, or one line saying how to get them."""
+    missing = []
+    for module, package in (("matplotlib", "matplotlib"), ("xlsxwriter", "XlsxWriter")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise ConfigError(
+            f"the report needs {' and '.join(missing)}, which is not installed:"
+            f" pip install {' '.join(missing)} (or reinstall workstyle-collector)"
+        )
+
+
+def build(
+    cfg: Config,
+    as_of: dt.date | None = None,
+    fiscal_year: int | None = None,
+    now: dt.datetime | None = None,
+) -> ReportData:
+    """Gather what the report shows: the KPI tables, the plan's baselines, source freshness.
+
+    Without ``as_of`` the KPI tables the last run wrote are used as they are. With an
+    ``as_of`` other than theirs, the KPI engine recomputes the tables in memory as of that
+    day (nothing is written), so a past quarter's report can be reproduced.
+    """
+    import polars as pl
+
+    from aggregates.fiscal import fiscal_year_of, label
+    from aggregates.targets import load_plan
+    from collector import report
+    from collector.status import source_status
+
+    data_dir = cfg.data_dir.resolve()
+    try:
+        tables: dict[str, pl.DataFrame] | None = report.read_tables(data_dir)
+    except CollectorError:
+        if as_of is None:
+            raise
+        tables = None
+    if tables is not None and as_of is not None:
+        stored = tables["yearly"]["as_of"].max()
+        if stored != as_of:
+            tables = None
+    if tables is None:
+        from aggregates import engine
+
+        assert as_of is not None  # read_tables raised otherwise
+        result = engine.compute(engine.context_from_config(cfg, as_of))
+        tables = {
+            "yearly": report.conform(result.yearly()),
+            "monthly": report.conform(result.monthly()),
+            "by_department": report.conform(result.by_department()),
+        }
+    yearly = tables["yearly"]
+    if yearly.height == 0:
+        raise CollectorError(f"{data_dir}/kpi/yearly.parquet has no rows; run `collector run`")
+    table_as_of = yearly["as_of"].max()
+    as_of = as_of or table_as_of
+    if fiscal_year is not None and fiscal_year > fiscal_year_of(as_of):
+        raise click.BadParameter(
+            f"{label(fiscal_year)} starts after the as-of date {as_of}", param_hint="--fy"
+        )
+    focus = fiscal_year or report.focus_year(yearly, tables["monthly"], as_of)
+    computed = yearly["computed_at"].max()
+    return report.ReportData(
+        yearly=yearly,
+        monthly=tables["monthly"],
+        by_department=tables["by_department"],
+        as_of=as_of,
+        focus_fy=focus,
+        generated_at=now or dt.datetime.now(cfg.tz),
+        computed_at=computed,
+        plan=load_plan(cfg.targets_file),
+        sources=source_status(cfg),
+        tz=cfg.tz,
+    )
+
+
+def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Write beside the target and rename over it: a mail or web server never sees half."""
+    path = path.expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CollectorError(f"{path.parent}: cannot create folder: {exc.strerror}") from None
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CollectorError(f"{path}: cannot write report: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path
+
+
+def write(data: ReportData, html_path: Path, xlsx_path: Path | None) -> list[Path]:
+    """Render and write the HTML (and the workbook when a path is given)."""
+    from collector.report import render_html
+    from collector.report_xlsx import write_workbook
+
+    text = render_html(data)
+    written = [_atomic(html_path, lambda p: p.write_text(text, encoding="utf-8"))]
+    if xlsx_path is not None:
+        written.append(_atomic(xlsx_path, lambda p: write_workbook(data, p)))
+    return written
+
+
+def write_reports(cfg: Config, directory: Path) -> tuple[Path, Path]:
+    """The nightly report: ``<dir>/<basename>.html`` and ``.xlsx`` from the KPI tables."""
+    _require_libraries()
+    section = cfg.sections.get("report", {})
+    base = section.get("basename") or "kpi-report"
+    data = build(cfg)
+    html_path, xlsx_path = directory / f"{base}.html", directory / f"{base}.xlsx"
+    write(data, html_path, xlsx_path)
+    log.info("wrote the KPI report to %s and %s", html_path, xlsx_path)
+    return html_path, xlsx_path
+
+
+def register(main: click.Group) -> None:
+    """Add the ``report`` command to the ``collector`` group."""
+
+    @main.command("report")
+    @click.option(
+        "--out",
+        "out",
+        type=click.Path(dir_okay=False),
+        default=DEFAULT_OUT,
+        show_default=True,
+        help="The HTML report to write.",
+    )
+    @click.option(
+        "--xlsx",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The Excel workbook to write (default: --out with .xlsx).",
+    )
+    @click.option("--no-xlsx", is_flag=True, help="Write only the HTML report.")
+    @click.option(
+        "--as-of",
+        type=click.DateTime(["%Y-%m-%d"]),
+        default=None,
+        help="Report as of this date (default: the as-of of the last run's KPI tables);"
+        " another date recomputes the KPIs in memory.",
+    )
+    @click.option(
+        "--fy",
+        "fiscal_year",
+        callback=_fiscal_year,
+        metavar="FY",
+        help="Fiscal year of the monthly series and the department breakdown: R5, 2023"
+        " or 令和5年度 (default: the year in progress, else the latest with data).",
+    )
+    @click.pass_obj
+    def report(
+        obj: Any,
+        out: str,
+        xlsx: str | None,
+        no_xlsx: bool,
+        as_of: dt.datetime | None,
+        fiscal_year: int | None,
+    ) -> None:
+        """The KPI report for policy staff: one offline HTML file and an Excel workbook.
+
+        Charts of actual vs target by fiscal year with the baseline, the monthly series
+        with its projection, the department breakdown, the status table, and the data's
+        freshness and basis. Everything is inline: it opens on a closed network, by mail,
+        or printed.
+        """
+        _require_libraries()
+        cfg = obj.cfg
+        data = build(cfg, as_of.date() if as_of else None, fiscal_year)
+        html_path = Path(out)
+        xlsx_path = None if no_xlsx else Path(xlsx) if xlsx else html_path.with_suffix(".xlsx")
+        for path in write(data, html_path, xlsx_path):
+            click.echo(f"wrote {path}")

@@ -1,0 +1,30 @@
+"""The ``[report]`` config table: where `collector run` writes the HTML and Excel KPI report.
+
+Declared here (not in ``collector.config``) so that the report owns its settings;
+``collector.config`` imports this module, which registers the table on import.
+"""
+
+from __future__ import annotations
+
+from adapters.base import Option
+from collector.config import register_section
+
+DEFAULT_BASENAME = "kpi-report"
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "dir",
+        "path",
+        "`collector run` also writes the KPI report (HTML and Excel) into this folder"
+        " (use an absolute path); unset: no report.",
+        default=None,
+    ),
+    Option(
+        "basename",
+        "str",
+        "File name of the report without extension: <dir>/<basename>.html and .xlsx.",
+        default=DEFAULT_BASENAME,
+    ),
+)
+
+register_section("report", OPTIONS)
