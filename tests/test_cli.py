@@ -87,7 +87,7 @@ def test_status_shows_every_source(example) -> None:
     result = _invoke(cwd, "status", "--format", "json")
     rows = {r["source"]: r for r in json.loads(result.stdout)}
     assert set(rows) == EXAMPLE_SOURCES
-    assert rows["print-logger"]["rows"] == {"print_jobs": 10194}
+    assert rows["print-logger"]["rows"] == {"print_jobs": 13480}
     assert rows["print-logger"]["quarantined"] == 2
     assert rows["vpn"]["last_run"]["outcome"] == "success"
     text = _invoke(cwd, "status").stdout
@@ -101,7 +101,7 @@ def test_duckdb_counts_what_polars_counts(example) -> None:
         f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=1)"
     ).fetchall()[0][0]
     pols = pl.scan_parquet(glob, hive_partitioning=True).select(pl.len()).collect().item()
-    assert duck == pols == 10194
+    assert duck == pols == 13480
 
 
 def test_no_raw_identifier_or_title_is_stored(example) -> None:

@@ -1,7 +1,7 @@
 """Regenerate the bundled example data (deterministic): ``python generate.py``.
 
-A fictional prefecture office of 2,400 staff in 12 departments, fiscal years R3-R5
-(2021-04-01 .. 2024-03-31), in the real export formats the adapters read:
+A fictional prefecture office of 2,400 staff in 12 departments, fiscal years R3-R6
+(2021-04-01 .. 2025-03-31), the whole plan period, in the real export formats the adapters read:
 
 - print/      PaperCut Print Logger monthly CSVs (banner line, trailing commas; R3
               written by a Japanese-Windows server in CP932, later ones UTF-8 with BOM)
@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SEED = 2021
-FYS = (2021, 2022, 2023)
+FYS = (2021, 2022, 2023, 2024)
 DEPARTMENTS = [
     ("D01", "総務部"),
     ("D02", "企画部"),
@@ -154,7 +154,7 @@ def staff_directory(depts: dict[int, list[tuple[str, str]]]) -> None:
 
 def print_logs(rng: random.Random) -> None:
     # Sheets per FY relative to R3: R4 98.4 %, R5 96.9 %.
-    factor = {2021: 1.0, 2022: 0.984, 2023: 0.969}
+    factor = {2021: 1.0, 2022: 0.984, 2023: 0.969, 2024: 0.955}
     banner = "PaperCut Print Logger - http://www.papercut.com/\r\n"
     header = (
         "Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
@@ -197,7 +197,7 @@ def print_logs(rng: random.Random) -> None:
 
 
 def web_meetings(rng: random.Random, depts: dict[int, list[tuple[str, str]]]) -> None:
-    per_month = {2021: 860, 2022: 1010, 2023: 1170}
+    per_month = {2021: 860, 2022: 1010, 2023: 1170, 2024: 1420}
     for i, fy in enumerate(FYS):
         rows = []
         days = working_days(fy)
@@ -240,7 +240,7 @@ def web_meetings(rng: random.Random, depts: dict[int, list[tuple[str, str]]]) ->
 
 
 def paperless(rng: random.Random) -> None:
-    per_year = {2021: 7600, 2022: 11400, 2023: 12600}
+    per_year = {2021: 7600, 2022: 11400, 2023: 12600, 2024: 16700}
     for fy in FYS:
         rows = []
         days = working_days(fy)
@@ -285,7 +285,7 @@ def paperless(rng: random.Random) -> None:
 
 
 def vpn(rng: random.Random) -> None:
-    users = {2021: 980, 2022: 1290, 2023: 1560}
+    users = {2021: 980, 2022: 1290, 2023: 1560, 2024: 2040}
     for fy in FYS:
         rows = []
         days = working_days(fy)
@@ -309,6 +309,18 @@ def vpn(rng: random.Random) -> None:
                         "vpn-gw01",
                     ]
                 )
+        # The backup service account connects nightly: excluded by [kpi] excluded_accounts.
+        for k, day in enumerate(days[::20]):
+            rows.append(
+                [
+                    f"R{fy - 2018}-svc{k:03d}",
+                    f"svc-backup@{DOMAIN}",
+                    f"{day:%Y-%m-%d} 02:00:00",
+                    f"{day:%Y-%m-%d} 03:30:00",
+                    5400,
+                    "vpn-gw01",
+                ]
+            )
         # Someone who only ever connected for a few seconds (does not qualify).
         rows.append(
             [
@@ -329,8 +341,8 @@ def vpn(rng: random.Random) -> None:
 
 
 def telework(rng: random.Random, depts: dict[int, list[tuple[str, str]]]) -> None:
-    applicants = {2021: 480, 2022: 610, 2023: 720}
-    did_share = {2021: 0.62, 2022: 0.74, 2023: 0.78}
+    applicants = {2021: 480, 2022: 610, 2023: 720, 2024: 800}
+    did_share = {2021: 0.62, 2022: 0.74, 2023: 0.78, 2024: 0.86}
     kinds = ["在宅勤務", "在宅勤務", "在宅勤務(午前)", "在宅勤務(午後)"]
     for i, fy in enumerate(FYS):
         people = rng.sample(range(1, STAFF + 1), applicants[fy])
@@ -383,6 +395,7 @@ def terminals(rng: random.Random) -> None:
         dt.date(2022, 12, 1): 0.63,
         dt.date(2023, 6, 1): 0.70,
         dt.date(2023, 12, 1): 0.77,
+        dt.date(2024, 12, 1): 0.94,
     }
     for snapshot, p in share.items():
         rows = []
@@ -405,7 +418,7 @@ def terminals(rng: random.Random) -> None:
 
 
 def paper_purchases(rng: random.Random) -> None:
-    factor = {2021: 1.0, 2022: 0.975, 2023: 0.955}
+    factor = {2021: 1.0, 2022: 0.975, 2023: 0.955, 2024: 0.94}
     rows = []
     k = 0
     for fy in FYS:
