@@ -227,9 +227,11 @@ svg.chart{width:100%%;height:auto;display:block}
 .note{font-size:.85rem;color:var(--muted)}
 .basis{background:#fff8e1;border-left:4px solid #e5a50a;padding:4px 10px;margin:6px 0}
 ul.nodata{margin:4px 0 0 18px;padding:0}
-@media (max-width:800px){.charts,.dept{grid-template-columns:1fr}}
+@media screen and (max-width:800px){.charts,.dept{grid-template-columns:1fr}}
 @page{size:A4;margin:12mm}
-@media print{body{padding:0;max-width:none;font-size:11px}
+@media print{body{padding:0;max-width:none;font-size:10px}
+th,td{padding:1px 5px}h3{margin:8px 0 4px}section{margin:0 0 10px}
+.charts,.dept{gap:8px}.dept svg.chart{max-height:300px}
 section.kpi{break-before:page}figure,table,tr{break-inside:avoid}}
 """ % {"font": charts.FONT_STACK}  # noqa: UP031 - CSS is full of braces
 
