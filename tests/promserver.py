@@ -9,6 +9,8 @@ never touched. Tests that need the binaries are skipped, with the reason, only w
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import datetime as dt
 import json
 import os
@@ -20,7 +22,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ PAPERCUT = FIXTURES / "papercut_print_logger"
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 JOB = "workstyle-collector"
 KEY = "test-pseudonymisation-key-0123456789"
+EXAMPLE_AS_OF = "2024-03-31"
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -169,18 +172,32 @@ def add_print_log(root: Path, day: str) -> None:
     shutil.copy(PAPERCUT / name, root / "logs" / name)
 
 
-def collector_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``collector`` command line (as cron would) and return its result."""
+def _env() -> dict[str, str]:
     env = {**os.environ, "COLLECTOR_TEST_KEY": KEY, "PYTHONPATH": str(REPO)}
+    env.pop("COLLECTOR_CONFIG", None)
+    return env
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "collector.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "collector.cli", *args],
         cwd=REPO,
-        env=env,
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def collector_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``collector`` command line (as cron would) and return its result."""
+    return _cli("--config", str(config), *args)
+
+
+def example_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``collector`` on the bundled example config with its data in ``data_dir``."""
+    return _cli("--data-dir", str(data_dir), *args)
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -212,8 +229,11 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
 class Serve:
     """A ``collector serve`` subprocess on a free port."""
 
-    def __init__(self, config: Path, log: Path) -> None:
-        env = {**os.environ, "COLLECTOR_TEST_KEY": KEY, "PYTHONPATH": str(REPO)}
+    def __init__(
+        self, config: Path | None, log: Path, data_dir: Path | None = None, port: int = 0
+    ) -> None:
+        """Serve ``config``, or the bundled example config with ``data_dir``."""
+        where = ["--config", str(config)] if config else ["--data-dir", str(data_dir)]
         self.log = log
         self._fh = log.open("w")
         self.proc = subprocess.Popen(
@@ -221,14 +241,13 @@ class Serve:
                 sys.executable,
                 "-m",
                 "collector.cli",
-                "--config",
-                str(config),
+                *where,
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                f"127.0.0.1:{port}",
             ],
             cwd=REPO,
-            env=env,
+            env=_env(),
             stdout=self._fh,
             stderr=subprocess.STDOUT,
         )
@@ -252,13 +271,12 @@ class Serve:
 
 
 class PromServer:
-    """A Prometheus server with a 1 s scrape interval, the shipped alert rules and a
-    file-based target list (so targets change without a restart)."""
+    """A Prometheus server with a 1 s scrape interval and the shipped alert rules, scraping
+    a fixed list of targets (given at start: Prometheus applies target changes only every
+    5 s, so the whole stack is started once, targets first)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, targets: list[str]) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        self.targets_file = root / "targets.json"
-        self.set_targets([])
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ALERTS)],
@@ -267,9 +285,7 @@ class PromServer:
                     "job_name": JOB,
                     "scrape_interval": "1s",
                     "scrape_timeout": "1s",
-                    "file_sd_configs": [
-                        {"files": [str(self.targets_file)], "refresh_interval": "1s"}
-                    ],
+                    "static_configs": [{"targets": targets}],
                 }
             ],
         }
@@ -299,11 +315,6 @@ class PromServer:
         except OSError:
             return False
 
-    def set_targets(self, addresses: list[str]) -> None:
-        tmp = self.targets_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"targets": addresses}]))
-        os.replace(tmp, self.targets_file)
-
     def api(self, path: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
         status, body = http_get(f"{self.url}/api/v1/{path}?{query}")
@@ -317,10 +328,15 @@ class PromServer:
         data = self.api("query", query=expr)
         return data["result"] if data["resultType"] == "vector" else [data["result"]]
 
-    def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
-        """{sorted labels without job/instance: value} of an instant query."""
+    def values(
+        self, expr: str, instance: str | None = None
+    ) -> dict[tuple[tuple[str, str], ...], float]:
+        """{sorted labels without job/instance: value} of an instant query, optionally only
+        the series scraped from one instance."""
         out = {}
         for sample in self.query(expr):
+            if instance and sample["metric"].get("instance") != instance:
+                continue
             labels = tuple(
                 sorted(
                     (k, v)
@@ -331,15 +347,6 @@ class PromServer:
             out[labels] = float(sample["value"][1])
         return out
 
-    def wait_value(self, expr: str, expected: float, timeout: float = 15) -> None:
-        """Wait until the single-series query ``expr`` equals ``expected``."""
-
-        def check() -> bool:
-            got = list(self.values(expr).values())
-            return len(got) == 1 and abs(got[0] - expected) < 1e-9
-
-        wait_for(check, timeout, f"{expr} == {expected} (last: {self.values(expr)})")
-
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -349,59 +356,106 @@ class PromServer:
         self._log.close()
 
 
-class ServedDataset:
-    """A data dir filled by a real ingest and KPI tables, served by ``collector serve``
-    and scraped by the shared Prometheus."""
+class Target:
+    """A data dir served by a running ``collector serve``, scraped by the shared Prometheus."""
 
-    def __init__(self, root: Path, prom: PromServer) -> None:
-        self.root = root
-        self.prom = prom
-        self.config = write_test_config(root)
-        self.data_dir = root / "data"
-        add_print_log(root, "2024-04-01")
-        result = collector_cli(self.config, "ingest")
-        # print-annex holds a file in the wrong format: that source fails, exit code 1.
-        assert result.returncode == 1, result.stdout + result.stderr
-        write_kpi_tables(self.data_dir)
-        self.serve = Serve(self.config, root / "serve.log")
-        prom.set_targets([self.serve.address])
-        wait_for(
-            lambda: prom.values(f'up{{job="{JOB}"}} == 1'),
-            30,
-            "Prometheus to scrape collector serve",
-        )
-        # The first scrape lands with the up series; wait for every sample to be queryable.
-        wait_for(lambda: prom.values("workstyle_source_info"), 10, "source series")
+    prom: PromServer
 
-    def stop(self) -> None:
-        self.prom.set_targets([])
-        self.serve.stop()
+    def __init__(self, root: Path, config: Path | None, data_dir: Path, port: int) -> None:
+        self.root, self.config, self.data_dir = root, config, data_dir
+        self.serve = Serve(config, root / "serve.log", data_dir=data_dir, port=port)
+
+    def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
+        """An instant query's result for this target's series only."""
+        return self.prom.values(expr, self.serve.address)
+
+    def wait_value(self, expr: str, expected: float, timeout: float = 15) -> None:
+        """Wait until the single-series query ``expr`` equals ``expected``."""
+
+        def check() -> bool:
+            got = list(self.values(expr).values())
+            return len(got) == 1 and abs(got[0] - expected) < 1e-9
+
+        wait_for(check, timeout, f"{expr} == {expected} (last: {self.values(expr)})")
 
 
-_shared: dict[str, Any] = {}
+def served_dataset(root: Path, port: int = 0) -> Target:
+    """Three PaperCut sources after a real ingest (one fails), and KPI tables written here."""
+    config = write_test_config(root)
+    add_print_log(root, "2024-04-01")
+    result = collector_cli(config, "ingest")
+    # print-annex holds a file in the wrong format: that source fails, exit code 1.
+    assert result.returncode == 1, result.stdout + result.stderr
+    write_kpi_tables(root / "data")
+    return Target(root, config, root / "data", port)
+
+
+def example_dataset(root: Path, port: int = 0) -> Target:
+    """The bundled example after `collector run` (ingest and the real KPI engine)."""
+    result = example_cli(root / "data", "run", "--as-of", EXAMPLE_AS_OF)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Target(root, None, root / "data", port)
+
+
+_stack: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="session")
 def prometheus_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[PromServer]:
-    """One Prometheus for the whole session, whichever test module asks first."""
+) -> PromServer:
+    """One Prometheus for the session, scraping two running exporters (see :func:`served`
+    and :func:`example`); shared by every test module that imports these fixtures."""
     if PROMETHEUS is None:
         pytest.skip("prometheus server not installed (apt-get install prometheus)")
-    if "prom" not in _shared:
-        _shared["prom"] = PromServer(tmp_path_factory.mktemp("prometheus"))
-        request.addfinalizer(lambda: _shared.pop("prom").stop())
-    yield _shared["prom"]
+    if not _stack:
+        root = tmp_path_factory.mktemp("stack")
+        # Prometheus applies a target list only after ~5 s: start it first, on ports picked
+        # for the two exporters, and prepare both datasets (subprocesses) meanwhile.
+        ports = [free_port(), free_port()]
+        prom = PromServer(root / "prometheus", [f"127.0.0.1:{p}" for p in ports])
+        _stack["prom"] = prom
+
+        def stop() -> None:
+            for target in (_stack.get("served"), _stack.get("example")):
+                if target is not None:
+                    target.serve.stop()
+            prom.stop()
+            _stack.clear()
+
+        request.addfinalizer(stop)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            futures = {
+                "served": pool.submit(served_dataset, root / "served", ports[0]),
+                "example": pool.submit(example_dataset, root / "example", ports[1]),
+            }
+            for name, future in futures.items():
+                with contextlib.suppress(Exception):  # re-raised below, after bookkeeping
+                    _stack[name] = future.result()
+        served, example = futures["served"].result(), futures["example"].result()
+        served.prom = example.prom = prom
+        for target in (served, example):
+            wait_for(
+                lambda t=target: t.values("workstyle_source_info"),
+                30,
+                f"Prometheus to scrape {target.serve.address}",
+            )
+        # Before the exporters were up, the exporter-down rule saw up == 0: let it clear.
+        wait_for(
+            lambda: not prom.query('ALERTS{alertname="WorkstyleExporterDown"}'),
+            10,
+            "the exporter-down alert to clear",
+        )
+    return _stack["prom"]
 
 
 @pytest.fixture(scope="session")
-def served(
-    prometheus_server: PromServer,
-    tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
-) -> Iterator[ServedDataset]:
-    """A dataset served by a running ``collector serve`` that Prometheus scrapes."""
-    if "served" not in _shared:
-        _shared["served"] = ServedDataset(tmp_path_factory.mktemp("served"), prometheus_server)
-        request.addfinalizer(lambda: _shared.pop("served").stop())
-    yield _shared["served"]
+def served(prometheus_server: PromServer) -> Target:
+    """Hand-written KPI tables and three PaperCut sources (one failing, one disabled)."""
+    return _stack["served"]
+
+
+@pytest.fixture(scope="session")
+def example(prometheus_server: PromServer) -> Target:
+    """The bundled example data after a real `collector run`."""
+    return _stack["example"]

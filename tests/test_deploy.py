@@ -14,7 +14,7 @@ import pytest
 from tests.promserver import (
     PROMTOOL,
     REPO,
-    ServedDataset,
+    Target,
     http_get,
     prometheus_server,  # noqa: F401 - session fixture
     requires_promtool,
@@ -92,11 +92,11 @@ def _check_expressions(prom: Any, exprs: list[str], *, must_return_data: bool) -
             assert result, f"{expr!r} returned nothing"
 
 
-def test_every_dashboard_query_runs_against_real_metrics(served: ServedDataset) -> None:  # noqa: F811
+def test_every_dashboard_query_runs_against_real_metrics(served: Target) -> None:  # noqa: F811
     _check_expressions(served.prom, _dashboard_queries(), must_return_data=True)
 
 
-def test_every_alert_rule_was_loaded_and_refers_to_real_metrics(served: ServedDataset) -> None:  # noqa: F811
+def test_every_alert_rule_was_loaded_and_refers_to_real_metrics(served: Target) -> None:  # noqa: F811
     groups = served.prom.api("rules")["groups"]
     rules = [r for g in groups for r in g["rules"]]
     names = {r["name"] for r in rules}
@@ -125,7 +125,7 @@ def test_every_alert_rule_was_loaded_and_refers_to_real_metrics(served: ServedDa
     assert "print-retired" not in {source for _, source in alerts}
 
 
-def test_every_exported_metric_is_documented(served: ServedDataset) -> None:  # noqa: F811
+def test_every_exported_metric_is_documented(served: Target) -> None:  # noqa: F811
     _, body = http_get(f"{served.serve.url}/metrics")
     exported = set(re.findall(r"^# TYPE (workstyle_\w+) ", body.decode(), re.M))
     docs = DOCS.read_text(encoding="utf-8")

@@ -18,12 +18,14 @@ from collector import config
 from collector.exporter_settings import settings
 from collector.serve_command import build_server
 from tests.promserver import (
+    EXAMPLE_AS_OF,
     JOB,
     PROMTOOL,
-    PromServer,
-    ServedDataset,
+    Target,
     add_print_log,
     collector_cli,
+    example,  # noqa: F401 - session fixture
+    example_cli,
     http_get,
     kpi_row,
     prometheus_server,  # noqa: F401 - session fixture
@@ -201,45 +203,43 @@ def test_serve_errors_are_one_line(dataset: Path, tmp_path: Path) -> None:
 
 
 # -- a real Prometheus -------------------------------------------------------------------------
-def test_prometheus_scrapes_kpis_and_source_health(served: ServedDataset) -> None:  # noqa: F811
-    prom = served.prom
-    assert prom.values(f'up{{job="{JOB}"}}') == {(): 1.0}
-    kpi = prom.values("workstyle_kpi_value")
+def test_prometheus_scrapes_kpis_and_source_health(served: Target) -> None:  # noqa: F811
+    assert served.values(f'up{{job="{JOB}"}}') == {(): 1.0}
+    kpi = served.values("workstyle_kpi_value")
     assert kpi[(("fiscal_year", "2023"), ("kpi", "web_meetings_per_month"))] == 1250.0
     assert kpi[(("fiscal_year", "2024"), ("kpi", "paper_vs_r3"))] == pytest.approx(0.99)
-    assert prom.values('workstyle_kpi_status{kpi="paper_vs_r3", fiscal_year="2024"} == 1') == {
+    assert served.values('workstyle_kpi_status{kpi="paper_vs_r3", fiscal_year="2024"} == 1') == {
         (("fiscal_year", "2024"), ("kpi", "paper_vs_r3"), ("status", "on_track")): 1.0
     }
-    assert prom.values("workstyle_kpi_achievement_ratio{kpi='paper_vs_r3'}") == {
+    assert served.values("workstyle_kpi_achievement_ratio{kpi='paper_vs_r3'}") == {
         (("fiscal_year", "2023"), ("kpi", "paper_vs_r3")): pytest.approx(98 / 97.5),
         (("fiscal_year", "2024"), ("kpi", "paper_vs_r3")): pytest.approx(97 / 99),
     }
-    assert prom.values("workstyle_kpi_current_month_value") == {
+    assert served.values("workstyle_kpi_current_month_value") == {
         (("kpi", "web_meetings_per_month"),): 900.0
     }
-    assert prom.values("workstyle_source_last_run_outcome == 1") == {
+    assert served.values("workstyle_source_last_run_outcome == 1") == {
         (("outcome", "success"), ("source", "print-honcho")): 1.0,
         (("outcome", "failed"), ("source", "print-annex")): 1.0,
     }
-    assert prom.values("workstyle_source_last_run_quarantined_rows") == {
+    assert served.values("workstyle_source_last_run_quarantined_rows") == {
         (("source", "print-honcho"),): 5.0,
         (("source", "print-annex"),): 0.0,
     }
     assert (
-        prom.values("workstyle_source_last_run_ingested_rows")[(("source", "print-honcho"),)] == 4.0
+        served.values("workstyle_source_last_run_ingested_rows")[(("source", "print-honcho"),)]
+        == 4.0
     )
-    newest = prom.values("workstyle_source_newest_event_timestamp_seconds")
-    assert newest == {
+    assert served.values("workstyle_source_newest_event_timestamp_seconds") == {
         (("source", "print-honcho"),): dt.datetime(2024, 4, 1, 8, 45, 59, tzinfo=dt.UTC).timestamp()
     }
-    assert set(prom.values("workstyle_source_last_success_timestamp_seconds")) == {
+    assert set(served.values("workstyle_source_last_success_timestamp_seconds")) == {
         (("source", "print-honcho"),)
     }
-    assert prom.values("workstyle_exporter_up") == {(): 1.0}
+    assert served.values("workstyle_exporter_up") == {(): 1.0}
 
 
-def test_new_kpis_and_a_new_run_appear_without_a_restart(served: ServedDataset) -> None:  # noqa: F811
-    prom: PromServer = served.prom
+def test_new_kpis_and_a_new_run_appear_without_a_restart(served: Target) -> None:  # noqa: F811
     pid = served.serve.proc.pid
     write_kpi_tables(
         served.data_dir,
@@ -259,8 +259,10 @@ def test_new_kpis_and_a_new_run_appear_without_a_restart(served: ServedDataset) 
             kpi_row("paperless_meetings", 2021, None, None, "meetings", "no_data"),
         ],
     )
-    prom.wait_value('workstyle_kpi_value{kpi="web_meetings_per_month", fiscal_year="2024"}', 1450.0)
-    prom.wait_value(
+    served.wait_value(
+        'workstyle_kpi_value{kpi="web_meetings_per_month", fiscal_year="2024"}', 1450.0
+    )
+    served.wait_value(
         'workstyle_kpi_status{kpi="web_meetings_per_month", fiscal_year="2024", status="achieved"}',
         1.0,
     )
@@ -268,10 +270,34 @@ def test_new_kpis_and_a_new_run_appear_without_a_restart(served: ServedDataset) 
     add_print_log(served.root, "2024-04-02")
     result = collector_cli(served.config, "ingest")
     assert result.returncode == 1, result.stderr
-    prom.wait_value('workstyle_source_consecutive_failures{source="print-annex"}', 2.0)
-    prom.wait_value('workstyle_source_last_run_read_rows{source="print-honcho"}', 2.0)
-    prom.wait_value(
+    served.wait_value('workstyle_source_consecutive_failures{source="print-annex"}', 2.0)
+    served.wait_value('workstyle_source_last_run_read_rows{source="print-honcho"}', 2.0)
+    served.wait_value(
         'workstyle_source_newest_event_timestamp_seconds{source="print-honcho"}',
-        dt.datetime(2024, 4, 2, 4, 0, tzinfo=dt.UTC).timestamp(),
-    )  # 13:00 JST
+        dt.datetime(2024, 4, 2, 4, 0, tzinfo=dt.UTC).timestamp(),  # 13:00 JST
+    )
     assert served.serve.proc.pid == pid and served.serve.proc.poll() is None
+
+
+def test_bundled_example_end_to_end_run_serve_prometheus(example: Target) -> None:  # noqa: F811
+    """`collector run` on the bundled example (ingest + KPI engine) -> serve -> Prometheus
+    shows exactly what `collector kpi --format json` reports."""
+    out = example_cli(example.data_dir, "kpi", "--format", "json", "--as-of", EXAMPLE_AS_OF)
+    kpis = [k for k in json.loads(out.stdout) if k["department"] is None and k["month"] is None]
+    expected = {
+        (("fiscal_year", str(k["fiscal_year"])), ("kpi", k["kpi"])): (
+            k["value"] / 100 if k["unit"] == "%" else k["value"]
+        )
+        for k in kpis
+        if k["value"] is not None
+    }
+    assert len(expected) >= 10
+    assert example.values("workstyle_kpi_value") == pytest.approx(expected)
+    assert example.values("workstyle_kpi_status == 1") == {
+        (("fiscal_year", str(k["fiscal_year"])), ("kpi", k["kpi"]), ("status", k["status"])): 1.0
+        for k in kpis
+    }
+    outcomes = example.values("workstyle_source_last_run_outcome == 1")
+    assert len(outcomes) == 9
+    assert {dict(k)["outcome"] for k in outcomes} == {"success"}
+    assert example.values("workstyle_exporter_up") == {(): 1.0}
