@@ -17,7 +17,7 @@ import polars as pl
 
 from aggregates import kpis
 from aggregates.fiscal import fiscal_year_of, japanese_label, label
-from aggregates.kpis import FINAL, Ctx, KpiOutput, Row
+from aggregates.kpis import FINAL, Ctx, FyRows, KpiOutput, Row
 from aggregates.settings import Rules, rules_from
 from aggregates.targets import KPI_IDS, Plan, load_plan
 from collector.store import Store
@@ -94,21 +94,10 @@ def compute(
     years = {fy for fy in years if ctx.wanted(fy)}
     rows: list[dict[str, Any]] = []
     computed_at = computed_at or dt.datetime.now(dt.UTC)
-    for kpi, out in outputs.items():
+    for out in outputs.values():
         have = {r.fiscal_year for r in out.rows if r.month is None and r.department is None}
         for fy in sorted(years - have):
-            complete, judge = kpis._fy_judge(fy, ctx.as_of)
-            out.rows.append(
-                Row(
-                    kpi,
-                    fy,
-                    None,
-                    complete,
-                    judge,
-                    basis=out.basis,
-                    reason=f"{out.no_data_reason} for {label(fy)}",
-                )
-            )
+            FyRows(out, fy, ctx.as_of).year(None, reason=f"{out.no_data_reason} for {label(fy)}")
         for r in out.rows:
             rows.append(_finish(r, ctx, computed_at))
     frame = pl.DataFrame(rows, schema=_frame_schema())
