@@ -116,7 +116,7 @@ class CachedFile(Generic[T]):
         self.value: T | None = None
         self.error: str | None = None
         self.loads = 0
-        self._signature: tuple[int, int, int] | None = None
+        self.signature: tuple[int, int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,16 +127,16 @@ class CachedFile(Generic[T]):
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            self._signature, self.value = None, None
+            self.signature, self.value = None, None
             self._set_error(f"{self.path}: missing" if self.required else None)
             return
         except OSError as exc:
             self._set_error(f"{self.path}: cannot stat: {exc.strerror}")
             return
         signature = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if signature == self._signature:
+        if signature == self.signature:
             return
-        self._signature = signature
+        self.signature = signature
         try:
             self.value = self.parse(self.path)
         except Exception as exc:  # noqa: BLE001 - any bad file must become a metric, not a 500
@@ -162,17 +162,18 @@ def _one_line(exc: BaseException) -> str:
 
 def read_kpi_table(path: Path) -> KpiTable:
     """The whole-organisation rows of a KPI Parquet file (department rows are skipped)."""
-    import pyarrow.parquet as pq
+    # polars, not pyarrow: the CLI has it loaded already, and pyarrow's to_pylist() pulls
+    # in some 40 MB of modules and pools that a small resident exporter does not need.
+    import polars as pl
 
-    names = pq.read_schema(path).names
+    names = pl.read_parquet_schema(path)
     missing = [c for c in _KPI_COLUMNS if c not in names]
     if missing:
         raise ValueError(f"missing column(s) {', '.join(missing)}")
     columns = [*_KPI_COLUMNS, *(c for c in _KPI_OPTIONAL if c in names)]
+    frame = pl.read_parquet(path, columns=columns).filter(pl.col("department").is_null())
     rows = []
-    for r in pq.read_table(path, columns=columns).to_pylist():
-        if r["department"] is not None:
-            continue
+    for r in frame.to_dicts():
         kpi, month = r["kpi"], r["month"]
         # Label values come from a file: only well-formed, bounded ones get through.
         if not isinstance(kpi, str) or not _KPI_ID.match(kpi):
@@ -315,15 +316,23 @@ class WorkstyleCollector:
             )
             for source in cfg.sources
         ]
+        self._files: list[CachedFile[Any]] = [
+            self.yearly,
+            self.monthly,
+            self.targets,
+            *(c for _, c in self.sources),
+        ]
+        self._snapshot: tuple[tuple[Any, ...], list[Any]] | None = None
         self._lock = threading.Lock()
 
     def refresh(self) -> dict[str, bool]:
         """Re-read changed inputs; return whether each input is healthy."""
         with self._lock:
-            for cached in (self.yearly, self.monthly, self.targets):
+            for cached in self._files:
                 cached.refresh()
-            for _, cached in self.sources:
-                cached.refresh()
+        return self._health()
+
+    def _health(self) -> dict[str, bool]:
         return {
             "kpi_yearly": self.yearly.ok,
             "kpi_monthly": self.monthly.ok,
@@ -333,20 +342,28 @@ class WorkstyleCollector:
 
     def collect(self) -> Iterator[Any]:
         started = time.perf_counter()
-        inputs = self.refresh()
-        # Take the references once: a concurrent refresh swaps whole values, never edits them.
-        yearly, monthly = self.yearly.value, self.monthly.value
-        directions = self.targets.value or {}
-        yield from self._kpi_families(yearly, monthly, directions)
-        yield from self._source_families([(s, c.value) for s, c in self.sources])
-        yield from self._exporter_families(inputs, yearly)
+        with self._lock:
+            for cached in self._files:
+                cached.refresh()
+            # The families only change when an input does: build them once per change
+            # and serve the same immutable objects to every scrape until then.
+            key = tuple((c.signature, c.error) for c in self._files)
+            if self._snapshot is None or self._snapshot[0] != key:
+                self._snapshot = (key, self._build())
+            families = self._snapshot[1]
+        # Measured before yielding: the registry renders each family as it is yielded.
+        spent = time.perf_counter() - started
+        yield from families
         if self.live:
-            duration = GaugeMetricFamily(
-                f"{PREFIX}_exporter_scrape_duration_seconds",
-                "Time this exporter took to build the previous metrics of this scrape.",
-            )
-            duration.add_metric([], time.perf_counter() - started)
-            yield duration
+            yield from self._scrape_families(spent)
+
+    def _build(self) -> list[Any]:
+        yearly, monthly = self.yearly.value, self.monthly.value
+        return [
+            *self._kpi_families(yearly, monthly, self.targets.value or {}),
+            *self._source_families([(s, c.value) for s, c in self.sources]),
+            *self._exporter_families(self._health()),
+        ]
 
     # -- KPIs -----------------------------------------------------------------------
     def _kpi_families(
@@ -549,7 +566,7 @@ class WorkstyleCollector:
         )
 
     # -- the exporter itself ------------------------------------------------------------
-    def _exporter_families(self, inputs: dict[str, bool], yearly: KpiTable | None) -> Iterator[Any]:
+    def _exporter_families(self, inputs: dict[str, bool]) -> Iterator[Any]:
         build = InfoMetricFamily(f"{PREFIX}_build", "Version of the workstyle collector.")
         build.add_metric([], {"version": __version__})
         up = GaugeMetricFamily(
@@ -566,8 +583,10 @@ class WorkstyleCollector:
         for name in INPUTS:
             input_up.add_metric([name], 1.0 if inputs[name] else 0.0)
         yield from (build, up, input_up)
-        if not self.live:
-            return
+
+    def _scrape_families(self, spent: float) -> Iterator[Any]:
+        """Metrics of the moment of the scrape (``serve`` only; frozen in a textfile)."""
+        yearly = self.yearly.value
         age = GaugeMetricFamily(
             f"{PREFIX}_exporter_data_age_seconds",
             "Seconds since the KPI tables being served were computed.",
@@ -586,7 +605,12 @@ class WorkstyleCollector:
             ("state", sum(c.loads for _, c in self.sources)),
         ):
             loads.add_metric([name], float(count))
-        yield from (age, loads)
+        duration = GaugeMetricFamily(
+            f"{PREFIX}_exporter_scrape_duration_seconds",
+            "Time this exporter took to collect the metrics of this scrape (rendering excluded).",
+        )
+        duration.add_metric([], spent)
+        yield from (age, loads, duration)
 
 
 def registry(cfg: Config, *, live: bool = True) -> tuple[CollectorRegistry, WorkstyleCollector]:
