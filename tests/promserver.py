@@ -60,8 +60,9 @@ def kpi_row(
     as_of: dt.date = dt.date(2024, 5, 20),
     computed_at: dt.datetime | None = None,
     department: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One row of a KPI table (schemas.kpi.KPI_RESULT)."""
+    """One row of a KPI table (schemas.kpi.KPI_RESULT); ``extra`` sets optional columns."""
     return {
         "kpi": kpi,
         "fiscal_year": fy,
@@ -79,6 +80,7 @@ def kpi_row(
         "reason": None,
         "as_of": as_of,
         "computed_at": computed_at or dt.datetime(2024, 5, 20, 17, 5, tzinfo=dt.UTC),
+        **extra,
     }
 
 
@@ -88,7 +90,7 @@ YEARLY = [
         "web_meetings_per_month", 2024, 1100.0, 1400.0, "meetings/month", "behind", complete=False
     ),
     kpi_row("paper_vs_r3", 2023, 97.5, 98.0, "%", "achieved"),
-    kpi_row("paper_vs_r3", 2024, 99.0, 97.0, "%", "on_track", complete=False),
+    kpi_row("paper_vs_r3", 2024, 99.0, 97.0, "%", "on_track", complete=False, projected=96.5),
     kpi_row("paperless_meetings", 2021, None, None, "meetings", "no_data"),
     # Department rows are never exported (small departments could single people out).
     kpi_row("paper_vs_r3", 2023, 80.0, 98.0, "%", "achieved", department="総務部"),

@@ -238,6 +238,23 @@ def test_labels_are_bounded_and_never_identify_people_or_documents(dataset: Path
     assert "総務部" not in label_values  # department rows are not exported
 
 
+def test_projection_of_the_year_in_progress(dataset: Path) -> None:
+    reg, _ = registry(config.load(dataset))
+    paper = {"kpi": "paper_vs_r3"}
+    assert value(reg, "workstyle_kpi_projected", **paper, fiscal_year="2024") == 0.965
+    assert value(reg, "workstyle_kpi_projected", **paper, fiscal_year="2023") is None
+
+
+def test_direction_in_the_kpi_table_wins_over_the_targets_file(dataset: Path) -> None:
+    cfg = config.load(dataset)
+    row = kpi_row("paper_vs_r3", 2023, 97.5, 98.0, "%", "achieved", direction="higher")
+    write_kpi_tables(cfg.data_dir, yearly=[row])
+    reg, _ = registry(cfg)
+    labels = {"kpi": "paper_vs_r3", "fiscal_year": "2023"}
+    assert value(reg, "workstyle_kpi_achievement_ratio", **labels) == pytest.approx(97.5 / 98)
+    assert value(reg, "workstyle_kpi_info", kpi="paper_vs_r3", unit="ratio", better="higher") == 1.0
+
+
 def test_achievement_is_direction_aware() -> None:
     assert achievement(1400, 1400, "higher") == 1.0
     assert achievement(700, 1400, "higher") == 0.5

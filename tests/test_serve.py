@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import ssl
 import subprocess
 import threading
@@ -103,55 +104,53 @@ def test_promtool_accepts_the_live_exposition(server: str) -> None:
 
 
 def _certificates(folder: Path) -> dict[str, Path]:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
-    x509 = pytest.importorskip("cryptography.x509", reason="cryptography not installed")
-    import ipaddress
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed (apt-get install openssl)")
 
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
 
-    now = dt.datetime.now(dt.UTC)
-
-    def make(
-        cn: str, issuer: Any = None, issuer_key: Any = None, ca: bool = False, ip: str | None = None
-    ) -> tuple[Any, Any]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer.subject if issuer else name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test ca",
+    )
+    for name, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ):
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        (folder / f"{name}.ext").write_text(ext + "\n")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            f"{name}.pem",
+            "-extfile",
+            f"{name}.ext",
         )
-        if ip:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), False
-            )
-        return builder.sign(issuer_key or key, hashes.SHA256()), key
-
-    ca, ca_key = make("test ca", ca=True)
-    paths = {}
-    for name, (cert, key) in {
-        "ca": (ca, ca_key),
-        "server": make("server", ca, ca_key, ip="127.0.0.1"),
-        "client": make("prometheus", ca, ca_key),
-    }.items():
-        paths[f"{name}.pem"] = folder / f"{name}.pem"
-        paths[f"{name}.pem"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        paths[f"{name}.key"] = folder / f"{name}.key"
-        paths[f"{name}.key"].write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return paths
+    return {
+        f"{n}.{e}": folder / f"{n}.{e}" for n in ("ca", "server", "client") for e in ("pem", "key")
+    }
 
 
 def test_tls_with_client_certificates(dataset: Path, tmp_path: Path) -> None:
