@@ -328,9 +328,12 @@ class WorkstyleCollector:
     def refresh(self) -> dict[str, bool]:
         """Re-read changed inputs; return whether each input is healthy."""
         with self._lock:
-            for cached in self._files:
-                cached.refresh()
+            self._refresh_files()
         return self._health()
+
+    def _refresh_files(self) -> None:
+        for cached in self._files:
+            cached.refresh()
 
     def _health(self) -> dict[str, bool]:
         return {
@@ -343,8 +346,7 @@ class WorkstyleCollector:
     def collect(self) -> Iterator[Any]:
         started = time.perf_counter()
         with self._lock:
-            for cached in self._files:
-                cached.refresh()
+            self._refresh_files()
             # The families only change when an input does: build them once per change
             # and serve the same immutable objects to every scrape until then.
             key = tuple((c.signature, c.error) for c in self._files)

@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import ssl
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -65,8 +66,6 @@ class _Server(ThreadingWSGIServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that fails the handshake or hangs up is its problem, not a traceback.
-        import sys
-
         log.debug("http %s: %s", client_address[0], _brief(sys.exc_info()[1]))
 
 

@@ -1,0 +1,178 @@
+"""Benchmark: scrape latency and resident memory of `collector serve` by dataset size.
+
+For each size, generates the synthetic canonical tables of ``bench/kpi_bench.py``
+(print jobs at the given count, the other tables scaled alike), computes the real KPI
+tables, writes state for nine sources, starts ``collector serve`` and scrapes
+``/metrics`` the way Prometheus does (new connection, gzip accepted). The point: a
+scrape reads only the KPI tables and the state, so its cost must not grow with the
+dataset.
+
+    python3 bench/scrape_bench.py                                  # 10k and 50M print jobs
+    python3 bench/scrape_bench.py --rows 10000 --rows 5000000 --scrapes 2000
+
+Goal: median < 5 ms, p99 < 20 ms, serve RSS < 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import http.client
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+KEY = "bench-pseudonymisation-key-0123456789"
+SOURCES = 9
+AS_OF = "2025-03-31"
+
+
+def _kpi_bench():  # noqa: ANN202 - the sibling script, loaded as a module
+    spec = importlib.util.spec_from_file_location("kpi_bench", ROOT / "bench" / "kpi_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def prepare(root: Path, rows: int) -> Path:
+    """Dataset, KPI tables and source state under ``root``; returns the config path."""
+    from aggregates import engine
+    from aggregates.kpis import Ctx
+    from aggregates.settings import Rules
+    from aggregates.targets import load_plan
+    from collector import config
+    from collector.state import SourceState, StateStore
+    from collector.store import Store
+
+    data = root / "data"
+    t = time.perf_counter()
+    counts = _kpi_bench().generate(data.resolve(), rows / 50_000_000)
+    print(f"  generated {counts['print_jobs']:,} print jobs in {time.perf_counter() - t:.1f}s")
+    t = time.perf_counter()
+    ctx = Ctx(Store(data.resolve()), Rules(), load_plan(ROOT / "config" / "targets.toml"),
+              dt.date.fromisoformat(AS_OF))
+    engine.write(ctx.store, engine.compute(ctx))
+    print(f"  KPI tables computed in {time.perf_counter() - t:.1f}s")
+
+    lines = ["[collector]", f'data_dir = "{data}"', "", "[privacy]",
+             'key = "env:BENCH_KEY"', ""]
+    for i in range(SOURCES):
+        folder = root / f"in{i}"
+        folder.mkdir()
+        lines += ["[[sources]]", f'name = "print-{i}"', 'kind = "papercut_print_logger"',
+                  f'path = "{folder}"', ""]
+    cfg_path = root / "collector.toml"
+    cfg_path.write_text("\n".join(lines))
+    os.environ["BENCH_KEY"] = KEY
+    cfg = config.load(cfg_path)
+    states = StateStore(data)
+    now = dt.datetime.now(dt.UTC)
+    for source in cfg.sources:
+        states.save(SourceState(
+            source=source.name, identity=config.identity_of(source), watermark=now,
+            newest_event=now - dt.timedelta(hours=3), last_success_at=now,
+            last_run={"outcome": "success", "started_at": now.isoformat(),
+                      "duration_seconds": 12.5, "rows_read": rows // SOURCES,
+                      "rows_new": rows // SOURCES, "rows_quarantined": 3}))
+    return cfg_path
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+    return rss, hwm
+
+
+def measure(cfg_path: Path, scrapes: int) -> dict[str, float]:
+    """Start serve, scrape it ``scrapes`` times; latency percentiles and RSS."""
+    log = cfg_path.parent / "serve.log"
+    env = {**os.environ, "BENCH_KEY": KEY, "PYTHONPATH": str(ROOT)}
+    with log.open("w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "--config",
+                                 str(cfg_path), "serve", "--listen", "127.0.0.1:0"],
+                                cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        port = None
+        for _ in range(300):
+            m = re.search(r"127\.0\.0\.1:(\d+)/metrics", log.read_text())
+            if m:
+                port = int(m.group(1))
+                break
+            time.sleep(0.1)
+        if port is None:
+            raise SystemExit(f"serve did not start: {log.read_text()}")
+        headers = {"Accept": "text/plain;version=0.0.4", "Accept-Encoding": "gzip"}
+
+        def scrape() -> tuple[float, bytes]:
+            t = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/metrics", headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            assert resp.status == 200
+            return time.perf_counter() - t, body
+
+        for _ in range(50):
+            scrape()
+        times = []
+        for _ in range(scrapes):
+            elapsed, body = scrape()
+            times.append(elapsed * 1000)
+        text = gzip.decompress(body).decode()
+        collect = float(re.search(r"^workstyle_exporter_scrape_duration_seconds (\S+)$", text,
+                                  re.M).group(1)) * 1000
+        series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+        rss, hwm = _rss_mb(proc.pid)
+        times.sort()
+        return {"median_ms": statistics.median(times),
+                "p99_ms": times[int(len(times) * 0.99) - 1], "max_ms": times[-1],
+                "collect_ms": collect, "series": series, "bytes": len(text),
+                "rss_mb": rss, "peak_rss_mb": hwm}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    """Prepare each size, measure, print a Markdown table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, action="append",
+                    help="print jobs in the dataset (repeatable; default 10k and 50M)")
+    ap.add_argument("--scrapes", type=int, default=2000)
+    ap.add_argument("--keep", type=Path, help="keep the generated data under this folder")
+    args = ap.parse_args()
+    results = []
+    for rows in args.rows or [10_000, 50_000_000]:
+        root = Path(tempfile.mkdtemp(prefix=f"scrape-bench-{rows}-", dir=args.keep))
+        try:
+            print(f"{rows:,} print jobs:")
+            cfg_path = prepare(root, rows)
+            results.append((rows, measure(cfg_path, args.scrapes)))
+            print("  " + ", ".join(f"{k} {v:.1f}" for k, v in results[-1][1].items()))
+        finally:
+            if args.keep is None:
+                shutil.rmtree(root, ignore_errors=True)
+    print()
+    print("| print jobs | median | p99 | max | collect() | series | RSS (peak) |")
+    print("|---|---|---|---|---|---|---|")
+    for rows, r in results:
+        print(f"| {rows:,} | {r['median_ms']:.2f} ms | {r['p99_ms']:.2f} ms"
+              f" | {r['max_ms']:.1f} ms | {r['collect_ms']:.2f} ms | {r['series']:.0f}"
+              f" | {r['rss_mb']:.0f} MB ({r['peak_rss_mb']:.0f} MB) |")
+
+
+if __name__ == "__main__":
+    main()
