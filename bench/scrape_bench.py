@@ -60,18 +60,26 @@ def prepare(root: Path, rows: int) -> Path:
     counts = _kpi_bench().generate(data.resolve(), rows / 50_000_000)
     print(f"  generated {counts['print_jobs']:,} print jobs in {time.perf_counter() - t:.1f}s")
     t = time.perf_counter()
-    ctx = Ctx(Store(data.resolve()), Rules(), load_plan(ROOT / "config" / "targets.toml"),
-              dt.date.fromisoformat(AS_OF))
+    ctx = Ctx(
+        Store(data.resolve()),
+        Rules(),
+        load_plan(ROOT / "config" / "targets.toml"),
+        dt.date.fromisoformat(AS_OF),
+    )
     engine.write(ctx.store, engine.compute(ctx))
     print(f"  KPI tables computed in {time.perf_counter() - t:.1f}s")
 
-    lines = ["[collector]", f'data_dir = "{data}"', "", "[privacy]",
-             'key = "env:BENCH_KEY"', ""]
+    lines = ["[collector]", f'data_dir = "{data}"', "", "[privacy]", 'key = "env:BENCH_KEY"', ""]
     for i in range(SOURCES):
         folder = root / f"in{i}"
         folder.mkdir()
-        lines += ["[[sources]]", f'name = "print-{i}"', 'kind = "papercut_print_logger"',
-                  f'path = "{folder}"', ""]
+        lines += [
+            "[[sources]]",
+            f'name = "print-{i}"',
+            'kind = "papercut_print_logger"',
+            f'path = "{folder}"',
+            "",
+        ]
     cfg_path = root / "collector.toml"
     cfg_path.write_text("\n".join(lines))
     os.environ["BENCH_KEY"] = KEY
@@ -79,12 +87,23 @@ def prepare(root: Path, rows: int) -> Path:
     states = StateStore(data)
     now = dt.datetime.now(dt.UTC)
     for source in cfg.sources:
-        states.save(SourceState(
-            source=source.name, identity=config.identity_of(source), watermark=now,
-            newest_event=now - dt.timedelta(hours=3), last_success_at=now,
-            last_run={"outcome": "success", "started_at": now.isoformat(),
-                      "duration_seconds": 12.5, "rows_read": rows // SOURCES,
-                      "rows_new": rows // SOURCES, "rows_quarantined": 3}))
+        states.save(
+            SourceState(
+                source=source.name,
+                identity=config.identity_of(source),
+                watermark=now,
+                newest_event=now - dt.timedelta(hours=3),
+                last_success_at=now,
+                last_run={
+                    "outcome": "success",
+                    "started_at": now.isoformat(),
+                    "duration_seconds": 12.5,
+                    "rows_read": rows // SOURCES,
+                    "rows_new": rows // SOURCES,
+                    "rows_quarantined": 3,
+                },
+            )
+        )
     return cfg_path
 
 
@@ -100,9 +119,22 @@ def measure(cfg_path: Path, scrapes: int) -> dict[str, float]:
     log = cfg_path.parent / "serve.log"
     env = {**os.environ, "BENCH_KEY": KEY, "PYTHONPATH": str(ROOT)}
     with log.open("w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "--config",
-                                 str(cfg_path), "serve", "--listen", "127.0.0.1:0"],
-                                cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "collector.cli",
+                "--config",
+                str(cfg_path),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
     try:
         port = None
         for _ in range(300):
@@ -132,15 +164,21 @@ def measure(cfg_path: Path, scrapes: int) -> dict[str, float]:
             elapsed, body = scrape()
             times.append(elapsed * 1000)
         text = gzip.decompress(body).decode()
-        collect = float(re.search(r"^workstyle_exporter_scrape_duration_seconds (\S+)$", text,
-                                  re.M).group(1)) * 1000
+        duration = re.search(r"^workstyle_exporter_scrape_duration_seconds (\S+)$", text, re.M)
+        collect = float(duration.group(1)) * 1000
         series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
         rss, hwm = _rss_mb(proc.pid)
         times.sort()
-        return {"median_ms": statistics.median(times),
-                "p99_ms": times[int(len(times) * 0.99) - 1], "max_ms": times[-1],
-                "collect_ms": collect, "series": series, "bytes": len(text),
-                "rss_mb": rss, "peak_rss_mb": hwm}
+        return {
+            "median_ms": statistics.median(times),
+            "p99_ms": times[int(len(times) * 0.99) - 1],
+            "max_ms": times[-1],
+            "collect_ms": collect,
+            "series": series,
+            "bytes": len(text),
+            "rss_mb": rss,
+            "peak_rss_mb": hwm,
+        }
     finally:
         proc.terminate()
         proc.wait(10)
@@ -149,8 +187,12 @@ def measure(cfg_path: Path, scrapes: int) -> dict[str, float]:
 def main() -> None:
     """Prepare each size, measure, print a Markdown table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, action="append",
-                    help="print jobs in the dataset (repeatable; default 10k and 50M)")
+    ap.add_argument(
+        "--rows",
+        type=int,
+        action="append",
+        help="print jobs in the dataset (repeatable; default 10k and 50M)",
+    )
     ap.add_argument("--scrapes", type=int, default=2000)
     ap.add_argument("--keep", type=Path, help="keep the generated data under this folder")
     args = ap.parse_args()
@@ -169,9 +211,11 @@ def main() -> None:
     print("| print jobs | median | p99 | max | collect() | series | RSS (peak) |")
     print("|---|---|---|---|---|---|---|")
     for rows, r in results:
-        print(f"| {rows:,} | {r['median_ms']:.2f} ms | {r['p99_ms']:.2f} ms"
-              f" | {r['max_ms']:.1f} ms | {r['collect_ms']:.2f} ms | {r['series']:.0f}"
-              f" | {r['rss_mb']:.0f} MB ({r['peak_rss_mb']:.0f} MB) |")
+        print(
+            f"| {rows:,} | {r['median_ms']:.2f} ms | {r['p99_ms']:.2f} ms"
+            f" | {r['max_ms']:.1f} ms | {r['collect_ms']:.2f} ms | {r['series']:.0f}"
+            f" | {r['rss_mb']:.0f} MB ({r['peak_rss_mb']:.0f} MB) |"
+        )
 
 
 if __name__ == "__main__":
