@@ -402,10 +402,10 @@ def _month_task(args: tuple[int, float, int, int, str, str | None, str | None]) 
         ("print_jobs", "print_malformed", "print_files", "print_bytes", "sessions", "vpn_bad"), 0
     )
     until = dt.date.fromisoformat(until_iso) if until_iso else END
-    for day in world.all_days():
-        if (day.year, day.month) != (year, month):
-            continue
-        if (only and day.isoformat() != only) or (not only and day >= until):
+    # --only-day may name any day (a weekend day adds a new file to a full dataset).
+    days = [dt.date.fromisoformat(only)] if only else world.all_days()
+    for day in days:
+        if (day.year, day.month) != (year, month) or (not only and day >= until):
             continue
         data, jobs, planted = print_day(world, day, day in bad_print)
         if data:
@@ -759,8 +759,9 @@ def generate(
         for y, m in months
     ]
     if jobs > 1:
-        # Months are independent; each worker builds its World once.
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        # Months are independent; each worker builds its World once. spawn, not fork:
+        # forking a process whose polars threads hold locks can deadlock the child.
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
             parts = pool.map(_month_task, tasks, chunksize=1)
     else:
         parts = [_month_task(t) for t in tasks]

@@ -31,7 +31,7 @@ class Run:
     stdout: str = ""
 
 
-def spawn(cmd: list[str], *, env: dict[str, str] | None = None) -> Run:
+def spawn(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
     """Run ``cmd`` and reap it with ``os.wait4``: wall time and the child's own peak RSS."""
     load1 = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -40,7 +40,12 @@ def spawn(cmd: list[str], *, env: dict[str, str] | None = None) -> Run:
         OUT.mkdir(parents=True, exist_ok=True)
         with open(err_path, "wb") as err, open(f"{err_path}.out", "wb") as out:
             proc = subprocess.Popen(
-                cmd, stdout=out, stderr=err, stdin=null, env={**os.environ, **(env or {})}
+                cmd,
+                stdout=out,
+                stderr=err,
+                stdin=null,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
             )
             _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0

@@ -33,8 +33,13 @@ from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet  
 
 PY = sys.executable
 HERE = Path(__file__).resolve()
+#: The source tree whose collector is measured (--tree: e.g. an older commit's).
+TREE = HERE.parent.parent
 FIRST, LAST = "2021-04-01", "2025-03-31"
-NIGHTS = ("2025-03-26", "2025-03-27", "2025-03-28")
+#: The new days of the nightly runs: weekend days, which the generated data has no file
+#: for, so each adds one new daily file to a full dataset (and rewrites the March
+#: partition, as a real night does).
+NIGHTS = ("2025-03-22", "2025-03-23", "2025-03-29")
 _RESULT = re.compile(
     r"^(?P<src>\S+)\s+(?P<outcome>\w+)\s+read\s+(?P<read>[\d,]+)\s+new\s+(?P<new>[\d,]+)"
     r"\s+updated\s+(?P<updated>[\d,]+)\s+unchanged\s+(?P<unchanged>[\d,]+)"
@@ -45,7 +50,16 @@ _RESULT = re.compile(
 
 def collector(cfg: Path, data_dir: Path, *args: str) -> list[str]:
     """A collector command line on the generated config and a given data dir."""
-    return [PY, "-m", "collector.cli", "--config", str(cfg), "--data-dir", str(data_dir), *args]
+    return [
+        PY,
+        "-c",
+        f"import sys; sys.path.insert(0, {str(TREE)!r}); from collector.cli import main; main()",
+        "--config",
+        str(cfg),
+        "--data-dir",
+        str(data_dir),
+        *args,
+    ]
 
 
 def parse_result(stdout: str) -> dict[str, int]:
@@ -98,17 +112,19 @@ def _rate(run: Run, rows: int, mb: float) -> dict[str, object]:
     }
 
 
-def bench_ingest(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, object]:
+def bench_ingest(
+    data: Path, work: Path, repeat: int, max_load: float, only: list[str] | None = None
+) -> dict[str, object]:
     """Benchmark (a): ours vs polars vs pandas, interleaved, median of ``repeat``."""
     manifest = json.loads((data / "manifest.json").read_text())
     cfg = data / "collector.toml"
     rows = manifest["rows"]["print_jobs"] + manifest["malformed"]["print_jobs"]
     mb = manifest["print_bytes"] / 1e6
     commands = {
-        "collector backfill": lambda d: collector(
+        "ours: collector backfill": lambda d: collector(
             cfg, d, "backfill", "--source", "print", "--from", FIRST, "--to", LAST
         ),
-        "polars scan_csv+sink_parquet": lambda d: [
+        "polars: scan_csv+sink_parquet": lambda d: [
             PY,
             str(HERE),
             "child-polars",
@@ -117,7 +133,7 @@ def bench_ingest(data: Path, work: Path, repeat: int, max_load: float) -> dict[s
             "--dest",
             str(d / "all.parquet"),
         ],
-        "pandas read_csv+to_parquet": lambda d: [
+        "pandas: read_csv+to_parquet": lambda d: [
             PY,
             str(HERE),
             "child-pandas",
@@ -127,6 +143,8 @@ def bench_ingest(data: Path, work: Path, repeat: int, max_load: float) -> dict[s
             str(d),
         ],
     }
+    if only:
+        commands = {k: v for k, v in commands.items() if k.split(":")[0] in only}
     runs: dict[str, list[Run]] = {k: [] for k in commands}
     for i in range(repeat):
         for name, cmd in commands.items():
@@ -135,7 +153,7 @@ def bench_ingest(data: Path, work: Path, repeat: int, max_load: float) -> dict[s
             dest.mkdir(parents=True)
             load = wait_quiet(max_load)
             run = spawn(cmd(dest))
-            if name == "collector backfill":
+            if name == "ours: collector backfill":
                 got = parse_result(run.stdout)
                 if got["new"] != manifest["rows"]["print_jobs"]:
                     raise RuntimeError(f"landed {got}, expected {manifest['rows']['print_jobs']}")
@@ -144,9 +162,10 @@ def bench_ingest(data: Path, work: Path, repeat: int, max_load: float) -> dict[s
                 f"run {i + 1} {name}: {run.wall_s:.2f}s, {run.peak_rss_mb:.0f} MB, load {load:.2f}"
             )
     result = {name: _rate(median_run(r), rows, mb) for name, r in runs.items()}
-    ours = result["collector backfill"]["rows_per_s"]
-    for r in result.values():
-        r["ours_vs_this"] = round(ours / r["rows_per_s"], 3)  # type: ignore[operator]
+    if "ours: collector backfill" in result:
+        ours = result["ours: collector backfill"]["rows_per_s"]
+        for r in result.values():
+            r["ours_vs_this"] = round(ours / r["rows_per_s"], 3)  # type: ignore[operator]
     shutil.rmtree(work / "ingest", ignore_errors=True)
     return {
         "benchmark": "ingest",
@@ -171,9 +190,9 @@ def bench_nightly(
 
     out: dict[str, object] = {"benchmark": "nightly", "machine": machine(), "sizes": {}}
     for scale in scales:
-        base = root / f"nightly-s{scale}"
+        base = root / f"s{scale}"
         if not (base / "manifest.json").exists():
-            generate(base, scale, until=dt.date.fromisoformat(NIGHTS[0]), jobs=2)
+            generate(base, scale, jobs=2)
         manifest = json.loads((base / "manifest.json").read_text())
         cfg = base / "collector.toml"
         data_dir = root / f"nightly-s{scale}-store"
@@ -241,6 +260,8 @@ def main() -> None:
     a.add_argument("--work", type=Path, default=Path("/tmp/bench-data/work"))
     a.add_argument("--repeat", type=int, default=3)
     a.add_argument("--max-load", type=float, default=0.5, help="Wait for a quiet machine.")
+    a.add_argument("--tree", type=Path, help="Measure the collector of this source tree.")
+    a.add_argument("--only", nargs="+", help="Measure only these (ours, polars, pandas).")
     b = sub.add_parser("nightly", help="(b) re-ingest and nightly at two sizes")
     b.add_argument("--root", type=Path, default=Path("/tmp/bench-data"))
     b.add_argument("--scales", type=float, nargs="+", default=[0.03, 0.3])
@@ -248,11 +269,14 @@ def main() -> None:
     b.add_argument("--night-scale", type=float, default=1.0, help="Size of each new day.")
     b.add_argument("--repeat", type=int, default=3)
     b.add_argument("--max-load", type=float, default=0.5)
+    b.add_argument("--tree", type=Path, help="Measure the collector of this source tree.")
     for name in ("child-polars", "child-pandas"):
         c = sub.add_parser(name)
         c.add_argument("--data", type=Path, required=True)
         c.add_argument("--dest", type=Path, required=True)
     args = ap.parse_args()
+    global TREE
+    TREE = args.tree.resolve() if getattr(args, "tree", None) else TREE
     if args.cmd == "child-polars":
         child_polars(args.data, args.dest)
         return
@@ -260,7 +284,7 @@ def main() -> None:
         child_pandas(args.data, args.dest)
         return
     if args.cmd == "ingest":
-        result = bench_ingest(args.data, args.work, args.repeat, args.max_load)
+        result = bench_ingest(args.data, args.work, args.repeat, args.max_load, args.only)
     else:
         result = bench_nightly(
             args.root, args.scales, args.nights, args.night_scale, args.repeat, args.max_load

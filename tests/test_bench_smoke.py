@@ -53,7 +53,7 @@ def _rows(data_dir: Path, table: str) -> int:
 def test_generate_ingest_kpi_smoke(tmp_path: Path) -> None:
     t0 = time.monotonic()
     generate = _load("generate")
-    manifest = generate.generate(tmp_path / "src", SCALE, seed=11, jobs=2)
+    manifest = generate.generate(tmp_path / "src", SCALE, seed=11, jobs=1)
     assert manifest["rows"]["print_jobs"] > 10_000
     assert manifest["malformed"]["print_jobs"] >= 2
     cfg = Path(manifest["config"])
