@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import write_config
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 PAPERCUT = FIXTURES / "papercut_print_logger"
@@ -137,35 +139,27 @@ def write_test_config(root: Path, **exporter: Any) -> Path:
     # A file that is not a Print Logger export: the annex source fails on every run.
     (root / "annex").mkdir(exist_ok=True)
     (root / "annex" / "papercut-print-log-2024-04-01.csv").write_text("Time,User\n1,2\n")
-    lines = [
-        "[collector]",
-        f'data_dir = "{root / "data"}"',
-        "",
-        "[privacy]",
-        'key = "env:COLLECTOR_TEST_KEY"',
-        "",
-    ]
+    sections: dict[str, dict[str, Any]] = {
+        "collector": {"data_dir": str(root / "data")},
+        "privacy": {"key": "env:COLLECTOR_TEST_KEY"},
+    }
     if exporter:
-        lines.append("[exporter]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in exporter.items()]
-        lines.append("")
-    for name, path, enabled in (
-        ("print-honcho", logs, True),
-        ("print-annex", root / "annex", True),
-        ("print-retired", logs, False),
-    ):
-        lines += [
-            "[[sources]]",
-            f'name = "{name}"',
-            'kind = "papercut_print_logger"',
-            f'path = "{path}"',
-            "settle_seconds = 0",
-            f"enabled = {'true' if enabled else 'false'}",
-            "",
-        ]
-    path = root / "collector.toml"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+        sections["exporter"] = exporter
+    sources = [
+        {
+            "name": name,
+            "kind": "papercut_print_logger",
+            "path": str(path),
+            "settle_seconds": 0,
+            "enabled": enabled,
+        }
+        for name, path, enabled in (
+            ("print-honcho", logs, True),
+            ("print-annex", root / "annex", True),
+            ("print-retired", logs, False),
+        )
+    ]
+    return write_config(root / "collector.toml", sections, sources)
 
 
 def add_print_log(root: Path, day: str) -> None:
