@@ -250,17 +250,29 @@ def _after_run(
     report_dir: str | None,
 ) -> None:
     """Optional outputs of the nightly run, each owned by its own module."""
-    textfile_dir = textfile_dir or cfg.sections.get("exporter", {}).get("textfile_dir")
-    if textfile_dir:
-        from collector import textfile
+    # A directory given on the command line is relative to the working directory; one
+    # from the config file is relative to the config file, like every other path there.
+    textfile = _dir_option(cfg, textfile_dir, "exporter", "textfile_dir")
+    if textfile:
+        from collector import textfile as textfile_output
 
-        path = textfile.write(cfg, Path(textfile_dir))
+        path = textfile_output.write(cfg, textfile)
         log.info("wrote metrics for the textfile collector to %s", path)
-    report_dir = report_dir or cfg.sections.get("report", {}).get("dir")
-    if report_dir:
+    report = _dir_option(cfg, report_dir, "report", "dir")
+    if report:
         from collector import report_command
 
-        report_command.write_reports(cfg, Path(report_dir))
+        report_command.write_reports(cfg, report)
+
+
+def _dir_option(cfg, given: str | None, section: str, key: str) -> Path | None:  # noqa: ANN001
+    if given:
+        return Path(given)
+    configured = cfg.sections.get(section, {}).get(key)
+    if not configured:
+        return None
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else cfg.path.resolve().parent / path
 
 
 @main.command()

@@ -311,7 +311,7 @@ class WorkstyleCollector:
             (
                 source,
                 CachedFile(
-                    store._path(source.name, identity_of(source)), read_state, required=False
+                    store.path(source.name, identity_of(source)), read_state, required=False
                 ),
             )
             for source in cfg.sources

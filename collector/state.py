@@ -93,18 +93,19 @@ class StateStore:
     def __init__(self, data_dir: Path) -> None:
         self.dir = data_dir / "_state"
 
-    def _path(self, source: str, identity: dict[str, Any]) -> Path:
+    def path(self, source: str, identity: dict[str, Any]) -> Path:
+        """The state file of a source with these identity settings."""
         return self.dir / "sources" / f"{source}.{identity_hash(identity)}.json"
 
     def load(self, source: str, identity: dict[str, Any]) -> SourceState:
-        path = self._path(source, identity)
+        path = self.path(source, identity)
         if not path.exists():
             return SourceState(source=source, identity=identity)
         with path.open(encoding="utf-8") as fh:
             return SourceState.from_json(json.load(fh))
 
     def save(self, state: SourceState) -> None:
-        write_json_atomic(self._path(state.source, state.identity), state.to_json())
+        write_json_atomic(self.path(state.source, state.identity), state.to_json())
 
     def all(self) -> list[SourceState]:
         """Every state file, newest first per source (older identities included)."""

@@ -317,3 +317,28 @@ def test_json_logs_are_one_object_per_line_without_secrets(
     assert TEST_KEY not in result.stderr and TEST_KEY not in result.stdout
     state_files = list((tmp_path / "data" / "_state").rglob("*.json"))
     assert state_files and all(TEST_KEY not in p.read_text() for p in state_files)
+
+
+def test_relative_output_dirs_in_the_config_are_relative_to_the_config(
+    tmp_path, cli, make_config, copy_fixture, monkeypatch
+) -> None:
+    folder = copy_fixture("papercut_print_logger")
+    path = make_config(
+        [
+            {
+                "name": "print",
+                "kind": "papercut_print_logger",
+                "path": str(folder),
+                "settle_seconds": 0,
+            }
+        ],
+        exporter={"textfile_dir": "prom"},
+    )
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    (tmp_path / "prom").mkdir()  # node_exporter's textfile directory exists already
+    result = cli("--config", str(path), "run", "--as-of", "2024-04-30", cwd=elsewhere)
+    assert result.exit_code == 0, result.output
+    prom = (tmp_path / "prom" / "workstyle_collector.prom").read_text(encoding="utf-8")
+    assert 'workstyle_source_last_run_read_rows{source="print"} 11' in prom
+    assert not (elsewhere / "prom").exists()
