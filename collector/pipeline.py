@@ -266,7 +266,7 @@ class Pipeline:
                 rows, bad, outside = self._prepare(spec, frame, source, request)
                 res.outside_window += outside
                 res.by_table[table] = res.by_table.get(table, 0) + rows.height
-                newest = _newest(spec, rows)
+                newest = _newest(spec, rows, self.cfg.timezone)
                 if newest is not None and (res.newest_event is None or newest > res.newest_event):
                     res.newest_event = newest
                 if bad.height:
@@ -491,14 +491,22 @@ def _window_expr(
     return expr
 
 
-def _newest(spec: TableSpec, rows: pl.DataFrame) -> dt.datetime | None:
+def _newest(spec: TableSpec, rows: pl.DataFrame, timezone: str) -> dt.datetime | None:
+    """The newest event time of the rows; a calendar date counts from its local midnight."""
     import pyarrow as pa
 
     col = spec.field(spec.partition_by)
-    if not pa.types.is_timestamp(col.type):
+    if not (pa.types.is_timestamp(col.type) or pa.types.is_date32(col.type)) or not rows.height:
         return None
     value = rows.get_column(spec.partition_by).max()
-    return value if isinstance(value, dt.datetime) else None
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        from zoneinfo import ZoneInfo
+
+        local = dt.datetime.combine(value, dt.time(), ZoneInfo(timezone))
+        return local.astimezone(dt.UTC)
+    return None
 
 
 def _raw_json(row: dict[str, Any]) -> str:
