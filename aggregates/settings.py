@@ -13,7 +13,7 @@ from typing import Any
 from adapters.base import Option
 from collector.config import register_section
 
-BASES = ("print_jobs", "paper_purchases")
+BASES = ("print_jobs", "paper_purchases", "printer_counters")
 LEAVERS_RULES = ("keep", "present", "exclude")
 MEETING_MONTHS = ("since_first_data", "all", "with_data")
 PAPER_PERIODS = ("complete_months", "days")
@@ -106,8 +106,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "paper_basis",
         "str",
-        "Basis of paper_vs_r3: print_jobs (sheets printed) or paper_purchases"
-        " (sheets bought); the two are never mixed.",
+        "Basis of paper_vs_r3: print_jobs (sheets printed), paper_purchases (sheets"
+        " bought) or printer_counters (pages from printer SNMP counters: sheets where the"
+        " counter counts sheets, else impressions, and then reported as impressions);"
+        " the bases are never mixed.",
         default="print_jobs",
         choices=BASES,
     ),

@@ -49,7 +49,8 @@ def register(main: click.Group) -> None:
         "--basis",
         type=click.Choice(BASES),
         default=None,
-        help="Basis of paper_vs_r3 (default: [kpi] paper_basis).",
+        help="Basis of paper_vs_r3: print_jobs, paper_purchases or printer_counters"
+        " (default: [kpi] paper_basis). Bases are never mixed.",
     )
     @click.option(
         "--format",

@@ -157,3 +157,57 @@ def test_today_is_the_default_as_of(setup: tuple[Path, Fixture]) -> None:
     assert code == 0
     today = dt.datetime.now(dt.UTC).date()
     assert abs((dt.date.fromisoformat(json.loads(out)[0]["as_of"]) - today).days) <= 1
+
+
+def test_printer_counters_basis(setup: tuple[Path, Fixture]) -> None:
+    config, fx = setup
+
+    def delta(end: str, pages: int, kind: str = "counted") -> dict:
+        return {
+            "device": "JPA0000001",
+            "marker": "1.1",
+            "interval_start": ts(end) - dt.timedelta(hours=12),
+            "interval_end": ts(end),
+            "pages": pages,
+            "unit": "impressions",
+            "kind": kind,
+        }
+
+    fx.put(
+        "printer_counter_deltas",
+        [delta("2021-06-01T03:00Z", 400), delta("2023-06-01T03:00Z", 300, kind="reset")],
+    )
+    code, out = _run(
+        config,
+        "--fy",
+        "R5",
+        "--as-of",
+        "2024-03-31",
+        "--format",
+        "json",
+        "--basis",
+        "printer_counters",
+    )
+    assert code == 0, out
+    paper = next(r for r in json.loads(out) if r["kpi"] == "paper_vs_r3")
+    assert (paper["numerator"], paper["denominator"], paper["value"]) == (300.0, 400.0, 75.0)
+    assert paper["basis"] == "printer_counters (impressions)"
+    assert paper["reason"] == "printer_counters (impressions): R5 vs R3, whole FY"
+    code, out = _run(
+        config,
+        "--explain",
+        "paper_vs_r3",
+        "--fy",
+        "R5",
+        "--as-of",
+        "2024-03-31",
+        "--basis",
+        "printer_counters",
+    )
+    assert code == 0, out
+    assert "source tables: printer_counter_deltas" in out
+    assert "reset deltas (lower bounds) in the compared period" in out
+    line = next(x for x in out.splitlines() if "reset deltas (lower bounds) in the comp" in x)
+    assert line.split()[-1] == "1"
+    code, out = _run(config, "--basis", "sheets_guessed", "--as-of", "2024-03-31")
+    assert code == 2 and "printer_counters" in out

@@ -164,7 +164,8 @@ class FyRows:
     """Appends one fiscal year's rows of one KPI to its output.
 
     Yearly and department rows share the FY's completeness; a month row is complete
-    when its month is. Every row carries the output's basis.
+    when its month is. Every row carries the basis (the output's, unless the KPI sets
+    :attr:`basis` for this FY).
     """
 
     out: KpiOutput
@@ -173,6 +174,8 @@ class FyRows:
 
     def __post_init__(self) -> None:
         self.complete, self.judge = fy_judge(self.fy, self.as_of)
+        #: The basis the FY's rows report (a KPI may qualify it per FY).
+        self.basis = self.out.basis
 
     def year(self, value: float | None, **fields: Any) -> None:
         """The whole-organisation row of the FY."""
@@ -226,7 +229,7 @@ class FyRows:
             yield m, total, fy_projection(total, self.fy, min(month_end(m), self.as_of))
 
     def _add(self, value: float | None, complete: bool, judge: str, **fields: Any) -> None:
-        fields.setdefault("basis", self.out.basis)
+        fields.setdefault("basis", self.basis)
         self.out.rows.append(Row(self.out.kpi, self.fy, value, complete, judge, **fields))
 
 
