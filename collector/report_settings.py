@@ -16,7 +16,7 @@ OPTIONS: tuple[Option, ...] = (
         "dir",
         "path",
         "`collector run` also writes the KPI report (HTML and Excel) into this folder"
-        " (use an absolute path); unset: no report.",
+        " (relative to the config file); unset: no report.",
         default=None,
     ),
     Option(

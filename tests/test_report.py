@@ -481,3 +481,16 @@ def test_a_kpi_without_any_data_still_renders(tmp_path: Path) -> None:
     ids = [n.attrs.get("id", "") for n in section.iter()]
     assert not [i for i in ids if re.search(r"-(actual|point|bar)-", i)]
     assert [i for i in ids if "-yearly-target-R5" in i]
+
+
+def test_run_writes_the_report_where_the_config_says(tmp_path: Path, make_config: Any) -> None:
+    """`[report] dir` (relative to the config file) and basename; an empty dataset still reports."""
+    config = make_config([], report={"dir": "reports", "basename": "quarterly"})
+    result = _invoke(tmp_path, "--config", str(config), "run", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    html_path = config.parent / "reports" / "quarterly.html"
+    assert (config.parent / "reports" / "quarterly.xlsx").is_file()
+    doc = parse(html_path.read_text(encoding="utf-8"))
+    assert [s.attrs["data-kpi"] for s in doc.find_all("section", cls="kpi")] == list(KPIS)
+    # Nothing ingested: every KPI-year is no_data, and says why.
+    assert len(doc.find("ul", id="no-data").find_all("li")) == len(KPIS) * 3
