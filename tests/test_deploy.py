@@ -108,13 +108,14 @@ def test_every_alert_rule_was_loaded_and_refers_to_real_metrics(served: Target) 
     # is old; the exporter is healthy; a disabled source never alerts.
     prom = served.prom
     wait_for(
-        lambda: prom.values('ALERTS{alertname="WorkstyleSourceDataOld"}'),
-        10,
-        "the data-age alert to become active",
+        lambda: prom.values('ALERTS{alertname="WorkstyleSourceDataOld",source="print-honcho"}'),
+        30,
+        "the data-age alert to become active for print-honcho",
     )
     alerts = {
         (a["labels"]["alertname"], a["labels"].get("source"))
-        for r in prom.api("rules")["groups"][0]["rules"]
+        for g in prom.api("rules")["groups"]
+        for r in g["rules"]
         for a in r.get("alerts", [])
     }
     assert ("WorkstyleSourceDataOld", "print-honcho") in alerts
