@@ -176,10 +176,13 @@ def test_corrupt_kpi_file_is_a_metric_not_an_error_and_last_good_values_stay(
         == 1250.0
     )
     assert value(reg, "workstyle_source_consecutive_failures", source="print-annex") == 1.0
-    # Logged once, with the file, not on every scrape.
+    # Logged when it turned bad, with the file, and not again on every scrape. (Count
+    # growth, not records: some pytest versions capture a propagated record twice.)
+    logged = sum("unreadable" in r.message for r in caplog.records)
+    assert logged >= 1
     for _ in range(3):
         list(reg.collect())
-    assert sum("unreadable" in r.message for r in caplog.records) == 1
+    assert sum("unreadable" in r.message for r in caplog.records) == logged
     assert str(yearly) in caplog.text
 
     write_kpi_tables(cfg.data_dir)
