@@ -27,12 +27,12 @@ from adapters.webconf import (
     base_url,
     finish,
     make_client,
-    meetings_frame,
     parse_iso,
     pending_windows,
     read_range,
     seconds_between,
     split,
+    window_batch,
 )
 from collector.errors import ConfigError
 
@@ -205,17 +205,7 @@ class GoogleMeet(Adapter):
         try:
             for i, w in pending_windows(self, request, windows):
                 rows, q, read = self._window(client, w, request.run_start, history)
-                yield Batch(
-                    table="meetings",
-                    rows=meetings_frame(rows),
-                    quarantined=q,
-                    rows_read=read,
-                    unit=w.unit(self.kind),
-                    progress=(i, len(windows)),
-                    checkpoint=(
-                        {"done_until": w.end.isoformat()} if request.mode == "incremental" else None
-                    ),
-                )
+                yield window_batch(self, request, w, (i, len(windows)), rows, q, read)
         finally:
             finish(self, client)
 

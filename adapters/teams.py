@@ -27,13 +27,13 @@ from adapters.webconf import (
     base_url,
     finish,
     make_client,
-    meetings_frame,
     parse_iso,
     pending_windows,
     read_range,
     seconds_between,
     skipped,
     split,
+    window_batch,
 )
 from collector.errors import ConfigError
 from schemas.teams_activity import TEAMS_ACTIVITY
@@ -166,17 +166,7 @@ class Teams(Adapter):
         try:
             for i, w in pending_windows(self, request, windows):
                 rows, q, read = self._calls(client, w)
-                yield Batch(
-                    table="meetings",
-                    rows=meetings_frame(rows),
-                    quarantined=q,
-                    rows_read=read,
-                    unit=w.unit(self.kind),
-                    progress=(i, total),
-                    checkpoint=(
-                        {"done_until": w.end.isoformat()} if request.mode == "incremental" else None
-                    ),
-                )
+                yield window_batch(self, request, w, (i, total), rows, q, read)
             if days:
                 q = Quarantined.empty()
                 concealed = self._concealed(client, q)

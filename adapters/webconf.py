@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from adapters.base import Adapter, Quarantined, ReadRequest
+from adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from adapters.http import HttpClient, HttpError, HttpSettings, TokenCache
 
 log = logging.getLogger("collector.webconf")
@@ -126,6 +126,27 @@ def pending_windows(
         if request.mode == "backfill" and w.unit(adapter.kind) in request.done_units:
             continue
         yield i, w
+
+
+def window_batch(
+    adapter: Adapter,
+    request: ReadRequest,
+    w: Window,
+    progress: tuple[int, int],
+    rows: list[dict[str, Any]],
+    q: Quarantined,
+    read: int,
+) -> Batch:
+    """The meetings of one API window as a batch; nightly runs remember the window's end."""
+    return Batch(
+        table="meetings",
+        rows=meetings_frame(rows),
+        quarantined=q,
+        rows_read=read,
+        unit=w.unit(adapter.kind),
+        progress=progress,
+        checkpoint={"done_until": w.end.isoformat()} if request.mode == "incremental" else None,
+    )
 
 
 def skipped(q: Quarantined, err: HttpError, what: str) -> None:

@@ -24,13 +24,13 @@ from adapters.webconf import (
     base_url,
     finish,
     make_client,
-    meetings_frame,
     parse_iso,
     pending_windows,
     read_range,
     seconds_between,
     skipped,
     split,
+    window_batch,
 )
 
 log = logging.getLogger("collector.webex")
@@ -178,17 +178,7 @@ class Webex(Adapter):
             hosts = self._hosts(client)
             for i, w in pending_windows(self, request, windows):
                 rows, q, read = self._window(client, w, hosts, seen)
-                yield Batch(
-                    table="meetings",
-                    rows=meetings_frame(rows),
-                    quarantined=q,
-                    rows_read=read,
-                    unit=w.unit(self.kind),
-                    progress=(i, len(windows)),
-                    checkpoint=(
-                        {"done_until": w.end.isoformat()} if request.mode == "incremental" else None
-                    ),
-                )
+                yield window_batch(self, request, w, (i, len(windows)), rows, q, read)
         finally:
             finish(self, client)
 

@@ -24,13 +24,13 @@ from adapters.webconf import (
     base_url,
     finish,
     make_client,
-    meetings_frame,
     parse_iso,
     pending_windows,
     read_range,
     seconds_between,
     skipped,
     split,
+    window_batch,
 )
 from collector.errors import SourceError
 
@@ -207,17 +207,7 @@ class Zoom(Adapter):
         try:
             for i, w in pending_windows(self, request, windows):
                 rows, q, read = self._window(client, w, seen)
-                yield Batch(
-                    table="meetings",
-                    rows=meetings_frame(rows),
-                    quarantined=q,
-                    rows_read=read,
-                    unit=w.unit(self.kind),
-                    checkpoint=(
-                        {"done_until": w.end.isoformat()} if request.mode == "incremental" else None
-                    ),
-                    progress=(i, len(windows)),
-                )
+                yield window_batch(self, request, w, (i, len(windows)), rows, q, read)
         finally:
             finish(self, client)
 
