@@ -11,7 +11,10 @@ from aggregates.settings import BASES
 from aggregates.targets import KPI_IDS
 
 
-def _fiscal_year(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+def fiscal_year_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> int | None:
+    """Click callback: 'R5', '2023' or '令和5年度' -> 2023."""
     if value is None:
         return None
     from aggregates.fiscal import parse_fiscal_year
@@ -29,7 +32,7 @@ def register(main: click.Group) -> None:
     @click.option(
         "--fy",
         "fiscal_year",
-        callback=_fiscal_year,
+        callback=fiscal_year_option,
         metavar="FY",
         help="Only this fiscal year: R5, 2023 or 令和5年度 (default: every year).",
     )

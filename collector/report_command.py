@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from collector.errors import CollectorError, ConfigError
+from collector.kpi_command import fiscal_year_option
 
 if TYPE_CHECKING:
     from collector.config import Config
@@ -26,17 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("collector.report")
 
 DEFAULT_OUT = "kpi-report.html"
-
-
-def _fiscal_year(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    from aggregates.fiscal import parse_fiscal_year
-
-    try:
-        return parse_fiscal_year(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _require_libraries() -> None:
@@ -191,7 +181,7 @@ def register(main: click.Group) -> None:
     @click.option(
         "--fy",
         "fiscal_year",
-        callback=_fiscal_year,
+        callback=fiscal_year_option,
         metavar="FY",
         help="Fiscal year of the monthly series and the department breakdown: R5, 2023"
         " or 令和5年度 (default: the year in progress, else the latest with data).",
