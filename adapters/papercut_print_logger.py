@@ -61,7 +61,7 @@ HEAD_LINES = 3  # banner, header, first job
 HEAD_BYTES = 64 * 1024  # enough for the three head lines of any real file
 #: Parse threads, and how many bytes of files may be read ahead of the pipeline.
 PARSE_THREADS = max(2, os.cpu_count() or 1)
-PARSE_AHEAD_BYTES = 128 * 1024 * 1024
+PARSE_AHEAD_BYTES = 64 * 1024 * 1024
 _FILE_DATE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?\.csv")
 
 
