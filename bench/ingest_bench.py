@@ -238,7 +238,7 @@ def bench_nightly(
             for p in added:  # leave the base dataset as generated
                 p.unlink(missing_ok=True)
         mid = median_run([r for r, _, _ in night_runs])
-        new_rows = [c["read"] for _, c in night_runs]
+        new_rows = [c["read"] for _, c, _ in night_runs]
         size["nightly"] = {
             **as_dict(mid),
             "new_rows_per_night": new_rows,
