@@ -233,9 +233,7 @@ class PaperCutPrintLogger(Adapter):
                 rescued, schema={**{f: pl.String for f in FIELDS}, "_line": pl.Int64}
             )
             df = pl.concat([df, extra]).sort("_line")
-        df = df.with_columns(
-            pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location")
-        )
+        df = df.with_columns(pl.lit(str(path)).cast(pl.Categorical).alias("_file"))
         rows, bad = self._to_canonical(df, fp, tz)
         if len(bad):
             raw_lines = body.decode("utf-8").split("\n")
@@ -306,7 +304,8 @@ class PaperCutPrintLogger(Adapter):
             sheets.alias("sheets"),
             pl.lit(False).alias("sheets_upper_bound"),
             pl.col("Document Name").alias("document_name"),
-            pl.col("_location"),
+            pl.col("_file"),
+            pl.col("_line"),
         )
         return rows, q
 

@@ -7,6 +7,8 @@ is parsed without a Python loop. A value that does not parse becomes null, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from adapters.base import Quarantined
@@ -119,30 +121,55 @@ def failed(raw: pl.Expr, parsed: pl.Expr) -> pl.Expr:
     return blank_to_null(raw).is_not_null() & parsed.is_null()
 
 
+def locations(rows: pl.DataFrame, location: str = "_location") -> list[str]:
+    """Where each row came from: a ``location`` column, or ``_file`` and ``_line``.
+
+    File adapters give ``_file`` (categorical) and ``_line`` rather than a string per
+    row: the ``path:line`` text is only ever needed for the few rows quarantined.
+    """
+    if location in rows.columns:
+        return rows.get_column(location).cast(pl.String).to_list()
+    return (
+        rows.select(pl.format("{}:{}", pl.col("_file").cast(pl.String), pl.col("_line")))
+        .to_series()
+        .to_list()
+    )
+
+
 def split_bad(
     df: pl.DataFrame,
     checks: list[tuple[pl.Expr, pl.Expr | str]],
     location: str = "_location",
     raw: str = "_raw",
+    raw_of: Callable[[pl.DataFrame], list[str]] | None = None,
 ) -> tuple[pl.DataFrame, Quarantined]:
     """Split rows into good ones and quarantined ones (location, reasons, raw text).
 
     ``checks`` pairs a boolean "this row is bad" expression with its reason (a
-    string or a string expression); a row failing several gets all reasons.
+    string or a string expression); a row failing several gets all reasons. The raw
+    text comes from the ``raw`` column, else from ``raw_of(bad_rows)``.
     """
     q = Quarantined.empty()
     if not checks or df.height == 0:
         return df, q
-    reasons = [pl.when(bad).then(r if isinstance(r, pl.Expr) else pl.lit(r)) for bad, r in checks]
-    joined = pl.concat_str(reasons, separator="; ", ignore_nulls=True)
-    df = df.with_columns(
-        pl.when(joined.str.len_chars() > 0).then(joined).otherwise(None).alias("_why")
+    # Most rows are fine: find the bad ones with one boolean pass, and build reason
+    # strings only for those (not for every row), copying the frame only when needed.
+    is_bad = pl.any_horizontal([bad.fill_null(False) for bad, _ in checks])
+    mask = df.select(is_bad.alias("m")).get_column("m")
+    if not mask.any():
+        return df, q
+    bad = df.filter(mask)
+    reasons = [pl.when(b).then(r if isinstance(r, pl.Expr) else pl.lit(r)) for b, r in checks]
+    why = bad.select(pl.concat_str(reasons, separator="; ", ignore_nulls=True)).to_series()
+    q = Quarantined(
+        location=locations(bad, location),
+        reason=why.to_list(),
+        raw=(
+            bad.get_column(raw).to_list()
+            if raw in bad.columns
+            else raw_of(bad)
+            if raw_of
+            else [None] * bad.height
+        ),
     )
-    bad = df.filter(pl.col("_why").is_not_null())
-    if bad.height:
-        q = Quarantined(
-            location=bad.get_column(location).cast(pl.String).to_list(),
-            reason=bad.get_column("_why").to_list(),
-            raw=(bad.get_column(raw).to_list() if raw in bad.columns else [None] * bad.height),
-        )
-    return df.filter(pl.col("_why").is_null()).drop("_why"), q
+    return df.filter(~mask), q

@@ -26,6 +26,7 @@ import polars as pl
 import schemas
 from adapters import adapter_class
 from adapters.base import Adapter, Quarantined, ReadRequest, SourceConfig
+from adapters.parsing import split_bad
 from collector.config import Config, identity_of, read_secret
 from collector.errors import CollectorError, ConfigError, QuotaExhausted
 from collector.pseudonym import Pseudonymiser
@@ -304,7 +305,7 @@ class Pipeline:
                 res.rows_read += batch.rows_read or (batch.rows.height + len(batch.quarantined))
                 rows = batch.rows
                 if rows.height:
-                    if LOCATION_COL not in rows.columns:
+                    if LOCATION_COL not in rows.columns and "_file" not in rows.columns:
                         where = batch.unit or source.name
                         rows = rows.with_columns(
                             pl.format(
@@ -343,33 +344,29 @@ class Pipeline:
             rows = rows.with_columns(
                 pl.lit(None, dtype=_polars_type(spec, c)).alias(c) for c in missing
             )
-        reason = _violations(spec, rows)
-        rows = rows.with_columns(reason.alias("_reason"))
-        bad = rows.filter(pl.col("_reason").is_not_null())
-        good = rows.filter(pl.col("_reason").is_null())
+        good, q = split_bad(
+            rows,
+            _violations(spec),
+            location=LOCATION_COL,
+            raw=RAW_COL,
+            raw_of=lambda bad: [
+                _raw_json(r) for r in bad.select(spec.columns).iter_rows(named=True)
+            ],
+        )
 
         outside = 0
         if request.mode == "backfill" and good.height and (request.start or request.end):
             in_window = _window_expr(spec, request.start, request.end, self.cfg.timezone)
-            before = good.height
-            good = good.filter(in_window)
-            outside = before - good.height
+            mask = good.select(in_window.alias("w")).get_column("w")
+            if not mask.all():  # a backfill's files mostly hold only its window
+                before = good.height
+                good = good.filter(mask)
+                outside = before - good.height
 
         if not source.keep_titles and spec.title_columns:
             good = good.with_columns(pl.lit(None, pl.String).alias(c) for c in spec.title_columns)
         good = self.pseudonymiser.frame(good.select(spec.columns), spec.person_columns)
 
-        q = Quarantined.empty()
-        if bad.height:
-            q = Quarantined(
-                location=bad.get_column(LOCATION_COL).to_list(),
-                reason=bad.get_column("_reason").to_list(),
-                raw=(
-                    bad.get_column(RAW_COL).to_list()
-                    if RAW_COL in bad.columns
-                    else [_raw_json(r) for r in bad.select(spec.columns).iter_rows(named=True)]
-                ),
-            )
         return good, self._quarantine_frame(spec.name, q), outside
 
     def _quarantine_frame(self, table: str, q: Quarantined) -> pl.DataFrame:
@@ -446,23 +443,21 @@ def _polars_type(spec: TableSpec, column: str) -> pl.DataType:
     return pl.from_arrow(spec.schema.empty_table()).schema[column]
 
 
-def _violations(spec: TableSpec, rows: pl.DataFrame) -> pl.Expr:
-    """One expression giving each row's schema violations (null when the row is fine)."""
-    checks: list[pl.Expr] = []
+def _violations(spec: TableSpec) -> list[tuple[pl.Expr, pl.Expr | str]]:
+    """The table's schema checks as (row is bad, reason) pairs."""
+    checks: list[tuple[pl.Expr, pl.Expr | str]] = []
     for col in spec.required:
-        checks.append(pl.when(pl.col(col).is_null()).then(pl.lit(f"missing {col}")))
+        checks.append((pl.col(col).is_null(), f"missing {col}"))
     for col in spec.non_negative:
-        checks.append(pl.when(pl.col(col) < 0).then(pl.lit(f"negative {col}")))
+        checks.append((pl.col(col) < 0, f"negative {col}"))
     for col, allowed in spec.enums.items():
         checks.append(
-            pl.when(pl.col(col).is_not_null() & ~pl.col(col).is_in(list(allowed))).then(
-                pl.format("{} {} is not one of " + ", ".join(allowed), pl.lit(col), pl.col(col))
+            (
+                pl.col(col).is_not_null() & ~pl.col(col).is_in(list(allowed)),
+                pl.format("{} {} is not one of " + ", ".join(allowed), pl.lit(col), pl.col(col)),
             )
         )
-    if not checks:
-        return pl.lit(None, pl.String)
-    reason = pl.concat_str(checks, separator="; ", ignore_nulls=True)
-    return pl.when(reason.str.len_chars() > 0).then(reason).otherwise(None)
+    return checks
 
 
 def _window_expr(

@@ -219,3 +219,18 @@ def test_a_file_that_is_not_a_print_log_fails_the_source_not_the_run(
     # The good file still landed, and will not be read again.
     assert _jobs(cfg).height == 4
     assert pipeline_for(cfg).incremental(cfg.sources)[0].new == 0
+
+
+def test_a_row_with_too_many_fields_is_quarantined_and_the_rest_lands(copy_fixture, ingest) -> None:
+    folder = copy_fixture("papercut_print_logger", DAY2)
+    path = folder / DAY2
+    extra = '2024-04-02 14:00:00,hsato,1,1,MFP,"a",PC1,A4,PCL6,,,DUPLEX,GRAYSCALE,1kb,,x,y\r\n'
+    path.write_bytes(path.read_bytes() + extra.encode("cp932"))
+    cfg, res = ingest(folder)
+    assert (res.new, res.quarantined) == (2, 1)
+    assert _reasons_of(cfg) == {"5": "expected 14 fields (+ trailing comma), found 17"}
+
+
+def _reasons_of(cfg) -> dict[str, str]:  # noqa: ANN001
+    q = _quarantine(cfg)
+    return {loc.rsplit(":", 1)[1]: r for loc, r in q.select("location", "reason").iter_rows()}
