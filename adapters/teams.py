@@ -36,6 +36,7 @@ from adapters.webconf import (
     window_batch,
 )
 from collector.errors import ConfigError
+from schemas.tables import empty as empty_table
 from schemas.teams_activity import TEAMS_ACTIVITY
 
 log = logging.getLogger("collector.teams")
@@ -344,7 +345,7 @@ def activity_frame(
     records: list[dict[str, str]], day: dt.date, concealed: bool | None
 ) -> pl.DataFrame:
     """``teams_activity`` rows from the CSV records of one report day."""
-    schema = pl.from_arrow(TEAMS_ACTIVITY.schema.empty_table()).drop("ingested_at").schema
+    schema = pl.from_arrow(empty_table(TEAMS_ACTIVITY.schema)).drop("ingested_at").schema
     rows = []
     for r in records:
         row: dict[str, Any] = {

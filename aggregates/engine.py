@@ -22,6 +22,7 @@ from aggregates.settings import Rules, rules_from
 from aggregates.targets import KPI_IDS, Plan, load_plan
 from collector.store import Store
 from schemas.kpi import KPI_FILES, KPI_RESULT
+from schemas.tables import empty as empty_table
 
 _HEX = re.compile(r"^[0-9a-f]{32}$")
 
@@ -112,7 +113,7 @@ def compute(
 
 
 def _frame_schema() -> dict[str, pl.DataType]:
-    return dict(pl.from_arrow(KPI_RESULT.empty_table()).schema)
+    return dict(pl.from_arrow(empty_table(KPI_RESULT)).schema)
 
 
 def _finish(r: Row, ctx: Ctx, computed_at: dt.datetime) -> dict[str, Any]:

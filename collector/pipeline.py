@@ -34,6 +34,7 @@ from collector.state import SourceState, StateStore
 from collector.store import Store, UpsertResult
 from schemas.bookkeeping import QUARANTINE, RUNS
 from schemas.tables import TableSpec
+from schemas.tables import empty as empty_table
 
 log = logging.getLogger("collector")
 
@@ -432,7 +433,7 @@ class Pipeline:
                         "error": res.error,
                     }
                 ],
-                schema=pl.from_arrow(RUNS.schema.empty_table()).drop("ingested_at").schema,
+                schema=pl.from_arrow(empty_table(RUNS.schema)).drop("ingested_at").schema,
             )
             self.store.upsert(RUNS, source.name, ledger, dt.datetime.now(dt.UTC))
         except OSError as exc:
@@ -440,7 +441,7 @@ class Pipeline:
 
 
 def _polars_type(spec: TableSpec, column: str) -> pl.DataType:
-    return pl.from_arrow(spec.schema.empty_table()).schema[column]
+    return pl.from_arrow(empty_table(spec.schema)).schema[column]
 
 
 def _violations(spec: TableSpec) -> list[tuple[pl.Expr, pl.Expr | str]]:

@@ -25,6 +25,7 @@ from collector import report_charts as charts
 from collector.errors import CollectorError
 from collector.report_charts import fmt_number
 from schemas.kpi import KPI_FILES, KPI_RESULT
+from schemas.tables import empty as empty_table
 
 STATUS_JA = {
     "achieved": "達成",
@@ -99,7 +100,7 @@ def read_tables(data_dir: Path) -> dict[str, pl.DataFrame]:
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
     """A KPI frame with exactly KPI_RESULT's columns, in order, missing ones null."""
-    schema = pl.from_arrow(KPI_RESULT.empty_table()).schema
+    schema = pl.from_arrow(empty_table(KPI_RESULT)).schema
     cols = [
         pl.col(n).cast(t) if n in frame.columns else pl.lit(None, dtype=t).alias(n)
         for n, t in schema.items()

@@ -29,6 +29,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas.tables import TableSpec
+from schemas.tables import empty as empty_table
 
 PART_FILE = "part-0.parquet"
 TMP_SUFFIX = ".tmp"
@@ -241,7 +242,7 @@ class Store:
 
 def empty_frame(spec: TableSpec) -> pl.DataFrame:
     """An empty frame with the table's columns and the partition columns."""
-    frame = pl.from_arrow(spec.schema.empty_table())
+    frame = pl.from_arrow(empty_table(spec.schema))
     return frame.with_columns(
         pl.lit(None, pl.String).alias("source"), pl.lit(None, pl.String).alias("month")
     )
@@ -249,7 +250,7 @@ def empty_frame(spec: TableSpec) -> pl.DataFrame:
 
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
     """Select and cast the table's columns (missing nullable ones become null)."""
-    target = pl.from_arrow(spec.schema.empty_table()).schema
+    target = pl.from_arrow(empty_table(spec.schema)).schema
     exprs = []
     for name, dtype in target.items():
         if name in df.columns:

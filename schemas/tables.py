@@ -278,6 +278,11 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
+def empty(schema: pa.Schema) -> pa.Table:
+    """An empty table of the schema (``Schema.empty_table()`` imports pandas when present)."""
+    return pa.Table.from_batches([], schema=schema)
+
+
 def register(spec: TableSpec) -> TableSpec:
     """Add a table that a specific adapter needs (e.g. Teams' daily activity report)."""
     existing = TABLES.get(spec.name)

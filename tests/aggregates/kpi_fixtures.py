@@ -15,6 +15,7 @@ from aggregates.settings import Rules
 from aggregates.targets import load_plan
 from collector.store import Store
 from schemas.tables import TABLES
+from schemas.tables import empty as empty_table
 
 UTC = dt.UTC
 INGESTED = dt.datetime(2025, 1, 1, tzinfo=UTC)
@@ -116,7 +117,7 @@ class Fixture:
 
 
 def _overrides(spec: Any, rows: list[dict[str, Any]]) -> dict[str, pl.DataType]:
-    schema = pl.from_arrow(spec.schema.empty_table()).schema
+    schema = pl.from_arrow(empty_table(spec.schema)).schema
     present = {k for r in rows for k in r}
     return {k: v for k, v in schema.items() if k in present}
 
