@@ -19,7 +19,6 @@ preferred; else ``date`` + ``time`` with the ``tz`` field (``+0900``); else
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, ClassVar
 
 import polars as pl
@@ -36,6 +35,7 @@ from adapters.syslog import (
     kv,
     lines_frame,
     quarantine_rows,
+    sessions_frame,
 )
 
 FIELDS = (
@@ -140,45 +140,88 @@ class FortiGateVpn(SessionLogAdapter):
 
     def pair(
         self, events: pl.DataFrame, sessions: OpenSessions, q: Quarantined, state: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Tunnel-ups open sessions; tunnel-downs close them into rows."""
-        rows: list[dict[str, Any]] = []
-        # Only the few tunnel lines reach this loop; the bulk of the log was filtered.
-        for r in events.iter_rows(named=True):
-            key = f"{r['devid'] or ''}/{r['vd'] or ''}/{r['tunnelid']}"
-            if r["action"] == "tunnel-up":
-                sessions.open(key, r["time"], r["_location"])
-                continue
-            opened = sessions.pop(key)
-            end: dt.datetime = r["time"]
-            if r["duration_s"] is not None:
-                start = end - dt.timedelta(seconds=r["duration_s"])
-                duration = r["duration_s"]
-            elif opened is not None:
-                start = from_iso(opened["start"])
-                duration = int((end - start).total_seconds())
-            else:
-                q.add(
-                    r["_location"],
+    ) -> pl.DataFrame:
+        """Tunnel-ups open sessions; tunnel-downs close them into rows (in columns).
+
+        Events are in time order. Within one tunnel key a down closes the up just
+        before it; the first event of a key in this read may close a session opened in
+        an earlier run (kept in the checkpoint); a key whose last event is an up stays
+        open for the next run. A down carries its own duration in every FortiOS
+        version seen; the up is needed only when it does not.
+        """
+        ev = events.with_columns(
+            pl.format(
+                "{}/{}/{}",
+                pl.col("devid").fill_null(""),
+                pl.col("vd").fill_null(""),
+                pl.col("tunnelid"),
+            ).alias("key")
+        )
+        up = pl.col("action") == "tunnel-up"
+        ev = ev.with_columns(
+            pl.col("action").shift(1).over("key").alias("_prev_action"),
+            pl.col("time").shift(1).over("key").alias("_prev_time"),
+            pl.int_range(pl.len()).over("key").alias("_nth"),
+        )
+        saved = {k: v for k, v in sessions.items.items()}
+        touched = set(ev.get_column("key").unique().to_list())
+        # Sessions left open: the last event of a key this read is an up, or the key
+        # was open before and had no event now.
+        last = ev.group_by("key", maintain_order=True).last().filter(up)
+        for key in touched:
+            sessions.pop(key)
+        for key, time, location in last.select("key", "time", "_location").iter_rows():
+            sessions.open(key, time, location)
+
+        downs = ev.filter(~up)
+        if downs.height == 0:
+            return sessions_frame([])
+        earlier = pl.DataFrame(
+            {
+                "key": list(saved),
+                "_saved_start": [from_iso(v["start"]) for v in saved.values()],
+            },
+            schema={"key": pl.String, "_saved_start": pl.Datetime("us", "UTC")},
+        )
+        downs = downs.join(earlier, on="key", how="left")
+        opener = (
+            pl.when(pl.col("_prev_action") == "tunnel-up")
+            .then(pl.col("_prev_time"))
+            .when(pl.col("_nth") == 0)
+            .then(pl.col("_saved_start"))
+        )
+        start = (
+            pl.when(pl.col("duration_s").is_not_null())
+            .then(pl.col("time") - pl.duration(seconds=pl.col("duration_s")))
+            .otherwise(opener)
+        )
+        downs = downs.with_columns(start.alias("start_time"))
+        unknown = downs.filter(pl.col("start_time").is_null())
+        if unknown.height:
+            q.extend(
+                quarantine_rows(
+                    unknown,
                     "tunnel-down without duration and no tunnel-up seen;"
                     " the session's start is unknown",
-                    r["line"],
                 )
-                continue
-            rows.append(
-                {
-                    "session_id": f"{key}/{int(start.timestamp())}",
-                    "person": r["user"],
-                    "start_time": start,
-                    "end_time": end,
-                    "duration_seconds": duration,
-                    "gateway": r["devname"] or r["devid"],
-                    "tunnel_type": r["tunneltype"],
-                    # UNVERIFIED direction: FortiOS documents sentbyte/rcvdbyte without a
-                    # side; we read them from the FortiGate's side (sent = to the client).
-                    "bytes_in": r["sent"],
-                    "bytes_out": r["rcvd"],
-                    "_location": r["_location"],
-                }
             )
-        return rows
+        closed = downs.filter(pl.col("start_time").is_not_null())
+        return closed.select(
+            pl.format("{}/{}", pl.col("key"), pl.col("start_time").dt.epoch("s")).alias(
+                "session_id"
+            ),
+            pl.col("user").alias("person"),
+            pl.col("start_time"),
+            pl.col("time").alias("end_time"),
+            pl.coalesce(
+                pl.col("duration_s"),
+                (pl.col("time") - pl.col("start_time")).dt.total_seconds(),
+            ).alias("duration_seconds"),
+            pl.coalesce(pl.col("devname"), pl.col("devid")).alias("gateway"),
+            pl.col("tunneltype").alias("tunnel_type"),
+            # UNVERIFIED direction: FortiOS documents sentbyte/rcvdbyte without a side;
+            # we read them from the FortiGate's side (sent = to the client).
+            pl.col("sent").alias("bytes_in"),
+            pl.col("rcvd").alias("bytes_out"),
+            pl.col("_location"),
+        ).unique(subset=["session_id"], keep="last", maintain_order=True)

@@ -280,8 +280,8 @@ class SessionLogAdapter(Adapter):
 
     def pair(
         self, events: pl.DataFrame, sessions: OpenSessions, q: Quarantined, state: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Walk the time-sorted events; return closed sessions as dicts."""
+    ) -> list[dict[str, Any]] | pl.DataFrame:
+        """Walk the time-sorted events; return closed sessions (dicts or a frame)."""
         raise NotImplementedError
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
@@ -307,13 +307,15 @@ class SessionLogAdapter(Adapter):
         max_age = dt.timedelta(hours=float(self.opt("open_session_max_hours") or 72))
         sessions = OpenSessions(state.get("open"), max_age)
         extra: dict[str, Any] = {k: v for k, v in state.items() if k not in ("files", "open")}
-        rows = self.pair(events, sessions, q, extra) if events.height else []
+        paired = self.pair(events, sessions, q, extra) if events.height else []
+        # A pairing in columns returns a frame; a loop returns session dicts.
+        rows = paired if isinstance(paired, pl.DataFrame) else sessions_frame(paired)
         newest = events.get_column("time").max() if events.height else None
         sessions.expire(newest if isinstance(newest, dt.datetime) else None, q)
         checkpoint = {"files": manifest, "open": sessions.dump(), **extra}
         units = [r.unit for r in regions]
         frame = normalise_person(
-            sessions_frame(rows),
+            rows,
             self.opt("lowercase_users") is not False,
             self.opt("strip_domain") is not False,
         )
