@@ -24,7 +24,6 @@ import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from collector.errors import SourceError
@@ -121,14 +120,6 @@ def complete_length(data: bytes, path: Path, settle_seconds: float) -> int:
     if quiet:
         return len(data)
     return data.rfind(b"\n") + 1
-
-
-@dataclass
-class Line:
-    """A physical line of a file, 1-based, with its text (for quarantine)."""
-
-    number: int
-    text: str
 
 
 def locate_lines(text: str, first_line: int, wanted: list[str]) -> list[int]:

@@ -18,9 +18,8 @@ import contextlib
 import datetime as dt
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -235,10 +234,6 @@ class Store:
             self.table_dir(table), filesystem=self.fs, format="parquet", partitioning="hive"
         )
 
-    def read_rows(self, table: str, source: str | None = None) -> Iterable[pl.DataFrame]:
-        for f in self.files(table, source):
-            yield pl.from_arrow(pq.read_table(f, filesystem=self.fs))
-
 
 def empty_frame(spec: TableSpec) -> pl.DataFrame:
     """An empty frame with the table's columns and the partition columns."""
@@ -268,10 +263,6 @@ def _sorted(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
     return df.sort(spec.partition_by, nulls_last=True, maintain_order=True)
 
 
-def _to_arrow(spec: TableSpec, df: pl.DataFrame) -> pa.Table:
-    return df.to_arrow().cast(spec.schema)
-
-
 def _polars_arrow(schema: pa.Schema) -> pa.Schema:
     """The schema polars can write: its strings are large strings (same Parquet type)."""
     return pa.schema(
@@ -286,7 +277,3 @@ def _fsync(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def data_root(path: Path) -> Store:
-    return Store(str(path.resolve()))

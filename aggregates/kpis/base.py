@@ -154,10 +154,6 @@ class Ctx:
             return False
         return self.fiscal_years is None or fy in self.fiscal_years
 
-    def unknown(self) -> pl.Expr:
-        """The label of an unresolved department."""
-        return pl.lit(self.rules.unknown_department)
-
 
 @dataclass
 class FyRows:
