@@ -7,22 +7,24 @@ adapters a config uses (the SaaS ones pull in more code than the file ones).
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest, SourceConfig
+if TYPE_CHECKING:  # the registry must stay light: `collector --help` and `serve` import it
+    from workstyle.adapters.base import Adapter
 
 REGISTRY: dict[str, str] = {
-    "papercut_print_logger": "adapters.papercut_print_logger:PaperCutPrintLogger",
-    "csv": "adapters.csv_export:CsvExport",
-    "zoom": "adapters.zoom:Zoom",
-    "teams": "adapters.teams:Teams",
-    "webex": "adapters.webex:Webex",
-    "google_meet": "adapters.google_meet:GoogleMeet",
-    "windows_print_events": "adapters.windows_print_events:WindowsPrintEvents",
-    "papercut_ng_print_log": "adapters.papercut_ng_print_log:PaperCutNgPrintLog",
-    "snmp_printer_counters": "adapters.snmp_printer_counters:SnmpPrinterCounters",
-    "fortigate_vpn": "adapters.fortigate_vpn:FortiGateVpn",
-    "cisco_asa_vpn": "adapters.cisco_asa_vpn:CiscoAsaVpn",
-    "rd_gateway": "adapters.rd_gateway:RdGateway",
+    "papercut_print_logger": "workstyle.adapters.papercut_print_logger:PaperCutPrintLogger",
+    "csv": "workstyle.adapters.csv_export:CsvExport",
+    "zoom": "workstyle.adapters.zoom:Zoom",
+    "teams": "workstyle.adapters.teams:Teams",
+    "webex": "workstyle.adapters.webex:Webex",
+    "google_meet": "workstyle.adapters.google_meet:GoogleMeet",
+    "windows_print_events": "workstyle.adapters.windows_print_events:WindowsPrintEvents",
+    "papercut_ng_print_log": "workstyle.adapters.papercut_ng_print_log:PaperCutNgPrintLog",
+    "snmp_printer_counters": "workstyle.adapters.snmp_printer_counters:SnmpPrinterCounters",
+    "fortigate_vpn": "workstyle.adapters.fortigate_vpn:FortiGateVpn",
+    "cisco_asa_vpn": "workstyle.adapters.cisco_asa_vpn:CiscoAsaVpn",
+    "rd_gateway": "workstyle.adapters.rd_gateway:RdGateway",
 }
 
 
@@ -36,16 +38,3 @@ def adapter_class(kind: str) -> type[Adapter]:
 
 def kinds() -> list[str]:
     return sorted(REGISTRY)
-
-
-__all__ = [
-    "REGISTRY",
-    "Adapter",
-    "Batch",
-    "Option",
-    "Quarantined",
-    "ReadRequest",
-    "SourceConfig",
-    "adapter_class",
-    "kinds",
-]

@@ -28,10 +28,9 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
-
-from adapters.base import Option, Quarantined
-from adapters.parsing import UTC, parse_int, parse_time, split_bad
-from adapters.syslog import (
+from workstyle.adapters.base import Quarantined
+from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad
+from workstyle.adapters.syslog import (
     LOG_FILE_OPTIONS,
     SESSION_OPTIONS,
     OpenSessions,
@@ -43,6 +42,7 @@ from adapters.syslog import (
     lines_frame,
     quarantine_rows,
 )
+from workstyle.collector.options import Option
 
 SESSION_IDS = ("113039", "113019", "716001", "716002", "722051")
 #: What the message text must say for each id (a guard against a changed format).

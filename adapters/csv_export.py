@@ -24,12 +24,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 import pyarrow as pa
-
-import schemas
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.csvread import read_csv_lines
-from adapters.files import ENCODINGS, FileErrors, content_fingerprint, discover, read_bytes, to_utf8
-from adapters.parsing import (
+from workstyle import schemas
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.csvread import read_csv_lines
+from workstyle.adapters.files import (
+    ENCODINGS,
+    FileErrors,
+    content_fingerprint,
+    discover,
+    read_bytes,
+    to_utf8,
+)
+from workstyle.adapters.parsing import (
     DEFAULT_DATE_FORMATS,
     DEFAULT_TIME_FORMATS,
     blank_to_null,
@@ -41,8 +47,9 @@ from adapters.parsing import (
     parse_time,
     split_bad,
 )
-from aggregates.fiscal import parse_fiscal_year
-from collector.errors import SourceError
+from workstyle.collector.errors import SourceError
+from workstyle.collector.fiscal_year import parse_fiscal_year
+from workstyle.collector.options import Option
 
 COMPOSE_SEPARATOR = "|"
 

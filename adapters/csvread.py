@@ -16,9 +16,8 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
-
-from adapters.files import locate_lines
-from collector.errors import SourceError
+from workstyle.adapters.files import locate_lines
+from workstyle.collector.errors import SourceError
 
 
 @dataclass

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from collector.errors import SourceError
+from workstyle.collector.errors import SourceError
 
 ENCODINGS = ("utf-8", "cp932", "auto")
 BOM = codecs.BOM_UTF8

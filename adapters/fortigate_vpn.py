@@ -22,10 +22,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import polars as pl
-
-from adapters.base import Option, Quarantined
-from adapters.parsing import UTC, parse_int, parse_time, split_bad
-from adapters.syslog import (
+from workstyle.adapters.base import Quarantined
+from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad
+from workstyle.adapters.syslog import (
     LOG_FILE_OPTIONS,
     SESSION_OPTIONS,
     OpenSessions,
@@ -37,6 +36,7 @@ from adapters.syslog import (
     quarantine_rows,
     sessions_frame,
 )
+from workstyle.collector.options import Option
 
 FIELDS = (
     "date",

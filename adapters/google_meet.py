@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.http import HTTP_OPTIONS, HttpClient, TokenCache
-from adapters.webconf import (
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, TokenCache
+from workstyle.adapters.webconf import (
     Window,
     base_url,
     finish,
@@ -34,7 +34,8 @@ from adapters.webconf import (
     split,
     window_batch,
 )
-from collector.errors import ConfigError
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.options import Option
 
 log = logging.getLogger("collector.google_meet")
 

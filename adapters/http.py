@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-
-from adapters.base import Option
-from collector.errors import ConfigError, QuotaExhausted, RetryableError, SourceError
+from workstyle.collector.errors import ConfigError, QuotaExhausted, RetryableError, SourceError
+from workstyle.collector.options import Option
 
 log = logging.getLogger("collector.http")
 

@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
-
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.csvread import read_csv_lines
-from adapters.files import (
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.csvread import read_csv_lines
+from workstyle.adapters.files import (
     ENCODINGS,
     FileErrors,
     complete_length,
@@ -47,8 +46,9 @@ from adapters.files import (
     strip_bom,
     to_utf8,
 )
-from adapters.parsing import blank_to_null, failed, parse_time, split_bad
-from collector.errors import SourceError
+from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
+from workstyle.collector.errors import SourceError
+from workstyle.collector.options import Option
 
 BANNER = b"PaperCut Print Logger"
 HEADER = (

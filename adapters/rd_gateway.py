@@ -21,17 +21,17 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import polars as pl
-
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.parsing import parse_int, split_bad
-from adapters.syslog import (
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.parsing import parse_int, split_bad
+from workstyle.adapters.syslog import (
     SESSION_OPTIONS,
     OpenSessions,
     digest,
     normalise_person,
     sessions_frame,
 )
-from adapters.winevent import EVENT_FILE_OPTIONS, EventFiles, element, system_columns
+from workstyle.adapters.winevent import EVENT_FILE_OPTIONS, EventFiles, element, system_columns
+from workstyle.collector.options import Option
 
 
 class RdGateway(Adapter):

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import polars as pl
-
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from collector.errors import ConfigError, SourceError
-from schemas.printer_counters import COUNTER_UNITS
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.collector.errors import ConfigError, SourceError
+from workstyle.collector.options import Option
+from workstyle.schemas.printer_counters import COUNTER_UNITS
 
 LIFE_COUNT = "1.3.6.1.2.1.43.10.2.1.4"
 COUNTER_UNIT = "1.3.6.1.2.1.43.10.2.1.3"

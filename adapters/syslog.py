@@ -29,11 +29,17 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
-
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.files import complete_length, discover, head_fingerprint, read_bytes, strip_bom
-from adapters.files import to_utf8 as _to_utf8
-from collector.errors import SourceError
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.files import (
+    complete_length,
+    discover,
+    head_fingerprint,
+    read_bytes,
+    strip_bom,
+)
+from workstyle.adapters.files import to_utf8 as _to_utf8
+from workstyle.collector.errors import SourceError
+from workstyle.collector.options import Option
 
 #: Seconds a file must be unchanged before a last line without a newline is read.
 SETTLE_SECONDS = 300.0

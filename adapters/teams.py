@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
-
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
-from adapters.webconf import (
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
+from workstyle.adapters.webconf import (
     Window,
     base_url,
     finish,
@@ -35,9 +34,10 @@ from adapters.webconf import (
     split,
     window_batch,
 )
-from collector.errors import ConfigError
-from schemas.tables import empty as empty_table
-from schemas.teams_activity import TEAMS_ACTIVITY
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.options import Option
+from workstyle.schemas.tables import empty as empty_table
+from workstyle.schemas.teams_activity import TEAMS_ACTIVITY
 
 log = logging.getLogger("collector.teams")
 

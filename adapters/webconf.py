@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-
-from adapters.base import Adapter, Batch, Quarantined, ReadRequest
-from adapters.http import HttpClient, HttpError, HttpSettings, TokenCache
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.http import HttpClient, HttpError, HttpSettings, TokenCache
 
 log = logging.getLogger("collector.webconf")
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
-from adapters.webconf import (
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
+from workstyle.adapters.webconf import (
     Window,
     base_url,
     finish,
@@ -32,6 +32,7 @@ from adapters.webconf import (
     split,
     window_batch,
 )
+from workstyle.collector.options import Option
 
 log = logging.getLogger("collector.webex")
 

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 import polars as pl
-
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.parsing import DEFAULT_TIME_FORMATS, UTC, parse_int, parse_time, split_bad
-from adapters.syslog import check_timezone
-from adapters.winevent import EVENT_FILE_OPTIONS, EventFiles, element, system_columns
-from collector.errors import SourceError
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.parsing import DEFAULT_TIME_FORMATS, UTC, parse_int, parse_time, split_bad
+from workstyle.adapters.syslog import check_timezone
+from workstyle.adapters.winevent import EVENT_FILE_OPTIONS, EventFiles, element, system_columns
+from workstyle.collector.errors import SourceError
+from workstyle.collector.options import Option
 
 #: The English 307 message (plain ``Get-WinEvent | Export-Csv`` has only this text).
 MESSAGE_307 = (

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from adapters.base import Option, Quarantined, ReadRequest
-from adapters.files import content_fingerprint, discover, read_bytes, to_utf8
-from adapters.parsing import UTC, parse_time
-from adapters.syslog import quarantine_rows
-from collector.errors import SourceError
+from workstyle.adapters.base import Quarantined, ReadRequest
+from workstyle.adapters.files import content_fingerprint, discover, read_bytes, to_utf8
+from workstyle.adapters.parsing import UTC, parse_time
+from workstyle.adapters.syslog import quarantine_rows
+from workstyle.collector.errors import SourceError
+from workstyle.collector.options import Option
 
 EVTX_MAGIC = b"ElfFile\x00"
 SYSTEM_TIME_FORMATS = (

@@ -16,10 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-
-from adapters.base import Adapter, Batch, Option, Quarantined, ReadRequest
-from adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
-from adapters.webconf import (
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
+from workstyle.adapters.webconf import (
     Window,
     base_url,
     finish,
@@ -32,7 +31,8 @@ from adapters.webconf import (
     split,
     window_batch,
 )
-from collector.errors import SourceError
+from workstyle.collector.errors import SourceError
+from workstyle.collector.options import Option
 
 log = logging.getLogger("collector.zoom")
 

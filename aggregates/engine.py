@@ -11,18 +11,20 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from workstyle.aggregates import kpis
+from workstyle.aggregates.fiscal import fiscal_year_of, japanese_label, label
+from workstyle.aggregates.kpis import FINAL, Ctx, FyRows, KpiOutput, Row
+from workstyle.aggregates.settings import Rules, rules_from
+from workstyle.aggregates.targets import KPI_IDS, Plan, load_plan
+from workstyle.collector.ingest.reader import DatasetReader
+from workstyle.schemas.kpi import KPI_FILES, KPI_RESULT
+from workstyle.schemas.tables import empty as empty_table
 
-from aggregates import kpis
-from aggregates.fiscal import fiscal_year_of, japanese_label, label
-from aggregates.kpis import FINAL, Ctx, FyRows, KpiOutput, Row
-from aggregates.settings import Rules, rules_from
-from aggregates.targets import KPI_IDS, Plan, load_plan
-from collector.store import Store
-from schemas.kpi import KPI_FILES, KPI_RESULT
-from schemas.tables import empty as empty_table
+if TYPE_CHECKING:
+    from workstyle.collector.ingest.store import Store
 
 _HEX = re.compile(r"^[0-9a-f]{32}$")
 
@@ -57,7 +59,7 @@ def excluded_pseudonyms(cfg: Any, accounts: tuple[str, ...]) -> frozenset[str]:
     given = {a.lower() for a in accounts if _HEX.match(a.lower())}
     names = [a for a in accounts if not _HEX.match(a.lower())]
     if names:
-        from collector.pseudonym import Pseudonymiser, load_key
+        from workstyle.collector.pseudonyms import Pseudonymiser, load_key
 
         key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example)
         pseudo = Pseudonymiser(key)
@@ -74,7 +76,7 @@ def context_from_config(
     """A KPI context from a loaded :class:`collector.config.Config`."""
     rules = rules_from(cfg.sections.get("kpi"))
     return Ctx(
-        store=Store(cfg.data_dir.resolve()),
+        store=DatasetReader(cfg.data_dir.resolve()),
         rules=rules,
         plan=load_plan(cfg.targets_file),
         as_of=as_of or dt.datetime.now(cfg.tz).date(),

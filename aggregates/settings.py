@@ -1,6 +1,6 @@
 """The ``[kpi]`` config table: every counting rule of the KPI engine is a switch here.
 
-Imported by :mod:`collector.config`, which validates ``[kpi]`` against these options;
+Listed by :mod:`collector.config`, which validates ``[kpi]`` against these options;
 :func:`rules_from` turns the validated values into a :class:`Rules` object that the
 KPI jobs and ``--explain`` read.
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from adapters.base import Option
-from collector.config import register_section
+from workstyle.collector.options import Option
 
 BASES = ("print_jobs", "paper_purchases", "printer_counters")
 LEAVERS_RULES = ("keep", "present", "exclude")
@@ -128,8 +127,6 @@ OPTIONS: tuple[Option, ...] = (
         default="(unknown)",
     ),
 )
-
-register_section("kpi", OPTIONS)
 
 
 @dataclass(frozen=True)

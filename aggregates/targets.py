@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aggregates.fiscal import parse_fiscal_year
-from collector.errors import ConfigError
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.fiscal_year import parse_fiscal_year
 
 #: The KPIs the engine computes, in the order a report lists them.
 KPI_IDS = (

@@ -33,8 +33,8 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.store import Store  # noqa: E402
-from schemas.tables import TABLES  # noqa: E402
+from workstyle.collector.ingest.store import Store  # noqa: E402
+from workstyle.schemas.tables import TABLES  # noqa: E402
 
 FIRST_FY, YEARS = 2021, 4
 STAFF = 20_000
@@ -205,10 +205,10 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
 
 def _child(root: str, as_of: str) -> None:
     """Runs in the child: the full recompute, as `collector run` does it."""
-    from aggregates import engine
-    from aggregates.kpis import Ctx
-    from aggregates.settings import Rules
-    from aggregates.targets import load_plan
+    from workstyle.aggregates import engine
+    from workstyle.aggregates.kpis import Ctx
+    from workstyle.aggregates.settings import Rules
+    from workstyle.aggregates.targets import load_plan
 
     t = time.perf_counter()
     ctx = Ctx(
@@ -218,7 +218,7 @@ def _child(root: str, as_of: str) -> None:
         dt.date.fromisoformat(as_of),
     )
     result = engine.compute(ctx)
-    engine.write(ctx.store, result)
+    engine.write(Store(ctx.store.root), result)
     table = engine.render_table(result.yearly(), result.as_of, result.plan)
     wall = time.perf_counter() - t
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -47,13 +47,13 @@ def _kpi_bench():  # noqa: ANN202 - the sibling script, loaded as a module
 
 def prepare(root: Path, rows: int) -> Path:
     """Dataset, KPI tables and source state under ``root``; returns the config path."""
-    from aggregates import engine
-    from aggregates.kpis import Ctx
-    from aggregates.settings import Rules
-    from aggregates.targets import load_plan
-    from collector import config
-    from collector.state import SourceState, StateStore
-    from collector.store import Store
+    from workstyle.aggregates import engine
+    from workstyle.aggregates.kpis import Ctx
+    from workstyle.aggregates.settings import Rules
+    from workstyle.aggregates.targets import load_plan
+    from workstyle.collector import config
+    from workstyle.collector.ingest.state import SourceState, StateStore
+    from workstyle.collector.ingest.store import Store
 
     data = root / "data"
     t = time.perf_counter()
@@ -66,7 +66,7 @@ def prepare(root: Path, rows: int) -> Path:
         load_plan(ROOT / "config" / "targets.toml"),
         dt.date.fromisoformat(AS_OF),
     )
-    engine.write(ctx.store, engine.compute(ctx))
+    engine.write(Store(ctx.store.root), engine.compute(ctx))
     print(f"  KPI tables computed in {time.perf_counter() - t:.1f}s")
 
     lines = ["[collector]", f'data_dir = "{data}"', "", "[privacy]", 'key = "env:BENCH_KEY"', ""]
@@ -123,7 +123,7 @@ def measure(cfg_path: Path, scrapes: int) -> dict[str, float]:
             [
                 sys.executable,
                 "-m",
-                "collector.cli",
+                "workstyle.collector.cli",
                 "--config",
                 str(cfg_path),
                 "serve",

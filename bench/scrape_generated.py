@@ -35,7 +35,7 @@ def ready(data: Path) -> int:
     """Ingest the generated sources and compute the KPI tables; return print jobs stored."""
     cfg = data / "collector.toml"
     store = data / "collector-data"
-    base = [sys.executable, "-m", "collector.cli", "--config", str(cfg)]
+    base = [sys.executable, "-m", "workstyle.collector.cli", "--config", str(cfg)]
     if not (store / "kpi" / "yearly.parquet").exists():
         subprocess.run([*base, "run", "--as-of", "2025-03-31"], cwd=ROOT, check=True)
     manifest = json.loads((data / "manifest.json").read_text())

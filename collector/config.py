@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from adapters import REGISTRY, adapter_class
-from adapters.base import COMMON_OPTIONS, OPTION_TYPES, Option, SourceConfig
-from collector.errors import ConfigError
+from workstyle.adapters import REGISTRY, adapter_class
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.options import COMMON_OPTIONS, OPTION_TYPES, Option, SourceConfig
 
 CONFIG_ENV = "COLLECTOR_CONFIG"
 
-#: Options of the top-level tables. Other modules add theirs with :func:`register_section`.
-SECTION_OPTIONS: dict[str, tuple[Option, ...]] = {
+#: Options of the config's own top-level tables.
+CORE_SECTIONS: dict[str, tuple[Option, ...]] = {
     "collector": (
         Option(
             "data_dir",
@@ -77,34 +77,23 @@ SECTION_OPTIONS: dict[str, tuple[Option, ...]] = {
 }
 
 
-def register_section(name: str, options: tuple[Option, ...]) -> None:
-    """Declare a top-level config table owned by another module (kpi, exporter, report)."""
-    SECTION_OPTIONS[name] = options
+def declared_sections() -> dict[str, tuple[Option, ...]]:
+    """Every top-level table of the config, listed once; each owner declares its options."""
+    from workstyle.aggregates import settings as kpi
+    from workstyle.collector.exporter import settings as exporter
+    from workstyle.collector.report import settings as report
 
-
-#: Modules that declare their own config tables with :func:`register_section` when
-#: imported (a module not present yet is skipped).
-SECTION_MODULES = (
-    "aggregates.settings",
-    "collector.exporter_settings",
-    "collector.report_settings",
-)
-
-
-def _load_section_modules() -> None:
-    import importlib
-
-    for module in SECTION_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    return {
+        **CORE_SECTIONS,
+        "kpi": kpi.OPTIONS,
+        "exporter": exporter.OPTIONS,
+        "report": report.OPTIONS,
+    }
 
 
 def bundled_config_dir() -> Path:
     """The folder of the bundled example config and data."""
-    import config as bundled
+    import workstyle.config as bundled
 
     return Path(bundled.__file__).resolve().parent
 
@@ -167,9 +156,16 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, 
 
 
 def load(
-    explicit: str | os.PathLike[str] | None = None, data_dir_override: str | None = None
+    explicit: str | os.PathLike[str] | None = None,
+    data_dir_override: str | None = None,
+    *,
+    source_options: bool = True,
 ) -> Config:
-    """Find, parse and validate the config; raise :class:`ConfigError` on any problem."""
+    """Find, parse and validate the config; raise :class:`ConfigError` on any problem.
+
+    ``source_options=False`` checks only what every source has (name, kind, enabled):
+    for the exporter, which must not import the adapters of every configured kind.
+    """
     path, is_example = resolve_config_path(explicit)
     if not path.is_file():
         raise ConfigError(
@@ -182,7 +178,13 @@ def load(
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    return from_dict(raw, path, is_example=is_example, data_dir_override=data_dir_override)
+    return from_dict(
+        raw,
+        path,
+        is_example=is_example,
+        data_dir_override=data_dir_override,
+        source_options=source_options,
+    )
 
 
 def _check_value(where: str, opt: Option, value: Any) -> Any:
@@ -243,18 +245,19 @@ def from_dict(
     *,
     is_example: bool = False,
     data_dir_override: str | None = None,
+    source_options: bool = True,
 ) -> Config:
     """Validate an already-parsed config document."""
-    _load_section_modules()
+    section_options = declared_sections()
     base = path.resolve().parent
     for key in raw:
-        if key != "sources" and key not in SECTION_OPTIONS:
+        if key != "sources" and key not in section_options:
             raise ConfigError(
                 f"{path}: table [{key}] is unknown; expected one of:"
-                f" {', '.join(sorted([*SECTION_OPTIONS, 'sources']))}"
+                f" {', '.join(sorted([*section_options, 'sources']))}"
             )
     sections: dict[str, dict[str, Any]] = {}
-    for name, options in SECTION_OPTIONS.items():
+    for name, options in section_options.items():
         given = raw.get(name, {})
         if not isinstance(given, dict):
             raise ConfigError(f"{path}: [{name}] must be a table")
@@ -300,7 +303,7 @@ def from_dict(
             " or 'file:PATH' naming the pseudonymisation key"
         )
 
-    sources = _sources(raw.get("sources", []), path, base, lookback)
+    sources = _sources(raw.get("sources", []), path, base, lookback, source_options)
     return Config(
         path=path,
         is_example=is_example,
@@ -322,7 +325,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _sources(
-    raw_sources: Any, path: Path, base: Path, default_lookback: dt.timedelta
+    raw_sources: Any, path: Path, base: Path, default_lookback: dt.timedelta, deep: bool = True
 ) -> list[SourceConfig]:
     if not isinstance(raw_sources, list):
         raise ConfigError(f"{path}: 'sources' must be an array of tables ([[sources]])")
@@ -345,8 +348,15 @@ def _sources(
                 f"{label} key 'kind': unknown kind {kind!r}; expected one of:"
                 f" {', '.join(sorted(REGISTRY))}"
             )
-        cls = adapter_class(kind)
-        values = validate_options(label, entry, COMMON_OPTIONS + cls.options)
+        if deep:
+            cls = adapter_class(kind)
+            values = validate_options(label, entry, COMMON_OPTIONS + cls.options)
+        else:
+            common = {o.name for o in COMMON_OPTIONS}
+            values = validate_options(
+                label, {k: v for k, v in entry.items() if k in common}, COMMON_OPTIONS
+            )
+            values.update({k: v for k, v in entry.items() if k not in common})
         name = values["name"]
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
             raise ConfigError(
@@ -368,7 +378,7 @@ def _sources(
                     f" got {values['lookback']!r}"
                 ) from None
         specific = {k: v for k, v in values.items() if k not in {o.name for o in COMMON_OPTIONS}}
-        for key, message in cls.validate(specific):
+        for key, message in cls.validate(specific) if deep else ():
             raise ConfigError(f"{label} key '{key}': {message}")
         out.append(
             SourceConfig(
@@ -395,23 +405,3 @@ def identity_of(source: SourceConfig) -> dict[str, Any]:
                 value = str(source.path(opt.name).resolve())
             ident[opt.name] = value
     return ident
-
-
-def read_secret(ref: str, where: str) -> str:
-    """Resolve an ``env:NAME`` / ``file:PATH`` reference; errors never show the value."""
-    if ref.startswith("env:"):
-        var = ref[4:]
-        value = os.environ.get(var)
-        if not value:
-            raise ConfigError(f"{where}: environment variable {var} is not set or empty")
-        return value
-    file = Path(ref[5:]).expanduser()
-    try:
-        value = file.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: secret file {file} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read secret file {file}: {exc.strerror}") from None
-    if not value:
-        raise ConfigError(f"{where}: secret file {file} is empty")
-    return value

@@ -10,8 +10,7 @@ and the report read only these files and the state, never the raw dataset.
 from __future__ import annotations
 
 import pyarrow as pa
-
-from schemas.tables import UTC_TS
+from workstyle.schemas.tables import UTC_TS
 
 KPI_VERSION = 1
 

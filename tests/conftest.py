@@ -71,15 +71,15 @@ def make_config(tmp_path: Path, key_env: str) -> Callable[..., Path]:
 
 @pytest.fixture
 def load_config() -> Callable[[Path], Any]:
-    from collector import config
+    from workstyle.collector import config
 
     return lambda path: config.load(path)
 
 
 @pytest.fixture
 def pipeline_for() -> Callable[[Any], Any]:
-    from collector.pipeline import Pipeline
-    from collector.pseudonym import Pseudonymiser
+    from workstyle.collector.ingest.pipeline import Pipeline
+    from workstyle.collector.pseudonyms import Pseudonymiser
 
     return lambda cfg: Pipeline(cfg, Pseudonymiser(TEST_KEY.encode()))
 
@@ -103,8 +103,7 @@ def copy_fixture(tmp_path: Path) -> Callable[..., Path]:
 def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Invoke the real click CLI in-process; returns click's Result."""
     from click.testing import CliRunner
-
-    from collector.cli import main
+    from workstyle.collector.cli import main
 
     monkeypatch.delenv("COLLECTOR_CONFIG", raising=False)
 

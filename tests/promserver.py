@@ -120,8 +120,7 @@ def write_kpi_tables(
     """Write kpi/yearly.parquet and kpi/monthly.parquet atomically, as the KPI engine does."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from schemas.kpi import KPI_RESULT
+    from workstyle.schemas.kpi import KPI_RESULT
 
     folder = data_dir / "kpi"
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,7 +175,7 @@ def _env() -> dict[str, str]:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "collector.cli", *args],
+        [sys.executable, "-m", "workstyle.collector.cli", *args],
         cwd=REPO,
         env=_env(),
         capture_output=True,
@@ -236,7 +235,7 @@ class Serve:
             [
                 sys.executable,
                 "-m",
-                "collector.cli",
+                "workstyle.collector.cli",
                 *where,
                 "serve",
                 "--listen",

@@ -34,7 +34,7 @@ def _load(name: str):  # noqa: ANN202 - a module
 
 def _collector(cfg: Path, *args: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "--config", str(cfg), *args],
+        [sys.executable, "-m", "workstyle.collector.cli", "--config", str(cfg), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -12,8 +12,8 @@ import duckdb
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from workstyle.collector.cli import main
 
-from collector.cli import main
 from tests.conftest import REPO, write_config
 
 EXAMPLE_SOURCES = {
@@ -235,8 +235,8 @@ def test_backfill_resumes_after_an_interruption(
     tmp_path, cli, make_config, copy_fixture, load_config
 ) -> None:
     """Units committed before a failure are skipped when the same backfill runs again."""
-    from collector.config import identity_of
-    from collector.state import StateStore
+    from workstyle.collector.config import identity_of
+    from workstyle.collector.ingest.state import StateStore
 
     folder = copy_fixture("papercut_print_logger")
     bad = folder / "papercut-print-log-2024-04-03.csv"
@@ -278,7 +278,7 @@ def test_backfill_resumes_after_an_interruption(
 
 
 def test_kinds_lists_every_adapter_and_the_readme_reference_is_current(cli) -> None:
-    from adapters import kinds
+    from workstyle.adapters import kinds
 
     text = cli("kinds").stdout
     for kind in kinds():

@@ -12,11 +12,16 @@ from typing import Any
 
 import pytest
 from prometheus_client.exposition import generate_latest
+from workstyle.collector import config
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.exporter.families import (
+    LABEL_NAMES,
+    WorkstyleCollector,
+    achievement,
+    registry,
+)
+from workstyle.collector.exporter.settings import parse_listen, settings
 
-from collector import config
-from collector.errors import ConfigError
-from collector.exporter_settings import parse_listen, settings
-from collector.metrics import LABEL_NAMES, WorkstyleCollector, achievement, registry
 from tests.promserver import (
     PAPERCUT,
     PROMTOOL,
@@ -193,7 +198,7 @@ def test_missing_kpi_tables_and_bad_state_are_reported(dataset: Path) -> None:
     cfg = config.load(dataset)
     for f in (cfg.data_dir / "kpi").iterdir():
         f.unlink()
-    state = next((cfg.data_dir / "_state" / "sources").glob("print-honcho.*.json"))
+    state = cfg.data_dir / "_state" / "summary" / "print-honcho.json"
     state.write_text("{not json")
     reg, _ = registry(cfg)
     assert value(reg, "workstyle_exporter_input_up", input="kpi_yearly") == 0.0

@@ -19,8 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 from click.testing import CliRunner
-
-from collector.cli import main
+from workstyle.collector.cli import main
 
 AS_OF = "2023-12-31"  # R5 in progress: every view has a year in progress to show
 FOCUS = 2023
@@ -208,8 +207,8 @@ def test_html_states_as_of_freshness_basis_and_no_data_reasons(example: dict[str
     generated = doc.find("dd", id="generated-at").text()
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d JST", generated)
     # Newest event per source, from the state.
-    from collector import config
-    from collector.status import source_status
+    from workstyle.collector import config
+    from workstyle.collector.ingest.status import source_status
 
     cfg = config.load(None, str(example["cwd"] / "collector-data"))
     for s in source_status(cfg):
@@ -427,8 +426,8 @@ def test_another_as_of_recomputes_in_memory(example: dict[str, Any]) -> None:
 
 
 def test_report_settings_are_validated(tmp_path: Path, make_config: Any) -> None:
-    from collector import config
-    from collector.errors import ConfigError
+    from workstyle.collector import config
+    from workstyle.collector.errors import ConfigError
 
     cfg = config.load(make_config([], report={"dir": str(tmp_path / "out"), "basename": "q"}))
     assert cfg.sections["report"] == {"dir": str(tmp_path / "out"), "basename": "q"}
@@ -438,7 +437,7 @@ def test_report_settings_are_validated(tmp_path: Path, make_config: Any) -> None
 
 def test_a_kpi_without_any_data_still_renders(tmp_path: Path) -> None:
     """Hand-made KPI rows: a KPI with no data at all, charts with no marks, the reason shown."""
-    from collector.report import ReportData, conform, render_html
+    from workstyle.collector.report.html import ReportData, conform, render_html
 
     now = dt.datetime(2024, 1, 5, 3, 0, tzinfo=dt.UTC)
     base = {

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from workstyle.collector import config
+from workstyle.collector.exporter.server import build_server
+from workstyle.collector.exporter.settings import settings
 
-from collector import config
-from collector.exporter_settings import settings
-from collector.serve_command import build_server
 from tests.promserver import (
     EXAMPLE_AS_OF,
     JOB,

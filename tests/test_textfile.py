@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from workstyle.collector import config
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.exporter import textfile
+from workstyle.collector.exporter.settings import TEXTFILE_NAME
 
-from collector import config, textfile
-from collector.errors import ConfigError
-from collector.exporter_settings import TEXTFILE_NAME
 from tests.promserver import (
     PROMTOOL,
     add_print_log,

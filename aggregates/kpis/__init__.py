@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aggregates.kpis.base import (
+from workstyle.aggregates.kpis.base import (
     ENGINE,
     FINAL,
     PROJECTION,
@@ -27,10 +27,10 @@ from aggregates.kpis.base import (
     fy_expr,
     fy_judge,
 )
-from aggregates.kpis.meetings import paperless_meetings, web_meetings_per_month
-from aggregates.kpis.paper import paper_vs_r3
-from aggregates.kpis.people import mobile_work_users, telework_ratio
-from aggregates.kpis.terminals import vc_capable_terminals
+from workstyle.aggregates.kpis.meetings import paperless_meetings, web_meetings_per_month
+from workstyle.aggregates.kpis.paper import paper_vs_r3
+from workstyle.aggregates.kpis.people import mobile_work_users, telework_ratio
+from workstyle.aggregates.kpis.terminals import vc_capable_terminals
 
 __all__ = [
     "ENGINE",

@@ -16,9 +16,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pyarrow as pa
-
-from aggregates import directory
-from aggregates.fiscal import (
+from workstyle.aggregates import staff_directory as directory
+from workstyle.aggregates.fiscal import (
     elapsed_days,
     fiscal_year_of,
     fy_complete,
@@ -32,10 +31,10 @@ from aggregates.fiscal import (
     month_of,
     month_start,
 )
-from aggregates.settings import Rules
-from aggregates.targets import Plan
-from collector.store import Store
-from schemas.tables import TableSpec
+from workstyle.aggregates.settings import Rules
+from workstyle.aggregates.targets import Plan
+from workstyle.collector.ingest.reader import DatasetReader
+from workstyle.schemas.tables import TableSpec
 
 #: How a row's status is judged: ``final`` (the period the target refers to has
 #: ended) or ``projection`` (straight-line projection to the end of the FY).
@@ -93,7 +92,7 @@ class KpiOutput:
 class Ctx:
     """Everything a KPI job needs: store, rules, plan, as-of date and zone."""
 
-    store: Store
+    store: DatasetReader
     rules: Rules
     plan: Plan
     as_of: dt.date

@@ -5,16 +5,23 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import polars as pl
-
-from aggregates.fiscal import (
+from workstyle.aggregates.fiscal import (
     fiscal_year_of_month,
     fy_months,
     fy_months_through,
     month_complete,
     month_of,
 )
-from aggregates.kpis.base import ENGINE, Ctx, KpiOutput, duration_seconds, fy_expr, month_str, trend
-from schemas.tables import MEETINGS, PAPERLESS_MEETINGS
+from workstyle.aggregates.kpis.base import (
+    ENGINE,
+    Ctx,
+    KpiOutput,
+    duration_seconds,
+    fy_expr,
+    month_str,
+    trend,
+)
+from workstyle.schemas.tables import MEETINGS, PAPERLESS_MEETINGS
 
 
 def web_meetings_per_month(ctx: Ctx) -> KpiOutput:

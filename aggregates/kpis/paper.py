@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-
-from aggregates.fiscal import (
+from workstyle.aggregates.fiscal import (
     fy_complete,
     fy_months,
     fy_months_through,
@@ -20,9 +19,9 @@ from aggregates.fiscal import (
     label,
     month_complete,
 )
-from aggregates.kpis.base import ENGINE, Ctx, KpiOutput, fy_expr, month_str, pct
-from schemas.printer_counters import PRINTER_COUNTER_DELTAS
-from schemas.tables import PAPER_PURCHASES, PRINT_JOBS, TableSpec
+from workstyle.aggregates.kpis.base import ENGINE, Ctx, KpiOutput, fy_expr, month_str, pct
+from workstyle.schemas.printer_counters import PRINTER_COUNTER_DELTAS
+from workstyle.schemas.tables import PAPER_PURCHASES, PRINT_JOBS, TableSpec
 
 COUNTERS = "printer_counters"
 #: Counter units that count pages; any other unit (lines, meters, hours) is not paper.

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
-
-from aggregates.kpis.base import (
+from workstyle.aggregates.kpis.base import (
     ENGINE,
     Ctx,
     KpiOutput,
@@ -14,7 +13,7 @@ from aggregates.kpis.base import (
     month_str,
     pct,
 )
-from schemas.tables import REMOTE_SESSIONS, TELEWORK_APPLICANTS, TELEWORK_DAYS
+from workstyle.schemas.tables import REMOTE_SESSIONS, TELEWORK_APPLICANTS, TELEWORK_DAYS
 
 
 def mobile_work_users(ctx: Ctx) -> KpiOutput:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-
-from aggregates.fiscal import fy_end
-from aggregates.kpis.base import ENGINE, Ctx, KpiOutput, fy_expr, month_str, pct
-from schemas.tables import TERMINALS
+from workstyle.aggregates.fiscal import fy_end
+from workstyle.aggregates.kpis.base import ENGINE, Ctx, KpiOutput, fy_expr, month_str, pct
+from workstyle.schemas.tables import TERMINALS
 
 
 def vc_capable_terminals(ctx: Ctx) -> KpiOutput:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import schemas
-from adapters.cisco_asa_vpn import duration_seconds
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.adapters.cisco_asa_vpn import duration_seconds
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 FX = Path(__file__).resolve().parent.parent / "fixtures" / "cisco_asa_vpn"
 UTC = dt.UTC

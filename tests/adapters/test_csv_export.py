@@ -10,11 +10,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-
-import schemas
-from collector.errors import ConfigError
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 JST = dt.timezone(dt.timedelta(hours=9))
 
@@ -125,7 +124,8 @@ def test_meeting_export_with_us_times_and_composite_keys(ingest) -> None:
 
 
 def test_host_pseudonym_ignores_case_and_mail_domain(ingest) -> None:
-    from collector.pseudonym import Pseudonymiser
+    from workstyle.collector.pseudonyms import Pseudonymiser
+
     from tests.conftest import TEST_KEY
 
     _, rows, _, _ = ingest("meetings-usage.csv", MEETINGS)
@@ -244,7 +244,7 @@ def test_mapping_mistakes_are_config_errors(make_config, load_config, mapping, m
 
 def test_bundled_per_table_examples_validate(tmp_path: Path, key_env: str) -> None:
     """Every snippet in config/examples/ is a valid [[sources]] block."""
-    from collector import config
+    from workstyle.collector import config
 
     examples = sorted((config.bundled_config_dir() / "examples").glob("*.toml"))
     tables = set()

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import schemas
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 FX = Path(__file__).resolve().parent.parent / "fixtures" / "fortigate_vpn"
 UTC = dt.UTC
@@ -155,7 +154,7 @@ def test_session_open_at_the_end_of_a_run_closes_in_a_later_run(tmp_path, run) -
 
 
 def test_unknown_time_zone_is_a_config_error(tmp_path, make_config, load_config) -> None:
-    from collector.errors import ConfigError
+    from workstyle.collector.errors import ConfigError
 
     src = {"name": "vpn", "kind": "fortigate_vpn", "paths": ["x"], "timezone": "Mars/Olympus"}
     with pytest.raises(ConfigError, match="timezone"):

@@ -6,9 +6,9 @@ import datetime as dt
 import logging
 
 import pytest
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
-from collector.pipeline import Pipeline
-from collector.pseudonym import Pseudonymiser
 from tests.fakes.common import fixture, iso, shift_times
 from tests.fakes.google import ADMIN, PATH, FakeGoogle, call_ended, throwaway_key
 from tests.fakes.harness import FAST, KEY, backfill, config, incremental, pseudonym, serve, table

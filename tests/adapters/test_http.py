@@ -9,8 +9,7 @@ import ssl
 import time
 
 import pytest
-
-from adapters.http import (
+from workstyle.adapters.http import (
     HttpClient,
     HttpError,
     HttpSettings,
@@ -18,7 +17,8 @@ from adapters.http import (
     api_message,
     parse_retry_after,
 )
-from collector.errors import ConfigError, QuotaExhausted, RetryableError
+from workstyle.collector.errors import ConfigError, QuotaExhausted, RetryableError
+
 from tests.fakes.common import tls_files
 from tests.fakes.harness import serve
 from tests.fakes.server import FakeServer, Faults, Reply

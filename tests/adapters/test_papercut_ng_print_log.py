@@ -8,10 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import schemas
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 FX = Path(__file__).resolve().parent.parent / "fixtures" / "papercut_ng_print_log"
 UTC = dt.UTC
@@ -141,7 +140,7 @@ def test_configured_copies_and_duplex_give_exact_sheets(tmp_path, run) -> None:
 
 
 def test_unknown_column_name_is_a_config_error(make_config, load_config) -> None:
-    from collector.errors import ConfigError
+    from workstyle.collector.errors import ConfigError
 
     src = {
         "name": "pc",

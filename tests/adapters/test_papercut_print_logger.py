@@ -9,9 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import schemas
-from collector.store import Store
+from workstyle import schemas
+from workstyle.collector.ingest.store import Store
 
 DAY1 = "papercut-print-log-2024-04-01.csv"
 DAY2 = "papercut-print-log-2024-04-02.csv"
@@ -32,7 +31,7 @@ def _jobs(cfg) -> pl.DataFrame:  # noqa: ANN001
 
 
 def _quarantine(cfg) -> pl.DataFrame:  # noqa: ANN001
-    from schemas.bookkeeping import QUARANTINE
+    from workstyle.schemas.runs_quarantine import QUARANTINE
 
     return Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect().sort("location")
 
@@ -187,8 +186,8 @@ def test_backfill_rereads_only_its_window_and_keeps_the_watermark(
     folder = copy_fixture("papercut_print_logger", DAY1, DAY2)
     cfg = load_config(make_config([_source(folder)]))
     pipeline_for(cfg).incremental(cfg.sources)
-    from collector.config import identity_of
-    from collector.state import StateStore
+    from workstyle.collector.config import identity_of
+    from workstyle.collector.ingest.state import StateStore
 
     states = StateStore(cfg.data_dir)
     before = states.load("print", identity_of(cfg.sources[0]))

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import schemas
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 FX = Path(__file__).resolve().parent.parent / "fixtures" / "rd_gateway"
 UTC = dt.UTC
@@ -69,7 +68,8 @@ def test_303_events_become_sessions_and_302_waits_for_its_end(tmp_path, run) -> 
     assert sato["session_id"] == "RDG01.pref.local:1005"
     assert sato["start_time"] == dt.datetime(2024, 5, 13, 8, 50, tzinfo=UTC)
     # 'PREF\Sato' and a later 'pref\sato' are one pseudonym: domain dropped, lower-cased.
-    from collector.pseudonym import Pseudonymiser
+    from workstyle.collector.pseudonyms import Pseudonymiser
+
     from tests.conftest import TEST_KEY
 
     assert sato["person"] == Pseudonymiser(TEST_KEY.encode()).one("sato")

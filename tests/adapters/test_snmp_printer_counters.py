@@ -19,10 +19,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import schemas
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 FX = Path(__file__).resolve().parent.parent / "fixtures" / "snmp_printer_counters"
 SNMPD = shutil.which("snmpd") or ("/usr/sbin/snmpd" if Path("/usr/sbin/snmpd").exists() else None)

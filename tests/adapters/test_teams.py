@@ -7,9 +7,9 @@ import hashlib
 import logging
 
 import pytest
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
-from collector.pipeline import Pipeline
-from collector.pseudonym import Pseudonymiser
 from tests.fakes.common import FIXTURES, fixture, iso, shift_times
 from tests.fakes.graph import CLIENT_ID, CLIENT_SECRET, TENANT, FakeGraph
 from tests.fakes.harness import (

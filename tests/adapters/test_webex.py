@@ -7,9 +7,9 @@ import logging
 import stat
 
 import pytest
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
-from collector.pipeline import Pipeline
-from collector.pseudonym import Pseudonymiser
 from tests.fakes.common import fixture
 from tests.fakes.harness import FAST, KEY, backfill, config, incremental, pseudonym, serve, table
 from tests.fakes.server import Reply

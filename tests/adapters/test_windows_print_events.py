@@ -8,10 +8,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-import schemas
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 FX = Path(__file__).resolve().parent.parent / "fixtures" / "windows_print_events"
 UTC = dt.UTC

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from workstyle.adapters import adapter_class
+from workstyle.adapters.zoom import encode_uuid, hms_seconds
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
-from adapters import adapter_class
-from adapters.zoom import encode_uuid, hms_seconds
-from collector.errors import ConfigError
-from collector.pipeline import Pipeline
-from collector.pseudonym import Pseudonymiser
 from tests.fakes.common import fixture, iso, parse, shift_times
 from tests.fakes.harness import (
     FAST,
@@ -323,8 +323,8 @@ def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
         textwrap.dedent(f"""
         import datetime as dt, pathlib
         from tests.fakes.harness import config, KEY
-        from collector.pipeline import Pipeline
-        from collector.pseudonym import Pseudonymiser
+        from workstyle.collector.ingest.pipeline import Pipeline
+        from workstyle.collector.pseudonyms import Pseudonymiser
         cfg = config(pathlib.Path({str(tmp_path)!r}), {cfg_src!r})
         # Default pipeline: API adapters commit every window.
         Pipeline(cfg, Pseudonymiser(KEY)).backfill(
@@ -490,7 +490,7 @@ def test_cli_validate_then_backfill_months_through_429_and_500(server, tmp_path)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "collector.cli", "--config", str(conf), *args],
+            [sys.executable, "-m", "workstyle.collector.cli", "--config", str(conf), *args],
             env=env,
             capture_output=True,
             text=True,

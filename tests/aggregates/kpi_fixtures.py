@@ -8,14 +8,13 @@ from typing import Any
 
 import polars as pl
 import pytest
-
-from aggregates import engine
-from aggregates.kpis import Ctx
-from aggregates.settings import Rules
-from aggregates.targets import load_plan
-from collector.store import Store
-from schemas.tables import TABLES
-from schemas.tables import empty as empty_table
+from workstyle.aggregates import engine
+from workstyle.aggregates.kpis import Ctx
+from workstyle.aggregates.settings import Rules
+from workstyle.aggregates.targets import load_plan
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.tables import TABLES
+from workstyle.schemas.tables import empty as empty_table
 
 UTC = dt.UTC
 INGESTED = dt.datetime(2025, 1, 1, tzinfo=UTC)

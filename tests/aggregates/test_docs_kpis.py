@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aggregates.settings import OPTIONS, Rules
+from workstyle.aggregates.settings import OPTIONS, Rules
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "kpis.md"
 ROW = re.compile(r"^\| `(\w+)` \| `([^`]*)` \|([^|]*)\|")

@@ -6,9 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from workstyle.collector import config
+from workstyle.collector.errors import ConfigError
 
-from collector import config
-from collector.errors import ConfigError
 from tests.conftest import write_config
 
 PRINT = {"name": "print", "kind": "papercut_print_logger", "path": "logs"}
@@ -154,7 +154,7 @@ def test_config_env_var_is_used_when_no_option(tmp_path, key_env, monkeypatch) -
 
 
 def test_missing_secret_env_var_names_the_variable_not_a_value(tmp_path, monkeypatch) -> None:
-    from collector.pseudonym import load_key
+    from workstyle.collector.pseudonyms import load_key
 
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     with pytest.raises(ConfigError, match="environment variable NOT_SET_ANYWHERE is not set"):
@@ -162,7 +162,7 @@ def test_missing_secret_env_var_names_the_variable_not_a_value(tmp_path, monkeyp
 
 
 def test_state_is_keyed_by_what_a_source_reads(tmp_path, key_env) -> None:
-    from collector.state import identity_hash
+    from workstyle.collector.ingest.state import identity_hash
 
     a = write_config(tmp_path / "a.toml", {"privacy": {"key": key_env}}, [PRINT])
     b = write_config(

@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from collector.errors import LockedError
-from collector.lock import WriterLock
+from workstyle.collector.errors import LockedError
+from workstyle.collector.ingest.lock import WriterLock
 
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from collector.lock import WriterLock
+    from workstyle.collector.ingest.lock import WriterLock
     with WriterLock(Path(sys.argv[1])):
         print("locked", flush=True)
         time.sleep(float(sys.argv[2]))

@@ -15,9 +15,9 @@ import duckdb
 import polars as pl
 import pyarrow.dataset as pads
 import pytest
-
-import schemas
-from collector.store import PART_FILE, Store
+from workstyle import schemas
+from workstyle.collector.ingest.reader import PART_FILE
+from workstyle.collector.ingest.store import Store
 
 SPEC = schemas.get("remote_sessions")
 T0 = dt.datetime(2024, 4, 30, 23, 0, tzinfo=dt.UTC)
@@ -104,8 +104,8 @@ def test_an_empty_table_scans_as_empty_with_the_schema(tmp_path) -> None:
 KILLER = textwrap.dedent("""
     import datetime as dt, sys
     import polars as pl
-    import schemas
-    from collector.store import Store
+    from workstyle import schemas
+    from workstyle.collector.ingest.store import Store
     spec = schemas.get("remote_sessions")
     store = Store(sys.argv[1])
     t0 = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)

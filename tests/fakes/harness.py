@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from workstyle import schemas
+from workstyle.collector.config import Config, from_dict
+from workstyle.collector.ingest.pipeline import Pipeline, SourceResult
+from workstyle.collector.ingest.store import Store
+from workstyle.collector.pseudonyms import Pseudonymiser
 
-import schemas
-from collector.config import Config, from_dict
-from collector.pipeline import Pipeline, SourceResult
-from collector.pseudonym import Pseudonymiser
-from collector.store import Store
 from tests.fakes.server import FakeServer
 
 KEY = b"k" * 32
@@ -67,6 +67,6 @@ def pseudonym(value: str) -> str:
 
 def quarantine(cfg: Config) -> pl.DataFrame:
     """The quarantine ledger (location, reason) of all sources."""
-    from schemas.bookkeeping import QUARANTINE
+    from workstyle.schemas.runs_quarantine import QUARANTINE
 
     return Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect().sort("location", "reason")

@@ -1,4 +1,4 @@
-"""``collector serve``: the Prometheus endpoint (``/metrics``), ``/healthz`` and a landing page.
+"""The exporter's HTTP server: ``/metrics`` for Prometheus, ``/healthz`` and a landing page.
 
 The HTTP side is prometheus-client's WSGI app and threading server; TLS and client
 certificates mirror what its ``start_http_server`` offers (certfile, keyfile,
@@ -19,16 +19,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import click
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.process_collector import ProcessCollector
-
-from collector import __version__
-from collector.config import Config
-from collector.errors import ConfigError
-from collector.exporter_settings import ExporterSettings, settings
-from collector.metrics import WorkstyleCollector, registry
+from workstyle.collector import __version__
+from workstyle.collector.config import Config
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.exporter.families import WorkstyleCollector, registry
+from workstyle.collector.exporter.settings import ExporterSettings
 
 log = logging.getLogger("collector")
 
@@ -155,60 +153,3 @@ def build_server(cfg: Config, s: ExporterSettings) -> _Server:
         ) from None
     server.ssl_context = ctx
     return server
-
-
-@click.command()
-@click.option(
-    "--listen",
-    metavar="HOST:PORT",
-    help="Address to listen on (default: [exporter] listen, else 127.0.0.1:9464).",
-)
-@click.option("--tls-cert-file", metavar="PATH", help="Serve HTTPS with this certificate.")
-@click.option("--tls-key-file", metavar="PATH", help="Private key of --tls-cert-file.")
-@click.option(
-    "--client-ca-file",
-    metavar="PATH",
-    help="Require client certificates signed by this CA (mutual TLS).",
-)
-@click.pass_obj
-def serve(
-    obj: Any,
-    listen: str | None,
-    tls_cert_file: str | None,
-    tls_key_file: str | None,
-    client_ca_file: str | None,
-) -> None:
-    """Serve KPI and source-health metrics for Prometheus at /metrics.
-
-    Scrapes read only the KPI tables and source state of the last run, cached in
-    memory and re-read when those files change. /healthz answers the service manager.
-    """
-    cfg = obj.cfg
-    s = settings(
-        cfg,
-        listen=listen,
-        tls_cert_file=tls_cert_file,
-        tls_key_file=tls_key_file,
-        client_ca_file=client_ca_file,
-    )
-    server = build_server(cfg, s)
-    host, port = server.server_address[:2]
-    shown = f"[{host}]" if ":" in host else host
-    log.info(
-        "serving metrics on %s://%s:%d/metrics%s",
-        s.scheme,
-        shown,
-        port,
-        " (client certificates required)" if s.client_ca_file else "",
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        log.info("stopped")
-    finally:
-        server.server_close()
-
-
-def register(main: click.Group) -> None:
-    """Add ``serve`` to the ``collector`` command group."""
-    main.add_command(serve)

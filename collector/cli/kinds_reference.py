@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from adapters import adapter_class, kinds
-from adapters.base import COMMON_OPTIONS, Option
+from workstyle.adapters import adapter_class, kinds
+from workstyle.collector.options import COMMON_OPTIONS, Option
 
 
 def _default(opt: Option) -> str:

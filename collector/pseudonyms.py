@@ -20,8 +20,7 @@ import stat
 from pathlib import Path
 
 import polars as pl
-
-from collector.errors import ConfigError
+from workstyle.collector.errors import ConfigError
 
 PSEUDONYM_HEX_CHARS = 32
 MIN_KEY_BYTES = 16
@@ -90,7 +89,7 @@ def load_key(
     ref: str | None, data_dir: Path, *, allow_create: bool, warn: callable | None = None
 ) -> bytes:
     """Read the key from its ``env:``/``file:`` reference, or create the example key."""
-    from collector.config import read_secret
+    from workstyle.collector.secrets import read_secret
 
     if ref is not None:
         value = read_secret(ref, "[privacy] key")

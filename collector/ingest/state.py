@@ -106,6 +106,14 @@ class StateStore:
 
     def save(self, state: SourceState) -> None:
         write_json_atomic(self.path(state.source, state.identity), state.to_json())
+        # Readers that need only a source's health (the exporter) find it by name alone,
+        # so they never compute identities, which would mean importing every adapter.
+        summary = {k: v for k, v in state.to_json().items() if k != "checkpoint"}
+        write_json_atomic(self.summary_path(state.source), summary)
+
+    def summary_path(self, source: str) -> Path:
+        """The current identity's state of a source, without its checkpoint."""
+        return self.dir / "summary" / f"{source}.json"
 
     def all(self) -> list[SourceState]:
         """Every state file, newest first per source (older identities included)."""

@@ -18,14 +18,13 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pyarrow.parquet as pq
-
-from aggregates.fiscal import fiscal_year_of, fy_months, japanese_label, label
-from aggregates.targets import KPI_IDS, Plan
-from collector import report_charts as charts
-from collector.errors import CollectorError
-from collector.report_charts import fmt_number
-from schemas.kpi import KPI_FILES, KPI_RESULT
-from schemas.tables import empty as empty_table
+from workstyle.aggregates.fiscal import fiscal_year_of, fy_months, japanese_label, label
+from workstyle.aggregates.targets import KPI_IDS, Plan
+from workstyle.collector.errors import CollectorError
+from workstyle.collector.report import charts
+from workstyle.collector.report.charts import fmt_number
+from workstyle.schemas.kpi import KPI_FILES, KPI_RESULT
+from workstyle.schemas.tables import empty as empty_table
 
 STATUS_JA = {
     "achieved": "達成",

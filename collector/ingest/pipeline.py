@@ -22,19 +22,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-
-import schemas
-from adapters import adapter_class
-from adapters.base import Adapter, Quarantined, ReadRequest, SourceConfig
-from adapters.parsing import split_bad
-from collector.config import Config, identity_of, read_secret
-from collector.errors import CollectorError, ConfigError, QuotaExhausted
-from collector.pseudonym import Pseudonymiser
-from collector.state import SourceState, StateStore
-from collector.store import Store, UpsertResult
-from schemas.bookkeeping import QUARANTINE, RUNS
-from schemas.tables import TableSpec
-from schemas.tables import empty as empty_table
+from workstyle import schemas
+from workstyle.adapters import adapter_class
+from workstyle.adapters.base import Adapter, Quarantined, ReadRequest
+from workstyle.adapters.parsing import split_bad
+from workstyle.collector.config import Config, identity_of
+from workstyle.collector.errors import CollectorError, ConfigError, QuotaExhausted
+from workstyle.collector.ingest.state import SourceState, StateStore
+from workstyle.collector.ingest.store import Store, UpsertResult
+from workstyle.collector.options import SourceConfig
+from workstyle.collector.pseudonyms import Pseudonymiser
+from workstyle.collector.secrets import read_secret
+from workstyle.schemas.runs_quarantine import QUARANTINE, RUNS
+from workstyle.schemas.tables import TableSpec
+from workstyle.schemas.tables import empty as empty_table
 
 log = logging.getLogger("collector")
 

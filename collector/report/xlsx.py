@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from collector.report import STATUS_JA, ReportData, _when
+from workstyle.collector.report.html import STATUS_JA, ReportData, _when
 
 #: (column key, Japanese header, kind). Kinds: text, int, number, bool, date, month, status_ja.
 _COMMON_HEAD = [

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from collector.errors import LockedError
+from workstyle.collector.errors import LockedError
 
 
 class WriterLock:

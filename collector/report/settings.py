@@ -1,13 +1,12 @@
 """The ``[report]`` config table: where `collector run` writes the HTML and Excel KPI report.
 
 Declared here (not in ``collector.config``) so that the report owns its settings;
-``collector.config`` imports this module, which registers the table on import.
+``collector.config`` lists it in its one table of sections.
 """
 
 from __future__ import annotations
 
-from adapters.base import Option
-from collector.config import register_section
+from workstyle.collector.options import Option
 
 DEFAULT_BASENAME = "kpi-report"
 
@@ -26,5 +25,3 @@ OPTIONS: tuple[Option, ...] = (
         default=DEFAULT_BASENAME,
     ),
 )
-
-register_section("report", OPTIONS)

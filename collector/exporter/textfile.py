@@ -12,11 +12,10 @@ import os
 from pathlib import Path
 
 from prometheus_client.exposition import generate_latest
-
-from collector.config import Config
-from collector.errors import ConfigError
-from collector.exporter_settings import TEXTFILE_NAME
-from collector.metrics import registry
+from workstyle.collector.config import Config
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.exporter.families import registry
+from workstyle.collector.exporter.settings import TEXTFILE_NAME
 
 
 def render(cfg: Config) -> bytes:

@@ -29,11 +29,10 @@ from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import CollectorRegistry
-
-from collector import __version__
-from collector.config import Config, identity_of
-from collector.state import SourceState, StateStore
-from schemas.kpi import STATUSES
+from workstyle.collector import __version__
+from workstyle.collector.config import Config
+from workstyle.collector.ingest.state import SourceState, StateStore
+from workstyle.schemas.kpi import STATUSES
 
 log = logging.getLogger("collector")
 
@@ -305,15 +304,8 @@ class WorkstyleCollector:
         self.monthly = CachedFile(data_dir / "kpi" / "monthly.parquet", read_kpi_table)
         self.targets = CachedFile(cfg.targets_file, read_directions)
         store = StateStore(data_dir)
-        # The state file's name depends on the source's settings; the config is fixed for
-        # the life of the process, so resolve each path once (StateStore owns the naming).
         self.sources = [
-            (
-                source,
-                CachedFile(
-                    store.path(source.name, identity_of(source)), read_state, required=False
-                ),
-            )
+            (source, CachedFile(store.summary_path(source.name), read_state, required=False))
             for source in cfg.sources
         ]
         self._files: list[CachedFile[Any]] = [

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow.parquet as pq
-
-import schemas
-from collector.config import Config, identity_of
-from collector.state import StateStore
-from collector.store import Store
-from schemas.bookkeeping import QUARANTINE
+from workstyle import schemas
+from workstyle.collector.config import Config, identity_of
+from workstyle.collector.ingest.state import StateStore
+from workstyle.collector.ingest.store import Store
+from workstyle.schemas.runs_quarantine import QUARANTINE
 
 
 def _count_rows(store: Store, table: str, source: str) -> int:
@@ -25,7 +24,7 @@ def source_status(cfg: Config) -> list[dict[str, Any]]:
     states = StateStore(cfg.data_dir)
     out = []
     for source in cfg.sources:
-        from adapters import adapter_class
+        from workstyle.adapters import adapter_class
 
         st = states.load(source.name, identity_of(source))
         tables = adapter_class(source.kind).output_tables(source.options)

@@ -15,9 +15,8 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-
-from collector.store import Store
-from schemas.tables import STAFF_DIRECTORY
+from workstyle.collector.ingest.reader import DatasetReader
+from workstyle.schemas.tables import STAFF_DIRECTORY
 
 MIN_DATE = dt.date(1900, 1, 1)
 MAX_DATE = dt.date(9999, 12, 31)
@@ -31,7 +30,7 @@ INTERVALS_SCHEMA = {
 }
 
 
-def load_intervals(store: Store, as_of: dt.date) -> pl.DataFrame:
+def load_intervals(store: DatasetReader, as_of: dt.date) -> pl.DataFrame:
     """Alias -> (person, department) intervals covering every day, from the directory."""
     entries = (
         store.scan(STAFF_DIRECTORY)

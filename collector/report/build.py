@@ -1,8 +1,8 @@
-"""``collector report``: the KPI report as one offline HTML file and an Excel workbook.
+"""Building and writing the KPI report: gather the data, write HTML and Excel atomically.
 
-Also :func:`write_reports`, which ``collector run --report DIR`` (or ``[report] dir``)
-calls after the nightly KPI step. Heavy imports (polars, matplotlib, XlsxWriter) happen
-inside the functions: every ``collector`` command imports this module at start-up.
+:func:`write_reports` is what ``collector run --report DIR`` (or ``[report] dir``) calls
+after the nightly KPI step. Heavy imports (polars, matplotlib, XlsxWriter) happen inside
+the functions.
 """
 
 from __future__ import annotations
@@ -15,21 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from collector.errors import CollectorError, ConfigError
-from collector.kpi_command import fiscal_year_option
+from workstyle.collector.errors import CollectorError, ConfigError
 
 if TYPE_CHECKING:
-    from collector.config import Config
-    from collector.report import ReportData
+    from workstyle.collector.config import Config
+    from workstyle.collector.report.html import ReportData
 
 log = logging.getLogger("collector.report")
 
-DEFAULT_OUT = "kpi-report.html"
 
-
-def _require_libraries() -> None:
+def require_libraries() -> None:
     """The report's two libraries, or one line saying how to get them."""
     missing = []
     for module, package in (("matplotlib", "matplotlib"), ("xlsxwriter", "XlsxWriter")):
@@ -57,11 +52,10 @@ def build(
     day (nothing is written), so a past quarter's report can be reproduced.
     """
     import polars as pl
-
-    from aggregates.fiscal import fiscal_year_of, label
-    from aggregates.targets import load_plan
-    from collector import report
-    from collector.status import source_status
+    from workstyle.aggregates.fiscal import fiscal_year_of, label
+    from workstyle.aggregates.targets import load_plan
+    from workstyle.collector.ingest.status import source_status
+    from workstyle.collector.report import html as report
 
     data_dir = cfg.data_dir.resolve()
     try:
@@ -75,7 +69,7 @@ def build(
         if stored != as_of:
             tables = None
     if tables is None:
-        from aggregates import engine
+        from workstyle.aggregates import engine
 
         assert as_of is not None  # read_tables raised otherwise
         result = engine.compute(engine.context_from_config(cfg, as_of))
@@ -90,9 +84,7 @@ def build(
     table_as_of = yearly["as_of"].max()
     as_of = as_of or table_as_of
     if fiscal_year is not None and fiscal_year > fiscal_year_of(as_of):
-        raise click.BadParameter(
-            f"{label(fiscal_year)} starts after the as-of date {as_of}", param_hint="--fy"
-        )
+        raise ConfigError(f"--fy: {label(fiscal_year)} starts after the as-of date {as_of}")
     focus = fiscal_year or report.focus_year(yearly, tables["monthly"], as_of)
     computed = yearly["computed_at"].max()
     return report.ReportData(
@@ -130,8 +122,8 @@ def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
 
 def write(data: ReportData, html_path: Path, xlsx_path: Path | None) -> list[Path]:
     """Render and write the HTML (and the workbook when a path is given)."""
-    from collector.report import render_html
-    from collector.report_xlsx import write_workbook
+    from workstyle.collector.report.html import render_html
+    from workstyle.collector.report.xlsx import write_workbook
 
     text = render_html(data)
     written = [_atomic(html_path, lambda p: p.write_text(text, encoding="utf-8"))]
@@ -142,7 +134,7 @@ def write(data: ReportData, html_path: Path, xlsx_path: Path | None) -> list[Pat
 
 def write_reports(cfg: Config, directory: Path) -> tuple[Path, Path]:
     """The nightly report: ``<dir>/<basename>.html`` and ``.xlsx`` from the KPI tables."""
-    _require_libraries()
+    require_libraries()
     section = cfg.sections.get("report", {})
     base = section.get("basename") or "kpi-report"
     data = build(cfg)
@@ -150,62 +142,3 @@ def write_reports(cfg: Config, directory: Path) -> tuple[Path, Path]:
     write(data, html_path, xlsx_path)
     log.info("wrote the KPI report to %s and %s", html_path, xlsx_path)
     return html_path, xlsx_path
-
-
-def register(main: click.Group) -> None:
-    """Add the ``report`` command to the ``collector`` group."""
-
-    @main.command("report")
-    @click.option(
-        "--out",
-        "out",
-        type=click.Path(dir_okay=False),
-        default=DEFAULT_OUT,
-        show_default=True,
-        help="The HTML report to write.",
-    )
-    @click.option(
-        "--xlsx",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="The Excel workbook to write (default: --out with .xlsx).",
-    )
-    @click.option("--no-xlsx", is_flag=True, help="Write only the HTML report.")
-    @click.option(
-        "--as-of",
-        type=click.DateTime(["%Y-%m-%d"]),
-        default=None,
-        help="Report as of this date (default: the as-of of the last run's KPI tables);"
-        " another date recomputes the KPIs in memory.",
-    )
-    @click.option(
-        "--fy",
-        "fiscal_year",
-        callback=fiscal_year_option,
-        metavar="FY",
-        help="Fiscal year of the monthly series and the department breakdown: R5, 2023"
-        " or 令和5年度 (default: the year in progress, else the latest with data).",
-    )
-    @click.pass_obj
-    def report(
-        obj: Any,
-        out: str,
-        xlsx: str | None,
-        no_xlsx: bool,
-        as_of: dt.datetime | None,
-        fiscal_year: int | None,
-    ) -> None:
-        """The KPI report for policy staff: one offline HTML file and an Excel workbook.
-
-        Charts of actual vs target by fiscal year with the baseline, the monthly series
-        with its projection, the department breakdown, the status table, and the data's
-        freshness and basis. Everything is inline: it opens on a closed network, by mail,
-        or printed.
-        """
-        _require_libraries()
-        cfg = obj.cfg
-        data = build(cfg, as_of.date() if as_of else None, fiscal_year)
-        html_path = Path(out)
-        xlsx_path = None if no_xlsx else Path(xlsx) if xlsx else html_path.with_suffix(".xlsx")
-        for path in write(data, html_path, xlsx_path):
-            click.echo(f"wrote {path}")

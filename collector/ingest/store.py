@@ -26,13 +26,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from workstyle.collector.ingest.reader import DatasetReader
+from workstyle.schemas.tables import TableSpec
+from workstyle.schemas.tables import empty as empty_table
 
-from schemas.tables import TableSpec
-from schemas.tables import empty as empty_table
-
-PART_FILE = "part-0.parquet"
 TMP_SUFFIX = ".tmp"
-HIVE_SCHEMA = {"source": pl.String, "month": pl.String}
 
 
 @dataclass
@@ -76,25 +74,8 @@ def _month_key(spec: TableSpec) -> pl.Expr:
     return c.dt.year() * 100 + c.dt.month()
 
 
-class Store:
-    """A Hive-partitioned Parquet dataset rooted at ``root``."""
-
-    def __init__(
-        self, root: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
-    ) -> None:
-        self.fs = filesystem or pafs.LocalFileSystem()
-        self.root = str(root).rstrip("/")
-        self._local = isinstance(self.fs, pafs.LocalFileSystem)
-
-    # -- paths -------------------------------------------------------------------------
-    def table_dir(self, table: str) -> str:
-        return f"{self.root}/{table}"
-
-    def partition_file(self, table: str, source: str, month: str) -> str:
-        return f"{self.root}/{table}/source={source}/month={month}/{PART_FILE}"
-
-    def exists(self, path: str) -> bool:
-        return self.fs.get_file_info(path).type == pafs.FileType.File
+class Store(DatasetReader):
+    """The dataset, writable: atomic partition replacement and upserts by natural key."""
 
     # -- writing -----------------------------------------------------------------------
     def write_table_atomic(self, path: str, table: pa.Table) -> None:
@@ -207,40 +188,6 @@ class Store:
                 self.fs.delete_file(info.path)
                 removed += 1
         return removed
-
-    # -- reading -----------------------------------------------------------------------
-    def files(self, table: str, source: str | None = None) -> list[str]:
-        base = self.table_dir(table) + (f"/source={source}" if source else "")
-        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-        return sorted(
-            i.path for i in infos if i.type == pafs.FileType.File and i.base_name == PART_FILE
-        )
-
-    def scan(self, spec: TableSpec, source: str | None = None) -> pl.LazyFrame:
-        """A lazy scan of a table with its partition columns; empty when there is no data."""
-        files = self.files(spec.name, source)
-        if not files:
-            return empty_frame(spec).lazy()
-        if self._local:
-            return pl.scan_parquet(
-                files, hive_partitioning=True, hive_schema=HIVE_SCHEMA, missing_columns="insert"
-            )
-        return pl.from_arrow(self.dataset(spec.name).to_table()).lazy()
-
-    def dataset(self, table: str):  # noqa: ANN201 - pyarrow.dataset.Dataset
-        import pyarrow.dataset as pads
-
-        return pads.dataset(
-            self.table_dir(table), filesystem=self.fs, format="parquet", partitioning="hive"
-        )
-
-
-def empty_frame(spec: TableSpec) -> pl.DataFrame:
-    """An empty frame with the table's columns and the partition columns."""
-    frame = pl.from_arrow(empty_table(spec.schema))
-    return frame.with_columns(
-        pl.lit(None, pl.String).alias("source"), pl.lit(None, pl.String).alias("month")
-    )
 
 
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:

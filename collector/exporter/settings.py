@@ -1,7 +1,7 @@
 """The ``[exporter]`` config table: where ``collector serve`` listens, TLS, textfile output.
 
 Declared here (not in ``collector.config``) so that the exporter owns its settings;
-``collector.config`` imports this module, which registers the table on import.
+``collector.config`` lists it in its one table of sections.
 """
 
 from __future__ import annotations
@@ -9,10 +9,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from adapters.base import Option
-from collector.config import Config, register_section
-from collector.errors import ConfigError
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.options import Option
+
+if TYPE_CHECKING:
+    from workstyle.collector.config import Config
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 TEXTFILE_NAME = "workstyle_collector.prom"
@@ -47,8 +50,6 @@ OPTIONS: tuple[Option, ...] = (
         default=None,
     ),
 )
-
-register_section("exporter", OPTIONS)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ They live under names starting with ``_`` so that dataset scans skip them:
 from __future__ import annotations
 
 import pyarrow as pa
-
-from schemas.tables import UTC_TS, TableSpec
+from workstyle.schemas.tables import UTC_TS, TableSpec
 
 RUNS = TableSpec(
     name="_runs",

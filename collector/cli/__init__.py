@@ -1,0 +1,27 @@
+"""The ``collector`` command line (click): a small documented layer over the library.
+
+Every command is listed here, once; each module imports its heavy dependencies inside
+the command, so ``collector --help`` stays light (tests/test_layers.py checks it).
+"""
+
+from __future__ import annotations
+
+from workstyle.collector.cli import ingest, inspect, kpi, report, serve
+from workstyle.collector.cli.app import main
+
+COMMANDS = (
+    ingest.run,
+    ingest.ingest,
+    ingest.backfill,
+    inspect.status,
+    inspect.validate,
+    inspect.kinds,
+    kpi.kpi,
+    report.report,
+    serve.serve,
+)
+
+for _command in COMMANDS:
+    main.add_command(_command)
+
+__all__ = ["COMMANDS", "main"]

@@ -1,0 +1,5 @@
+"""``python -m workstyle.collector.cli``: the same as the ``collector`` script."""
+
+from workstyle.collector.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""The ``collector`` group: global options, the shared context, errors to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+from workstyle.collector import __version__
+from workstyle.collector.errors import CollectorError
+
+log = logging.getLogger("collector")
+
+
+class Context:
+    """Options shared by every command; the config is loaded on first use."""
+
+    def __init__(self, config_path: str | None, data_dir: str | None, lock_wait: float | None):
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.lock_wait = lock_wait
+        self._cfg = None
+
+    @property
+    def cfg(self):  # noqa: ANN201 - collector.config.Config
+        """The config with every source's options validated (imports their adapters)."""
+        if self._cfg is None:
+            self._cfg = self._load(source_options=True)
+        return self._cfg
+
+    def listed_cfg(self):  # noqa: ANN201 - collector.config.Config
+        """The config with sources only listed: for the exporter, which reads no source."""
+        return self._cfg or self._load(source_options=False)
+
+    def _load(self, *, source_options: bool):  # noqa: ANN202
+        from workstyle.collector import config
+
+        cfg = config.load(self.config_path, self.data_dir, source_options=source_options)
+        if self.lock_wait is not None:
+            cfg.lock_wait = self.lock_wait
+        return cfg
+
+
+class CollectorGroup(click.Group):
+    """Turns errors a user can hit into one line on stderr and the right exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CollectorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=CollectorGroup)
+@click.version_option(__version__, prog_name="collector")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="COLLECTOR_CONFIG",
+    help="Config file (default: $COLLECTOR_CONFIG, else the bundled example).",
+)
+@click.option("--data-dir", metavar="DIR", help="Override [collector] data_dir.")
+@click.option(
+    "--lock-wait",
+    type=float,
+    metavar="SECONDS",
+    help="Wait this long for another run's lock (default: [collector] lock_wait).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of the logs on stderr.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    config_path: str | None,
+    data_dir: str | None,
+    lock_wait: float | None,
+    log_format: str,
+    verbose: bool,
+) -> None:
+    """Collect work-style telemetry into Parquet and compute the plan's KPIs.
+
+    Quick start: `collector run` ingests the bundled example data into
+    ./collector-data and prints the KPI table.
+    """
+    from workstyle.collector import logs
+
+    logs.setup(log_format, verbose)
+    ctx.obj = Context(config_path, data_dir, lock_wait)
