@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import polars as pl
+
 from workstyle.collector.options import Option, SourceConfig
 
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
+
 from workstyle.adapters.base import Quarantined
 from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad
 from workstyle.adapters.syslog import (

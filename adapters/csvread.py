@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
 from workstyle.adapters.files import locate_lines
 from workstyle.collector.errors import SourceError
 

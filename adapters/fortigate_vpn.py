@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import polars as pl
+
 from workstyle.adapters.base import Quarantined
 from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad
 from workstyle.adapters.syslog import (

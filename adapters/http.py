@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
 from workstyle.collector.errors import ConfigError, QuotaExhausted, RetryableError, SourceError
 from workstyle.collector.options import Option
 

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import polars as pl
+
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.parsing import UTC, parse_bool, parse_int, parse_time, split_bad
 from workstyle.adapters.syslog import LOG_FILE_OPTIONS, LogFiles, check_timezone, lines_frame

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
+
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.csvread import read_csv_lines
 from workstyle.adapters.files import (

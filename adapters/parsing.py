@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import polars as pl
+
 from workstyle.adapters.base import Quarantined
 
 #: Time formats tried, in order, when a source does not name its own.

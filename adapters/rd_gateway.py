@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import polars as pl
+
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.parsing import parse_int, split_bad
 from workstyle.adapters.syslog import (

@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
+
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.files import (
     complete_length,

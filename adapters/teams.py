@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
+
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
 from workstyle.adapters.webconf import (

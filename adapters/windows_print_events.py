@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 import polars as pl
+
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.parsing import DEFAULT_TIME_FORMATS, UTC, parse_int, parse_time, split_bad
 from workstyle.adapters.syslog import check_timezone

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from workstyle.adapters.base import Quarantined, ReadRequest
 from workstyle.adapters.files import content_fingerprint, discover, read_bytes, to_utf8
 from workstyle.adapters.parsing import UTC, parse_time

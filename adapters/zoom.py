@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
 from workstyle.adapters.webconf import (

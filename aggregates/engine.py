@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
 from workstyle.aggregates import kpis
 from workstyle.aggregates.fiscal import fiscal_year_of, japanese_label, label
 from workstyle.aggregates.kpis import FINAL, Ctx, FyRows, KpiOutput, Row

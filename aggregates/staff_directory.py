@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+
 from workstyle.collector.ingest.reader import DatasetReader
 from workstyle.schemas.tables import STAFF_DIRECTORY
 

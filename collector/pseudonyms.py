@@ -20,6 +20,7 @@ import stat
 from pathlib import Path
 
 import polars as pl
+
 from workstyle.collector.errors import ConfigError
 
 PSEUDONYM_HEX_CHARS = 32

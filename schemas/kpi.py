@@ -10,6 +10,7 @@ and the report read only these files and the state, never the raw dataset.
 from __future__ import annotations
 
 import pyarrow as pa
+
 from workstyle.schemas.tables import UTC_TS
 
 KPI_VERSION = 1

@@ -19,6 +19,7 @@ reports, and count impressions (a duplex sheet is 2) or sheets depending on
 from __future__ import annotations
 
 import pyarrow as pa
+
 from workstyle.schemas.tables import UTC_TS, TableSpec, register
 
 #: prtMarkerCounterUnit values (RFC 3805) as stored in ``unit``.

@@ -8,6 +8,7 @@ They live under names starting with ``_`` so that dataset scans skip them:
 from __future__ import annotations
 
 import pyarrow as pa
+
 from workstyle.schemas.tables import UTC_TS, TableSpec
 
 RUNS = TableSpec(

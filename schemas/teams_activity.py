@@ -9,6 +9,7 @@ calls on a day, and whether the tenant conceals user names in reports.
 from __future__ import annotations
 
 import pyarrow as pa
+
 from workstyle.schemas.tables import TableSpec, register
 
 _COUNTS = (

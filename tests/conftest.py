@@ -103,6 +103,7 @@ def copy_fixture(tmp_path: Path) -> Callable[..., Path]:
 def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Invoke the real click CLI in-process; returns click's Result."""
     from click.testing import CliRunner
+
     from workstyle.collector.cli import main
 
     monkeypatch.delenv("COLLECTOR_CONFIG", raising=False)

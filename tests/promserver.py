@@ -120,6 +120,7 @@ def write_kpi_tables(
     """Write kpi/yearly.parquet and kpi/monthly.parquet atomically, as the KPI engine does."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from workstyle.schemas.kpi import KPI_RESULT
 
     folder = data_dir / "kpi"

@@ -12,9 +12,9 @@ import duckdb
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from workstyle.collector.cli import main
 
 from tests.conftest import REPO, write_config
+from workstyle.collector.cli import main
 
 EXAMPLE_SOURCES = {
     "staff-directory",

@@ -12,15 +12,6 @@ from typing import Any
 
 import pytest
 from prometheus_client.exposition import generate_latest
-from workstyle.collector import config
-from workstyle.collector.errors import ConfigError
-from workstyle.collector.exporter.families import (
-    LABEL_NAMES,
-    WorkstyleCollector,
-    achievement,
-    registry,
-)
-from workstyle.collector.exporter.settings import parse_listen, settings
 
 from tests.promserver import (
     PAPERCUT,
@@ -31,6 +22,15 @@ from tests.promserver import (
     write_kpi_tables,
     write_test_config,
 )
+from workstyle.collector import config
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.exporter.families import (
+    LABEL_NAMES,
+    WorkstyleCollector,
+    achievement,
+    registry,
+)
+from workstyle.collector.exporter.settings import parse_listen, settings
 
 
 @pytest.fixture

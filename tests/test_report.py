@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 from click.testing import CliRunner
+
 from workstyle.collector.cli import main
 
 AS_OF = "2023-12-31"  # R5 in progress: every view has a year in progress to show

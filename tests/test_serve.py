@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workstyle.collector import config
-from workstyle.collector.exporter.server import build_server
-from workstyle.collector.exporter.settings import settings
 
 from tests.promserver import (
     EXAMPLE_AS_OF,
@@ -35,6 +32,9 @@ from tests.promserver import (
     write_kpi_tables,
     write_test_config,
 )
+from workstyle.collector import config
+from workstyle.collector.exporter.server import build_server
+from workstyle.collector.exporter.settings import settings
 
 
 @pytest.fixture

@@ -10,10 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workstyle.collector import config
-from workstyle.collector.errors import ConfigError
-from workstyle.collector.exporter import textfile
-from workstyle.collector.exporter.settings import TEXTFILE_NAME
 
 from tests.promserver import (
     PROMTOOL,
@@ -22,6 +18,10 @@ from tests.promserver import (
     write_kpi_tables,
     write_test_config,
 )
+from workstyle.collector import config
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.exporter import textfile
+from workstyle.collector.exporter.settings import TEXTFILE_NAME
 
 
 @pytest.fixture

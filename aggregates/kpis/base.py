@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pyarrow as pa
+
 from workstyle.aggregates import staff_directory as directory
 from workstyle.aggregates.fiscal import (
     elapsed_days,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import polars as pl
+
 from workstyle.aggregates.fiscal import (
     fiscal_year_of_month,
     fy_months,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
+
 from workstyle.aggregates.fiscal import (
     fy_complete,
     fy_months,

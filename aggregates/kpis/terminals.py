@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+
 from workstyle.aggregates.fiscal import fy_end
 from workstyle.aggregates.kpis.base import ENGINE, Ctx, KpiOutput, fy_expr, month_str, pct
 from workstyle.schemas.tables import TERMINALS

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+
 from workstyle.collector import __version__
 from workstyle.collector.errors import CollectorError
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from workstyle.collector.cli import options
 from workstyle.collector.cli.app import Context
 from workstyle.collector.errors import exit_code_of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+
 from workstyle.collector.cli import options
 from workstyle.collector.cli.app import Context
 from workstyle.collector.errors import CollectorError, ConfigError

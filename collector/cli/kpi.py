@@ -6,6 +6,7 @@ import datetime as dt
 import sys
 
 import click
+
 from workstyle.aggregates.settings import BASES
 from workstyle.aggregates.targets import KPI_IDS
 from workstyle.collector.cli import options

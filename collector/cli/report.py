@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from workstyle.collector.cli import options
 
 DEFAULT_OUT = "kpi-report.html"

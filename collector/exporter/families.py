@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import CollectorRegistry
+
 from workstyle.collector import __version__
 from workstyle.collector.config import Config
 from workstyle.collector.ingest.state import SourceState, StateStore

@@ -22,6 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.process_collector import ProcessCollector
+
 from workstyle.collector import __version__
 from workstyle.collector.config import Config
 from workstyle.collector.errors import ConfigError

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from prometheus_client.exposition import generate_latest
+
 from workstyle.collector.config import Config
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.exporter.families import registry

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+
 from workstyle import schemas
 from workstyle.adapters import adapter_class
 from workstyle.adapters.base import Adapter, Quarantined, ReadRequest

@@ -11,6 +11,7 @@ import os
 
 import polars as pl
 import pyarrow.fs as pafs
+
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
 

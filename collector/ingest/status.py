@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow.parquet as pq
+
 from workstyle import schemas
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.ingest.state import StateStore

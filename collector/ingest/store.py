@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
 from workstyle.collector.ingest.reader import DatasetReader
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table

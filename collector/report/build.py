@@ -52,6 +52,7 @@ def build(
     day (nothing is written), so a past quarter's report can be reproduced.
     """
     import polars as pl
+
     from workstyle.aggregates.fiscal import fiscal_year_of, label
     from workstyle.aggregates.targets import load_plan
     from workstyle.collector.ingest.status import source_status

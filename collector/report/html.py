@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pyarrow.parquet as pq
+
 from workstyle.aggregates.fiscal import fiscal_year_of, fy_months, japanese_label, label
 from workstyle.aggregates.targets import KPI_IDS, Plan
 from workstyle.collector.errors import CollectorError

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from workstyle import schemas
 from workstyle.adapters.cisco_asa_vpn import duration_seconds
 from workstyle.collector.ingest.store import Store

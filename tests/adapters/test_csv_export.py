@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+
 from workstyle import schemas
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.ingest.store import Store
@@ -124,9 +125,8 @@ def test_meeting_export_with_us_times_and_composite_keys(ingest) -> None:
 
 
 def test_host_pseudonym_ignores_case_and_mail_domain(ingest) -> None:
-    from workstyle.collector.pseudonyms import Pseudonymiser
-
     from tests.conftest import TEST_KEY
+    from workstyle.collector.pseudonyms import Pseudonymiser
 
     _, rows, _, _ = ingest("meetings-usage.csv", MEETINGS)
     pseudo = Pseudonymiser(TEST_KEY.encode())

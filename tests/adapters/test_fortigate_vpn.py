@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from workstyle import schemas
 from workstyle.collector.ingest.store import Store
 from workstyle.schemas.runs_quarantine import QUARANTINE

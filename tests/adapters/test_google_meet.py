@@ -6,13 +6,13 @@ import datetime as dt
 import logging
 
 import pytest
-from workstyle.collector.ingest.pipeline import Pipeline
-from workstyle.collector.pseudonyms import Pseudonymiser
 
 from tests.fakes.common import fixture, iso, shift_times
 from tests.fakes.google import ADMIN, PATH, FakeGoogle, call_ended, throwaway_key
 from tests.fakes.harness import FAST, KEY, backfill, config, incremental, pseudonym, serve, table
 from tests.fakes.server import Reply
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 H = dt.timedelta(hours=1)

@@ -9,6 +9,10 @@ import ssl
 import time
 
 import pytest
+
+from tests.fakes.common import tls_files
+from tests.fakes.harness import serve
+from tests.fakes.server import FakeServer, Faults, Reply
 from workstyle.adapters.http import (
     HttpClient,
     HttpError,
@@ -18,10 +22,6 @@ from workstyle.adapters.http import (
     parse_retry_after,
 )
 from workstyle.collector.errors import ConfigError, QuotaExhausted, RetryableError
-
-from tests.fakes.common import tls_files
-from tests.fakes.harness import serve
-from tests.fakes.server import FakeServer, Faults, Reply
 
 FAST = HttpSettings(
     backoff_max_seconds=0.01,

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+
 from workstyle.aggregates.engine import compute, context_from_config
 
 FX = Path(__file__).resolve().parent.parent / "fixtures"

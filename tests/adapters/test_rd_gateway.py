@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from workstyle import schemas
 from workstyle.collector.ingest.store import Store
 from workstyle.schemas.runs_quarantine import QUARANTINE
@@ -68,9 +69,8 @@ def test_303_events_become_sessions_and_302_waits_for_its_end(tmp_path, run) -> 
     assert sato["session_id"] == "RDG01.pref.local:1005"
     assert sato["start_time"] == dt.datetime(2024, 5, 13, 8, 50, tzinfo=UTC)
     # 'PREF\Sato' and a later 'pref\sato' are one pseudonym: domain dropped, lower-cased.
-    from workstyle.collector.pseudonyms import Pseudonymiser
-
     from tests.conftest import TEST_KEY
+    from workstyle.collector.pseudonyms import Pseudonymiser
 
     assert sato["person"] == Pseudonymiser(TEST_KEY.encode()).one("sato")
 

@@ -7,8 +7,6 @@ import hashlib
 import logging
 
 import pytest
-from workstyle.collector.ingest.pipeline import Pipeline
-from workstyle.collector.pseudonyms import Pseudonymiser
 
 from tests.fakes.common import FIXTURES, fixture, iso, shift_times
 from tests.fakes.graph import CLIENT_ID, CLIENT_SECRET, TENANT, FakeGraph
@@ -24,6 +22,8 @@ from tests.fakes.harness import (
     table,
 )
 from tests.fakes.server import Reply
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 CSV = (FIXTURES / "teams" / "user_activity_detail.csv").read_text(encoding="utf-8")

@@ -7,13 +7,13 @@ import logging
 import stat
 
 import pytest
-from workstyle.collector.ingest.pipeline import Pipeline
-from workstyle.collector.pseudonyms import Pseudonymiser
 
 from tests.fakes.common import fixture
 from tests.fakes.harness import FAST, KEY, backfill, config, incremental, pseudonym, serve, table
 from tests.fakes.server import Reply
 from tests.fakes.webex import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH, FakeWebex, shifted_meetings
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 QUARTERLY = "560d7b784f5143e3be2fc3064a5c4999_I_204252993233618782"

@@ -16,11 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from workstyle.adapters import adapter_class
-from workstyle.adapters.zoom import encode_uuid, hms_seconds
-from workstyle.collector.errors import ConfigError
-from workstyle.collector.ingest.pipeline import Pipeline
-from workstyle.collector.pseudonyms import Pseudonymiser
 
 from tests.fakes.common import fixture, iso, parse, shift_times
 from tests.fakes.harness import (
@@ -36,6 +31,11 @@ from tests.fakes.harness import (
 )
 from tests.fakes.server import Reply
 from tests.fakes.zoom import ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, FakeZoom
+from workstyle.adapters import adapter_class
+from workstyle.adapters.zoom import encode_uuid, hms_seconds
+from workstyle.collector.errors import ConfigError
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.pseudonyms import Pseudonymiser
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TIME_KEYS = ("start_time", "end_time")

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+
 from workstyle.aggregates import engine
 from workstyle.aggregates.kpis import Ctx
 from workstyle.aggregates.settings import Rules

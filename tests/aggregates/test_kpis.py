@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from kpi_fixtures import Fixture, d, staff, ts
+
 from workstyle.aggregates import engine
 
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 from kpi_fixtures import Fixture, d, ts
-from workstyle.aggregates import engine
-from workstyle.aggregates.fiscal import fiscal_year_of
 
 from tests.adapters.test_snmp_printer_counters import SNMPD, Agent
+from workstyle.aggregates import engine
+from workstyle.aggregates.fiscal import fiscal_year_of
 
 UNIT_OID = "1.3.6.1.2.1.43.10.2.1.3.1.1"
 

@@ -165,7 +165,9 @@ def test_no_forbidden_import_edge() -> None:
     assert forbidden_edges() == []
 
 
-def test_a_planted_forbidden_import_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_planted_forbidden_import_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checker itself: an adapter importing the KPI engine is caught and named."""
     planted = tmp_path / "adapters"
     planted.mkdir()
@@ -187,9 +189,7 @@ HEAVY = ("polars", "pyarrow", "requests", "pysnmp", "matplotlib", "xlsxwriter", 
 
 def _loaded_after(code: str) -> set[str]:
     probe = (
-        "import sys\n"
-        f"{code}\n"
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+        f"import sys\n{code}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

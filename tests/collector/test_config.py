@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from workstyle.collector import config
-from workstyle.collector.errors import ConfigError
 
 from tests.conftest import write_config
+from workstyle.collector import config
+from workstyle.collector.errors import ConfigError
 
 PRINT = {"name": "print", "kind": "papercut_print_logger", "path": "logs"}
 

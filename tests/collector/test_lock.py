@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from workstyle.collector.errors import LockedError
 from workstyle.collector.ingest.lock import WriterLock
 

@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 import pyarrow.dataset as pads
 import pytest
+
 from workstyle import schemas
 from workstyle.collector.ingest.reader import PART_FILE
 from workstyle.collector.ingest.store import Store

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from tests.fakes.server import FakeServer
 from workstyle import schemas
 from workstyle.collector.config import Config, from_dict
 from workstyle.collector.ingest.pipeline import Pipeline, SourceResult
 from workstyle.collector.ingest.store import Store
 from workstyle.collector.pseudonyms import Pseudonymiser
-
-from tests.fakes.server import FakeServer
 
 KEY = b"k" * 32
 #: Retry settings that keep every backoff tiny without touching the clock.
