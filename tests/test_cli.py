@@ -342,3 +342,31 @@ def test_relative_output_dirs_in_the_config_are_relative_to_the_config(
     prom = (tmp_path / "prom" / "workstyle_collector.prom").read_text(encoding="utf-8")
     assert 'workstyle_source_last_run_read_rows{source="print"} 11' in prom
     assert not (elsewhere / "prom").exists()
+
+
+def test_quarantine_lists_and_exports_the_rows_that_could_not_be_read(example) -> None:
+    cwd, _ = example
+    table = _invoke(cwd, "quarantine")
+    assert table.exit_code == 0, table.output
+    assert "print-logger" in table.stdout and "print_jobs" in table.stdout
+    assert "2 quarantined row(s)" in table.stdout
+    rows = json.loads(_invoke(cwd, "quarantine", "--format", "json").stdout)
+    assert len(rows) == 2
+    assert {r["source"] for r in rows} == {"print-logger"}
+    for r in rows:
+        assert set(r) >= {"source", "table", "run_id", "first_seen", "location", "reason", "raw"}
+        assert re.search(r"\.csv:\d+$", r["location"]), r
+        assert r["raw"] is None  # raw text only with [privacy] quarantine_raw = true
+    run_id = rows[0]["run_id"]
+    csv_out = _invoke(
+        cwd, "quarantine", "--source", "print-logger", "--table", "print_jobs", "--run", run_id,
+        "--format", "csv",
+    )  # fmt: skip
+    assert csv_out.exit_code == 0, csv_out.output
+    lines = csv_out.stdout.strip().splitlines()
+    assert lines[0].startswith("source,table,run_id,first_seen,location,reason")
+    assert len(lines) == 1 + sum(r["run_id"] == run_id for r in rows)
+    none = _invoke(cwd, "quarantine", "--source", "vpn", "--format", "json")
+    assert none.exit_code == 0 and json.loads(none.stdout) == []
+    unknown = _invoke(cwd, "quarantine", "--source", "no-such-source")
+    assert unknown.exit_code == 2 and "no source named 'no-such-source'" in unknown.stderr
