@@ -55,6 +55,10 @@ from workstyle.collector.options import Option
 COMPOSE_SEPARATOR = "|"
 
 
+#: Title and note lines before a header: a few in practice; more is a typo.
+MAX_SKIP_ROWS = 10_000
+
+
 class CsvExport(Adapter):
     kind = "csv"
     tables = tuple(schemas.TABLES)
@@ -136,6 +140,22 @@ class CsvExport(Adapter):
         for col, header in (options.get("columns") or {}).items():
             if not isinstance(header, str):
                 problems.append((f"columns.{col}", "expected a header name (string)"))
+        for col, mapping in (options.get("values") or {}).items():
+            if not isinstance(mapping, dict) or not all(
+                isinstance(v, str | int | float | bool) for v in mapping.values()
+            ):
+                problems.append(
+                    (f"values.{col}", "expected a table {file value = canonical value}")
+                )
+        for col, fmt in (options.get("formats") or {}).items():
+            listed = fmt if isinstance(fmt, list) else [fmt]
+            if not listed or not all(isinstance(f, str) and f for f in listed):
+                problems.append((f"formats.{col}", "expected a strptime format or a list of them"))
+        for col, value in (options.get("constants") or {}).items():
+            if not isinstance(value, str | int | float | bool):
+                problems.append((f"constants.{col}", "expected a single value"))
+        if (options.get("skip_rows") or 0) > MAX_SKIP_ROWS:
+            problems.append(("skip_rows", f"expected at most {MAX_SKIP_ROWS:,} lines"))
         provided = (
             set(options.get("columns") or {})
             | set(options.get("compose") or {})

@@ -114,6 +114,8 @@ class PaperCutNgPrintLog(Adapter):
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[tuple[str, str]]:
         problems = check_timezone(options)
+        if (options.get("header_lines") or 0) > 10_000:
+            problems.append(("header_lines", "expected at most 10,000 lines"))
         cols = options.get("columns") or MANUAL_COLUMNS
         unknown = [c for c in cols if c not in KNOWN]
         if unknown:

@@ -9,6 +9,7 @@ the TOML: a secret option holds ``env:NAME`` or ``file:PATH``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import tomllib
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from workstyle.adapters import REGISTRY, adapter_class
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.options import COMMON_OPTIONS, OPTION_TYPES, Option, SourceConfig
+from workstyle.collector.secrets import read_secret
 
 CONFIG_ENV = "COLLECTOR_CONFIG"
 
@@ -131,18 +133,23 @@ class Config:
         return ZoneInfo(self.timezone)
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([dhm])\s*$")
+#: Longest lookback accepted: beyond this a duration is a typo, not a window.
+MAX_DURATION = dt.timedelta(days=36_500)
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """Parse '3d', '12h' or '30m'; ``ValueError`` otherwise."""
+    """Parse '3d', '12h' or '30m' (at most a century); ``ValueError`` otherwise."""
     m = _DURATION.match(text)
     if not m:
         raise ValueError(text)
     n, unit = int(m.group(1)), m.group(2)
-    return {"d": dt.timedelta(days=n), "h": dt.timedelta(hours=n), "m": dt.timedelta(minutes=n)}[
+    value = {"d": dt.timedelta(days=n), "h": dt.timedelta(hours=n), "m": dt.timedelta(minutes=n)}[
         unit
     ]
+    if value > MAX_DURATION:
+        raise ValueError(text)
+    return value
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
@@ -160,11 +167,14 @@ def load(
     data_dir_override: str | None = None,
     *,
     source_options: bool = True,
+    secrets: bool = False,
 ) -> Config:
     """Find, parse and validate the config; raise :class:`ConfigError` on any problem.
 
     ``source_options=False`` checks only what every source has (name, kind, enabled):
     for the exporter, which must not import the adapters of every configured kind.
+    ``secrets=True`` also reads the key and every enabled source's secrets, as a run
+    would (``validate``).
     """
     path, is_example = resolve_config_path(explicit)
     if not path.is_file():
@@ -176,6 +186,8 @@ def load(
             raw = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     return from_dict(
@@ -184,10 +196,12 @@ def load(
         is_example=is_example,
         data_dir_override=data_dir_override,
         source_options=source_options,
+        secrets=secrets,
     )
 
 
-def _check_value(where: str, opt: Option, value: Any) -> Any:
+def _check_value(where: str, opt: Option, value: Any) -> str | None:
+    """The problem with one option's value (a message for the line), or None."""
     accepted = OPTION_TYPES[opt.type]
     # bool is an int in Python; a TOML `true` must not pass as a number.
     if isinstance(value, bool) and bool not in accepted:
@@ -195,48 +209,105 @@ def _check_value(where: str, opt: Option, value: Any) -> Any:
     else:
         value_ok = isinstance(value, accepted)
     if not value_ok:
-        raise ConfigError(
-            f"{where} key '{opt.name}': expected {opt.type}, got {type(value).__name__} {value!r}"
+        return (
+            f"{where} key '{opt.name}': expected {opt.type},"
+            f" got {type(value).__name__} {_shown(value)}"
         )
     if opt.choices and value not in opt.choices:
-        raise ConfigError(
-            f"{where} key '{opt.name}': expected one of {', '.join(opt.choices)}, got {value!r}"
+        return (
+            f"{where} key '{opt.name}': expected one of {', '.join(opt.choices)},"
+            f" got {_shown(value)}"
         )
     if opt.type == "secret":
-        check_secret_ref(where, opt.name, value)
-    if opt.type == "float":
-        value = float(value)
-    return value
+        return secret_ref_problem(where, opt.name, value)
+    if opt.type in ("int", "float"):
+        lo, hi = opt.bounds()
+        if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
+            return (
+                f"{where} key '{opt.name}': expected a number from {lo:g} to {hi:g},"
+                f" got {_shown(value)}"
+            )
+    if opt.type == "list":
+        want = type(opt.default[0]) if opt.default else str
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, want)]
+        if bad:
+            return (
+                f"{where} key '{opt.name}': expected a list of {want.__name__},"
+                f" got {type(bad[0]).__name__} {_shown(bad[0])}"
+            )
+    return None
 
 
-def check_secret_ref(where: str, key: str, value: str) -> None:
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as shown in a message: short, one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def secret_ref_problem(where: str, key: str, value: str) -> str | None:
     if not (value.startswith("env:") or value.startswith("file:")) or len(value) < 5:
         # Never echo the value: it may be the secret itself pasted by mistake.
-        raise ConfigError(
+        return (
             f"{where} key '{key}': expected 'env:VARIABLE' or 'file:PATH'"
             " (secrets are never written in the config itself)"
         )
+    return None
+
+
+def check_secret_ref(where: str, key: str, value: str) -> None:
+    problem = secret_ref_problem(where, key, value)
+    if problem:
+        raise ConfigError(problem)
 
 
 def validate_options(
-    where: str, given: dict[str, Any], options: tuple[Option, ...]
+    where: str,
+    given: dict[str, Any],
+    options: tuple[Option, ...],
+    problems: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Check types, unknown and missing keys; return the options with defaults filled in."""
+    """Check types, bounds, unknown and missing keys; return the options with defaults.
+
+    Problems are appended to ``problems`` (a bad value is replaced by its default);
+    without a list the first problem is raised.
+    """
+    found: list[str] = []
     known = {o.name: o for o in options}
     for key in given:
         if key not in known:
-            raise ConfigError(
+            found.append(
                 f"{where} key '{key}': unknown key; expected one of: {', '.join(sorted(known))}"
             )
     out: dict[str, Any] = {}
     for opt in options:
         if opt.name in given:
-            out[opt.name] = _check_value(where, opt, given[opt.name])
+            value = given[opt.name]
+            problem = _check_value(where, opt, value)
+            if problem:
+                found.append(problem)
+                value = opt.default
+            elif opt.type == "float":
+                value = float(value)
+            out[opt.name] = value
         elif opt.required:
-            raise ConfigError(f"{where} key '{opt.name}': required ({opt.help})")
+            found.append(f"{where} key '{opt.name}': required ({opt.help})")
+            out[opt.name] = opt.default
         else:
             out[opt.name] = opt.default
+    if problems is None:
+        if found:
+            raise ConfigError(found[0])
+    else:
+        problems.extend(found)
     return out
+
+
+def _zone_problem(name: Any) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        return f"unknown time zone {_shown(name)}; expected an IANA name like 'Asia/Tokyo'"
+    return None
 
 
 def from_dict(
@@ -246,13 +317,15 @@ def from_dict(
     is_example: bool = False,
     data_dir_override: str | None = None,
     source_options: bool = True,
+    secrets: bool = False,
 ) -> Config:
-    """Validate an already-parsed config document."""
+    """Validate an already-parsed config document; every problem is reported at once."""
+    problems: list[str] = []
     section_options = declared_sections()
     base = path.resolve().parent
     for key in raw:
         if key != "sources" and key not in section_options:
-            raise ConfigError(
+            problems.append(
                 f"{path}: table [{key}] is unknown; expected one of:"
                 f" {', '.join(sorted([*section_options, 'sources']))}"
             )
@@ -260,24 +333,23 @@ def from_dict(
     for name, options in section_options.items():
         given = raw.get(name, {})
         if not isinstance(given, dict):
-            raise ConfigError(f"{path}: [{name}] must be a table")
-        sections[name] = validate_options(f"{path}: [{name}]", given, options)
+            problems.append(f"{path}: [{name}] must be a table")
+            given = {}
+        sections[name] = validate_options(f"{path}: [{name}]", given, options, problems)
 
     col = sections["collector"]
-    try:
-        ZoneInfo(col["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{path}: [collector] key 'timezone': unknown time zone"
-            f" {col['timezone']!r}; expected an IANA name like 'Asia/Tokyo'"
-        ) from None
+    zone = _zone_problem(col["timezone"])
+    if zone:
+        problems.append(f"{path}: [collector] key 'timezone': {zone}")
+        col["timezone"] = "UTC"
     try:
         lookback = parse_duration(col["lookback"])
     except ValueError:
-        raise ConfigError(
+        problems.append(
             f"{path}: [collector] key 'lookback': expected a duration like"
-            f" '3d', '12h' or '30m', got {col['lookback']!r}"
-        ) from None
+            f" '3d', '12h' or '30m' (at most 36500d), got {_shown(col['lookback'])}"
+        )
+        lookback = dt.timedelta(days=3)
 
     if data_dir_override:
         data_dir = Path(data_dir_override)
@@ -287,23 +359,35 @@ def from_dict(
         data_dir = Path(col["data_dir"])
     else:
         data_dir = _resolve(base, col["data_dir"])
+    blocker = _not_a_folder(data_dir)
+    if blocker is not None:
+        key = "--data-dir" if data_dir_override else "[collector] key 'data_dir'"
+        problems.append(
+            f"{path}: {key}: {blocker} is not a folder; point data_dir at a folder"
+            " (it is created if missing)"
+        )
 
     targets = sections["targets"]["file"]
     targets_file = _resolve(base, targets) if targets else bundled_config_dir() / "targets.toml"
     if not targets_file.is_file():
-        raise ConfigError(
+        problems.append(
             f"{path}: [targets] key 'file': {targets_file} does not exist;"
             " expected the plan's KPI targets file"
         )
 
     privacy = sections["privacy"]
-    if privacy["key"] is None and not is_example:
-        raise ConfigError(
+    given_key = isinstance(raw.get("privacy"), dict) and "key" in raw["privacy"]
+    if privacy["key"] is None and not is_example and not given_key:
+        problems.append(
             f"{path}: [privacy] key 'key': required; expected 'env:VARIABLE'"
             " or 'file:PATH' naming the pseudonymisation key"
         )
 
-    sources = _sources(raw.get("sources", []), path, base, lookback, source_options)
+    sources = _sources(raw.get("sources", []), path, base, lookback, source_options, problems)
+    if secrets:
+        problems += secret_problems(path, privacy["key"], is_example, data_dir, sources)
+    if problems:
+        raise ConfigError.of(problems)
     return Config(
         path=path,
         is_example=is_example,
@@ -319,79 +403,197 @@ def from_dict(
     )
 
 
+def _not_a_folder(path: Path) -> Path | None:
+    """The first existing part of ``path`` that is not a folder (data cannot go there)."""
+    for p in (path, *path.parents):
+        try:
+            if p.exists():
+                return None if p.is_dir() else p
+        except OSError:
+            return p
+    return None
+
+
 def _resolve(base: Path, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() else base / p
 
 
 def _sources(
-    raw_sources: Any, path: Path, base: Path, default_lookback: dt.timedelta, deep: bool = True
+    raw_sources: Any,
+    path: Path,
+    base: Path,
+    default_lookback: dt.timedelta,
+    deep: bool = True,
+    problems: list[str] | None = None,
 ) -> list[SourceConfig]:
+    """Validate every ``[[sources]]`` entry, appending problems (raising without a list)."""
+    collect: list[str] = [] if problems is None else problems
+    before = len(collect)
     if not isinstance(raw_sources, list):
-        raise ConfigError(f"{path}: 'sources' must be an array of tables ([[sources]])")
+        collect.append(f"{path}: 'sources' must be an array of tables ([[sources]])")
+        raw_sources = []
     seen: set[str] = set()
     out: list[SourceConfig] = []
     for i, entry in enumerate(raw_sources, start=1):
-        label = f"{path}: [[sources]] #{i}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{label}: must be a table")
-        name = entry.get("name")
-        if isinstance(name, str):
-            label = f"{path}: [[sources]] #{i} ({name})"
-        kind = entry.get("kind")
-        if not isinstance(kind, str):
-            raise ConfigError(
-                f"{label} key 'kind': required; expected one of: {', '.join(sorted(REGISTRY))}"
-            )
-        if kind not in REGISTRY:
-            raise ConfigError(
-                f"{label} key 'kind': unknown kind {kind!r}; expected one of:"
-                f" {', '.join(sorted(REGISTRY))}"
-            )
-        if deep:
-            cls = adapter_class(kind)
-            values = validate_options(label, entry, COMMON_OPTIONS + cls.options)
-        else:
-            common = {o.name for o in COMMON_OPTIONS}
-            values = validate_options(
-                label, {k: v for k, v in entry.items() if k in common}, COMMON_OPTIONS
-            )
-            values.update({k: v for k, v in entry.items() if k not in common})
-        name = values["name"]
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            raise ConfigError(
-                f"{label} key 'name': expected letters, digits, '_', '-' or '.'"
-                f" (it names a folder), got {name!r}"
-            )
-        if name in seen:
-            raise ConfigError(
-                f"{label} key 'name': {name!r} is used by another source; names must be unique"
-            )
-        seen.add(name)
-        lookback = default_lookback
-        if values["lookback"] is not None:
-            try:
-                lookback = parse_duration(values["lookback"])
-            except ValueError:
-                raise ConfigError(
-                    f"{label} key 'lookback': expected a duration like '3d',"
-                    f" got {values['lookback']!r}"
-                ) from None
-        specific = {k: v for k, v in values.items() if k not in {o.name for o in COMMON_OPTIONS}}
-        for key, message in cls.validate(specific) if deep else ():
-            raise ConfigError(f"{label} key '{key}': {message}")
-        out.append(
-            SourceConfig(
-                name=name,
-                kind=kind,
-                enabled=values["enabled"],
-                options=specific,
-                keep_titles=values["keep_titles"],
-                lookback=lookback,
-                base_dir=base,
-            )
-        )
+        source = _source(entry, i, path, base, default_lookback, deep, seen, collect)
+        if source is not None:
+            out.append(source)
+    if problems is None and len(collect) > before:
+        raise ConfigError.of(collect[before:])
     return out
+
+
+def _source(
+    entry: Any,
+    i: int,
+    path: Path,
+    base: Path,
+    default_lookback: dt.timedelta,
+    deep: bool,
+    seen: set[str],
+    problems: list[str],
+) -> SourceConfig | None:
+    label = f"{path}: [[sources]] #{i}"
+    if not isinstance(entry, dict):
+        problems.append(f"{label}: must be a table")
+        return None
+    name = entry.get("name")
+    if isinstance(name, str):
+        label = f"{path}: [[sources]] #{i} ({name})"
+    kind = entry.get("kind")
+    if not isinstance(kind, str):
+        problems.append(
+            f"{label} key 'kind': required; expected one of: {', '.join(sorted(REGISTRY))}"
+        )
+        return None
+    if kind not in REGISTRY:
+        problems.append(
+            f"{label} key 'kind': unknown kind {_shown(kind)}; expected one of:"
+            f" {', '.join(sorted(REGISTRY))}"
+        )
+        return None
+    found: list[str] = []
+    common = {o.name for o in COMMON_OPTIONS}
+    if deep:
+        cls = adapter_class(kind)
+        options = COMMON_OPTIONS + cls.options
+        known = {o.name for o in options}
+        # Unknown keys are reported, but do not stop the kind's own checks of the rest.
+        unknown = [
+            f"{label} key '{k}': unknown key; expected one of: {', '.join(sorted(known))}"
+            for k in entry
+            if k not in known
+        ]
+        values = validate_options(
+            label, {k: v for k, v in entry.items() if k in known}, options, found
+        )
+    else:
+        values = validate_options(
+            label, {k: v for k, v in entry.items() if k in common}, COMMON_OPTIONS, found
+        )
+        values.update({k: v for k, v in entry.items() if k not in common})
+    name = values["name"]
+    if isinstance(name, str) and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        found.append(
+            f"{label} key 'name': expected letters, digits, '_', '-' or '.'"
+            f" (it names a folder), got {_shown(name)}"
+        )
+    if isinstance(name, str) and name in seen:
+        found.append(
+            f"{label} key 'name': {name!r} is used by another source; names must be unique"
+        )
+    if isinstance(name, str):
+        seen.add(name)
+    lookback = default_lookback
+    if values["lookback"] is not None:
+        try:
+            lookback = parse_duration(values["lookback"])
+        except ValueError:
+            found.append(
+                f"{label} key 'lookback': expected a duration like '3d'"
+                f" (at most 36500d), got {_shown(values['lookback'])}"
+            )
+    specific = {k: v for k, v in values.items() if k not in common}
+    if deep:
+        # The kind's own value checks; a bad value was replaced by its default, so they
+        # see declared types. A key checked here already (a time zone) is reported once.
+        reported: set[str] = set()
+        zone = specific.get("timezone")
+        if zone:
+            problem = _zone_problem(zone)
+            if problem:
+                found.append(f"{label} key 'timezone': {problem}")
+                reported.add("timezone")
+        if not any(o.required and values.get(o.name) is None for o in options):
+            for key, message in _kind_checks(cls, specific, bool(found)):
+                if key not in reported:
+                    found.append(f"{label} key '{key}': {message}")
+    if deep:
+        found = unknown + found
+    problems.extend(found)
+    if found:
+        return None
+    return SourceConfig(
+        name=name,
+        kind=kind,
+        enabled=values["enabled"],
+        options=specific,
+        keep_titles=values["keep_titles"],
+        keep_device_names=values["keep_device_names"],
+        lookback=lookback,
+        base_dir=base,
+    )
+
+
+def _kind_checks(cls: Any, options: dict[str, Any], after_problems: bool) -> list[tuple[str, str]]:
+    """A kind's ``validate``; after other problems, a check tripping over a replaced
+    default adds nothing (the operator fixes the reported ones and validates again)."""
+    if not after_problems:
+        return cls.validate(options)
+    try:
+        return cls.validate(options)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return []
+
+
+def key_where(path: Path) -> str:
+    """How messages about the pseudonymisation key name it."""
+    return f"{path}: [privacy] key 'key'"
+
+
+def secret_problems(
+    path: Path,
+    privacy_key: str | None,
+    is_example: bool,
+    data_dir: Path,
+    sources: list[SourceConfig],
+) -> list[str]:
+    """What a run would find wrong before reading anything: the key and every secret.
+
+    ``validate`` reports all of these; ``run`` stops on the key's (a source whose
+    secret is missing fails alone, and the other sources still run).
+    """
+    from workstyle.collector.pseudonyms import load_key
+
+    problems: list[str] = []
+    if privacy_key is not None:
+        try:
+            load_key(privacy_key, data_dir, allow_create=False, where=key_where(path))
+        except ConfigError as exc:
+            problems += exc.problems
+    for i, source in enumerate(sources, start=1):
+        if not source.enabled:
+            continue
+        for opt in adapter_class(source.kind).options:
+            ref = source.options.get(opt.name)
+            if opt.type != "secret" or ref is None:
+                continue
+            try:
+                read_secret(ref, f"{path}: [[sources]] #{i} ({source.name}) key '{opt.name}'")
+            except ConfigError as exc:
+                problems += exc.problems
+    return problems
 
 
 def identity_of(source: SourceConfig) -> dict[str, Any]:

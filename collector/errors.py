@@ -35,9 +35,22 @@ class CollectorError(Exception):
 
 
 class ConfigError(CollectorError):
-    """Configuration (or credentials/permissions) are wrong; the operator must fix them."""
+    """Configuration (or credentials/permissions) are wrong; the operator must fix them.
+
+    One error may carry several problems (``problems``), one line each: the operator
+    fixes them all in one go instead of one per attempt.
+    """
 
     exit_code = EXIT_CONFIG
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+    @classmethod
+    def of(cls, problems: list[str]) -> ConfigError:
+        """One error for many problems (its message is their lines)."""
+        return cls("\n".join(problems), problems)
 
 
 class SourceError(CollectorError):

@@ -38,10 +38,29 @@ class Option:
     #: The option defines *what* the source reads (a folder, an account): state is
     #: keyed by these, so changing one never silently reuses an old watermark.
     identity: bool = False
+    #: Bounds of a numeric option; unset: :func:`default_bounds`.
+    minimum: float | None = None
+    maximum: float | None = None
 
     def __post_init__(self) -> None:
         if self.type not in OPTION_TYPES:
             raise ValueError(f"option {self.name}: unknown type {self.type}")
+
+    def bounds(self) -> tuple[float, float]:
+        """The inclusive range a numeric value must lie in."""
+        lo, hi = default_bounds(self.name)
+        return (
+            lo if self.minimum is None else self.minimum,
+            hi if self.maximum is None else self.maximum,
+        )
+
+
+def default_bounds(name: str) -> tuple[float, float]:
+    """Every count, size and duration is non-negative; an upper bound keeps dates and
+    loops finite (a ``*_days`` option beyond a century would leave the calendar)."""
+    if name.endswith("_days"):
+        return 0, 36_500
+    return 0, 1_000_000_000
 
 
 #: Options every source has, whatever its kind.
@@ -55,6 +74,13 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "keep_titles",
         "bool",
         "Store document titles and meeting topics (dropped by default for privacy).",
+        default=False,
+    ),
+    Option(
+        "keep_device_names",
+        "bool",
+        "Store client and host names as read (by default each is replaced by a keyed"
+        " pseudonym: a PC name identifies its user to anyone holding the asset list).",
         default=False,
     ),
     Option(
@@ -76,6 +102,7 @@ class SourceConfig:
     enabled: bool
     options: dict[str, Any]
     keep_titles: bool = False
+    keep_device_names: bool = False
     lookback: dt.timedelta = dt.timedelta(days=3)
     #: Directory relative paths in the options are resolved against.
     base_dir: Path = Path()

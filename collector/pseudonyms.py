@@ -36,6 +36,15 @@ def normalise_expr(col: pl.Expr) -> pl.Expr:
     return pl.when(s.str.len_chars() > 0).then(s).otherwise(None)
 
 
+def check_key_length(key: bytes, where: str) -> None:
+    """A key shorter than :data:`MIN_KEY_BYTES` is refused (the message never shows it)."""
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(
+            f"{where}: the pseudonymisation key is {len(key)} bytes; it must be at least"
+            f" {MIN_KEY_BYTES} bytes (make one with: openssl rand -hex 32)"
+        )
+
+
 class Pseudonymiser:
     """Replaces identifier columns with keyed pseudonyms."""
 
@@ -87,25 +96,34 @@ class Pseudonymiser:
 
 
 def load_key(
-    ref: str | None, data_dir: Path, *, allow_create: bool, warn: callable | None = None
+    ref: str | None,
+    data_dir: Path,
+    *,
+    allow_create: bool,
+    warn: callable | None = None,
+    where: str = "[privacy] key",
 ) -> bytes:
     """Read the key from its ``env:``/``file:`` reference, or create the example key."""
-    from workstyle.collector.secrets import read_secret
+    from workstyle.collector.secrets import read_secret, register_secret
 
     if ref is not None:
-        value = read_secret(ref, "[privacy] key")
-        return value.encode("utf-8")
+        key = read_secret(ref, where).encode("utf-8")
+        check_key_length(key, where)
+        return key
     if not allow_create:
-        raise ConfigError("[privacy] key: required; expected 'env:VARIABLE' or 'file:PATH'")
+        raise ConfigError(f"{where}: required; expected 'env:VARIABLE' or 'file:PATH'")
     path = data_dir / "_secrets" / "pseudonym.key"
     if path.exists():
-        return path.read_text(encoding="utf-8").strip().encode("utf-8")
+        value = read_secret(f"file:{path}", where)
+        check_key_length(value.encode("utf-8"), where)
+        return value.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(secrets.token_hex(32) + "\n")
     os.replace(tmp, path)
+    register_secret(path.read_text(encoding="utf-8").strip())
     if warn is not None:
         warn(
             f"created a new pseudonymisation key at {path} (mode 0600) for the example"

@@ -34,10 +34,16 @@ class Context:
         """The config with sources only listed: for the exporter, which reads no source."""
         return self._cfg or self._load(source_options=False)
 
-    def _load(self, *, source_options: bool):  # noqa: ANN202
+    def checked_cfg(self):  # noqa: ANN201 - collector.config.Config
+        """The config with the key and every enabled source's secret read, as a run would."""
+        return self._load(source_options=True, secrets=True)
+
+    def _load(self, *, source_options: bool, secrets: bool = False):  # noqa: ANN202
         from workstyle.collector import config
 
-        cfg = config.load(self.config_path, self.data_dir, source_options=source_options)
+        cfg = config.load(
+            self.config_path, self.data_dir, source_options=source_options, secrets=secrets
+        )
         if self.lock_wait is not None:
             cfg.lock_wait = self.lock_wait
         return cfg
@@ -50,7 +56,10 @@ class CollectorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CollectorError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from workstyle.collector.secrets import redact
+
+            for line in getattr(exc, "problems", None) or [str(exc)]:
+                click.echo(f"error: {redact(line)}", err=True)
             sys.exit(exc.exit_code)
 
 
@@ -66,7 +75,7 @@ class CollectorGroup(click.Group):
 @click.option("--data-dir", metavar="DIR", help="Override [collector] data_dir.")
 @click.option(
     "--lock-wait",
-    type=float,
+    type=click.FloatRange(0, 1_000_000_000),
     metavar="SECONDS",
     help="Wait this long for another run's lock (default: [collector] lock_wait).",
 )

@@ -18,10 +18,17 @@ log = logging.getLogger("collector")
 
 
 def _pipeline(cfg, progress=None):  # noqa: ANN001, ANN202
+    from workstyle.collector.config import key_where
     from workstyle.collector.ingest.pipeline import Pipeline
     from workstyle.collector.pseudonyms import Pseudonymiser, load_key
 
-    key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example, warn=log.warning)
+    key = load_key(
+        cfg.privacy_key,
+        cfg.data_dir,
+        allow_create=cfg.is_example,
+        warn=log.warning,
+        where=key_where(cfg.path),
+    )
     return Pipeline(cfg, Pseudonymiser(key), progress=progress)
 
 

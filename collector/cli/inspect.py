@@ -60,8 +60,15 @@ def kinds(fmt: str) -> None:
 )
 @click.pass_obj
 def validate(obj: Context, check_sources: bool) -> None:
-    """Check the config without touching data (exit 2 on the first problem)."""
-    cfg = obj.cfg
+    """Check the config as `run` would, without touching data (exit 2, every problem listed).
+
+    Types, bounds and every kind's own value checks, the pseudonymisation key (readable,
+    long enough) and every enabled source's secrets; --check-sources also probes them.
+    """
+    from workstyle.collector.exporter.settings import settings
+
+    cfg = obj.checked_cfg()
+    settings(cfg)  # the [exporter] values `serve` and `run --textfile-dir` would use
     click.echo(
         f"{cfg.path}: ok, {len(cfg.sources)} source(s):"
         f" {', '.join(s.name for s in cfg.sources) or 'none'}"

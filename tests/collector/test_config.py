@@ -113,7 +113,8 @@ def test_a_literal_secret_is_never_echoed(tmp_path) -> None:
     assert "hunter2" not in str(err.value)
 
 
-def test_validate_command_exits_2_with_the_message(tmp_path, cli) -> None:
+def test_validate_command_exits_2_with_the_message(tmp_path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("K", "a-pseudonymisation-key-long-enough")
     path = _write(tmp_path, BASE + "[colector]\n")
     result = cli("--config", str(path), "validate")
     assert result.exit_code == 2

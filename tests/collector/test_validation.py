@@ -231,7 +231,7 @@ def fuzz_dir(tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 @settings(
-    max_examples=150,
+    max_examples=200,
     deadline=None,  # timed below, per call, without hypothesis' first-call jitter
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
