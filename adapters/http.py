@@ -26,6 +26,7 @@ import requests
 
 from workstyle.collector.errors import ConfigError, QuotaExhausted, RetryableError, SourceError
 from workstyle.collector.options import Option
+from workstyle.collector.secrets import redact, register_secret
 
 log = logging.getLogger("collector.http")
 
@@ -53,6 +54,10 @@ RATE_LIMIT_WORDS = (
     "maximum number of api requests",
 )
 USER_AGENT = "workstyle-collector/0.1 (+requests)"
+#: Form fields that carry credentials: redacted wherever a server echoes them back.
+SECRET_FORM_FIELDS = frozenset(
+    {"client_secret", "refresh_token", "assertion", "password", "code", "client_assertion"}
+)
 
 #: Options every HTTP-based source accepts, in addition to its own.
 HTTP_OPTIONS: tuple[Option, ...] = (
@@ -161,7 +166,15 @@ class HttpError(SourceError):
 
 
 def api_message(resp: requests.Response, limit: int = 200) -> str:
-    """The API's own error text, short, from the common JSON error shapes or the body."""
+    """The API's own error text, short, from the common JSON error shapes or the body.
+
+    Secrets are redacted before the text is cut short, so no fragment of one survives.
+    """
+    text = _api_message(resp, 100_000)
+    return redact(text)[:limit]
+
+
+def _api_message(resp: requests.Response, limit: int) -> str:
     try:
         body = resp.json()
     except ValueError:
@@ -197,6 +210,7 @@ class TokenCache:
         with self._lock:
             if force or self._token is None or time.monotonic() >= self._expires:
                 token, expires_in = self._fetch()
+                register_secret(token)  # a bearer token is as good as the secret for an hour
                 self.fetches += 1
                 self._token = token
                 self._expires = time.monotonic() + max(0.0, expires_in - self._margin)
@@ -295,6 +309,13 @@ class HttpClient:
             )
         attempt = 0
         refreshed = False
+        # A gateway may echo the request in its error: make sure no credential survives.
+        if basic_auth is not None:
+            register_secret(basic_auth[1])
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                if key in SECRET_FORM_FIELDS and isinstance(value, str):
+                    register_secret(value)
         while True:
             hdrs = dict(headers or {})
             if auth and self.token is not None:

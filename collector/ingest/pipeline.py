@@ -33,7 +33,7 @@ from workstyle.collector.ingest.state import SourceState, StateStore
 from workstyle.collector.ingest.store import Store, UpsertResult
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import Pseudonymiser
-from workstyle.collector.secrets import read_secret
+from workstyle.collector.secrets import read_secret, redact
 from workstyle.schemas.runs_quarantine import QUARANTINE, RUNS
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
@@ -237,6 +237,8 @@ class Pipeline:
             )
         res.duration = round(time.monotonic() - t0, 3)
         if res.error:
+            # The error goes to the terminal, the state and the ledger: never a secret.
+            res.error = redact(res.error)
             log.error("%s: %s", source.name, res.error)
         if not dry_run:
             self._record(source, state, res)
