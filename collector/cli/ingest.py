@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,19 +90,30 @@ class _Progress:
         self._bars.clear()
 
 
-def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
-    from workstyle.collector.ingest.lock import WriterLock
+@contextlib.contextmanager
+def _writer(cfg) -> Iterator[None]:  # noqa: ANN001
+    """The writer lock, held for the whole command; the holder first removes what killed
+    writers left. Inside, data is written owner-only (see ``owner_only``)."""
+    from workstyle.collector.ingest.lock import WriterLock, owner_only
     from workstyle.collector.ingest.store import Store
 
+    with WriterLock(cfg.data_dir, cfg.lock_wait) as lock:
+        with owner_only():
+            removed = Store(cfg.data_dir.resolve()).cleanup_temp(lock)
+        if removed:
+            log.info("removed %d temporary file(s) a killed run left behind", removed)
+        yield
+
+
+def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
+    """Every selected source (call holding the writer lock, inside ``owner_only``)."""
     sources = _select_sources(cfg, names)
-    with WriterLock(cfg.data_dir, cfg.lock_wait):
-        Store(cfg.data_dir.resolve()).cleanup_temp()
-        progress = _Progress()
-        pipeline = _pipeline(cfg, progress)
-        try:
-            results = pipeline.incremental(sources)
-        finally:
-            progress.close()
+    progress = _Progress()
+    pipeline = _pipeline(cfg, progress)
+    try:
+        results = pipeline.incremental(sources)
+    finally:
+        progress.close()
     for r in results:
         click.echo(_fmt_result(r))
     return results
@@ -136,13 +149,21 @@ def run(
     Exit code 0 when every source succeeded, 1 when any failed (the others still
     landed), 2 on configuration errors, 3 when another run holds the lock.
     """
+    from workstyle.collector.ingest.lock import owner_only
+
     cfg = obj.cfg
-    results = _ingest(cfg, names)
-    shown = _recompute_kpis(cfg, as_of.date() if as_of else None)
-    if shown:
-        click.echo("")
-        click.echo(shown)
-    _after_run(cfg, results, textfile_dir, report_dir)
+    # One lock for the whole run: a waiting writer must not start while the KPI tables,
+    # the textfile or the report are still being written.
+    with _writer(cfg):
+        with owner_only():
+            results = _ingest(cfg, names)
+            shown = _recompute_kpis(cfg, as_of.date() if as_of else None)
+        if shown:
+            click.echo("")
+            click.echo(shown)
+        # Outside data_dir and read by others (node_exporter, policy staff): the caller's
+        # umask applies.
+        _after_run(cfg, results, textfile_dir, report_dir)
     sys.exit(_exit_code(results))
 
 
@@ -195,7 +216,10 @@ def _dir_option(cfg, given: str | None, section: str, key: str) -> Path | None: 
 @click.pass_obj
 def ingest(obj: Context, names: tuple[str, ...]) -> None:
     """Ingest sources incrementally (the first half of `run`, without the KPIs)."""
-    results = _ingest(obj.cfg, names)
+    from workstyle.collector.ingest.lock import owner_only
+
+    with _writer(obj.cfg), owner_only():
+        results = _ingest(obj.cfg, names)
     sys.exit(_exit_code(results))
 
 
@@ -242,14 +266,14 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
     Idempotent (rows are upserted by natural key), resumable after an interruption
     (committed units are skipped), and it never moves the nightly watermark.
     """
-    from workstyle.collector.ingest.lock import WriterLock
+    from workstyle.collector.ingest.lock import owner_only
 
     cfg = obj.cfg
     source = cfg.source(name)
     lo, hi = _parse_when(start, cfg.tz, False), _parse_when(end, cfg.tz, True)
     if hi <= lo:
         raise click.BadParameter("--to must be after --from")
-    with WriterLock(cfg.data_dir, cfg.lock_wait):
+    with _writer(cfg), owner_only():
         progress = _Progress()
         try:
             result = _pipeline(cfg, progress).backfill(

@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -28,6 +30,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from workstyle.collector.ingest.reader import DatasetReader
+
+if TYPE_CHECKING:
+    from workstyle.collector.ingest.lock import WriterLock
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
 
@@ -97,7 +102,7 @@ class Store(DatasetReader):
         """Run ``write`` into a hidden temporary file beside ``path``, then rename it over."""
         directory, _, name = path.rpartition("/")
         self.fs.create_dir(directory, recursive=True)
-        tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
+        tmp = f"{directory}/{temp_name(name)}"
         try:
             with self.fs.open_output_stream(tmp) as out:
                 write(out)
@@ -171,8 +176,14 @@ class Store(DatasetReader):
             partitions_written=1,
         )
 
-    def cleanup_temp(self) -> int:
-        """Remove hidden temporary files a killed writer left behind (call under the lock)."""
+    def cleanup_temp(self, lock: WriterLock) -> int:
+        """Remove hidden temporary files killed writers left behind (only the lock holder may).
+
+        A file is removed when it is this process's, its writer is gone, or it is older
+        than the live process now holding its writer's pid (a reused pid).
+        """
+        if not lock.held:
+            raise RuntimeError("cleanup_temp needs the writer lock")
         removed = 0
         try:
             infos = self.fs.get_file_info(
@@ -185,10 +196,54 @@ class Store(DatasetReader):
                 info.type == pafs.FileType.File
                 and info.base_name.startswith(".")
                 and info.base_name.endswith(TMP_SUFFIX)
+                and _abandoned(info)
             ):
-                self.fs.delete_file(info.path)
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.delete_file(info.path)
                 removed += 1
         return removed
+
+
+def temp_name(name: str, pid: int | None = None) -> str:
+    """The hidden temporary name a writer uses for ``name``; it carries the writer's pid."""
+    return f".{name}.{pid or os.getpid()}-{uuid.uuid4().hex[:12]}{TMP_SUFFIX}"
+
+
+_TEMP_PID = re.compile(r"\.(\d+)(?:-[0-9a-f]+)?\.tmp$")
+
+
+def _abandoned(info: pafs.FileInfo) -> bool:
+    """Whether the writer of a temporary file is gone (see Store.cleanup_temp)."""
+    m = _TEMP_PID.search(info.base_name)
+    if m is None:
+        return True  # an older name without a pid: only a dead writer can have left it
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    started = _process_started(pid)
+    mtime = info.mtime.timestamp() if info.mtime is not None else None
+    return started is not None and mtime is not None and mtime < started
+
+
+def _process_started(pid: int) -> float | None:
+    """When a live process started (Linux /proc: boot time + its start in clock ticks)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        ticks = int(fields[19])  # field 22 of proc(5); the list starts at field 3
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:

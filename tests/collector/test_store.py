@@ -145,8 +145,11 @@ def test_a_killed_writer_leaves_a_readable_dataset_and_the_next_run_recovers(tmp
     rows = store.scan(SPEC).collect()
     assert rows.height == 400_000
     assert rows.get_column("duration_seconds").n_unique() == 1
-    store.cleanup_temp()
-    leftovers = [p for p in data.rglob("*") if p.is_file() and p.name.startswith(".")]
+    from workstyle.collector.ingest.lock import WriterLock
+
+    with WriterLock(data) as lock:
+        store.cleanup_temp(lock)
+    leftovers = [p for p in data.rglob("*") if p.is_file() and p.name.endswith(".tmp")]
     assert leftovers == []
     res = store.upsert(SPEC, "vpn", sessions(range(500_000, 500_002)), INGEST)
     assert res.new == 2
