@@ -63,9 +63,9 @@ CORE_SECTIONS: dict[str, tuple[Option, ...]] = {
         Option(
             "quarantine_raw",
             "bool",
-            "Keep the raw text of quarantined rows (may hold identifiers); false keeps"
-            " only location and reason.",
-            default=True,
+            "Also keep the raw text of quarantined rows: it then holds raw identifiers"
+            " (accounts, PC names); by default only location, reason and field count.",
+            default=False,
         ),
     ),
     "targets": (

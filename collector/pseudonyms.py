@@ -25,6 +25,9 @@ from workstyle.collector.errors import ConfigError
 
 PSEUDONYM_HEX_CHARS = 32
 MIN_KEY_BYTES = 16
+#: Namespaces of pseudonyms: staff identifiers, and the names of their devices.
+PERSON = "person"
+DEVICE = "device"
 
 
 def normalise_expr(col: pl.Expr) -> pl.Expr:
@@ -56,19 +59,27 @@ class Pseudonymiser:
             )
         self._key = key
         # Distinct identifiers are few (staff, not rows): hash each once per process.
-        self._cache: dict[str, str] = {}
+        self._cache: dict[tuple[str, str], str] = {}
 
-    def one(self, identifier: str) -> str:
+    def one(self, identifier: str, namespace: str = PERSON) -> str:
         """The pseudonym of a single identifier (normalised first)."""
         frame = pl.DataFrame({"x": [identifier]})
-        return self.frame(frame, ["x"])["x"][0]
+        return self.frame(frame, ["x"], namespace)["x"][0]
 
-    def _digest(self, value: str) -> str:
-        mac = hmac.new(self._key, value.encode("utf-8"), hashlib.sha256)
+    def _digest(self, value: str, namespace: str) -> str:
+        # People keep the un-prefixed input (their pseudonyms predate namespaces); any
+        # other namespace is prefixed, so a PC named like an account gets another value.
+        text = value if namespace == PERSON else f"{namespace}\x00{value}"
+        mac = hmac.new(self._key, text.encode("utf-8"), hashlib.sha256)
         return mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
 
-    def frame(self, df: pl.DataFrame, columns: list[str] | tuple[str, ...]) -> pl.DataFrame:
-        """Return ``df`` with each of ``columns`` replaced by pseudonyms."""
+    def frame(
+        self,
+        df: pl.DataFrame,
+        columns: list[str] | tuple[str, ...],
+        namespace: str = PERSON,
+    ) -> pl.DataFrame:
+        """Return ``df`` with each of ``columns`` replaced by pseudonyms of ``namespace``."""
         present = [c for c in columns if c in df.columns]
         if not present or df.height == 0:
             return df
@@ -85,9 +96,9 @@ class Pseudonymiser:
             if n is None:
                 mapping[r] = None
                 continue
-            digest = cache.get(n)
+            digest = cache.get((namespace, n))
             if digest is None:
-                digest = cache[n] = self._digest(n)
+                digest = cache[(namespace, n)] = self._digest(n, namespace)
             mapping[r] = digest
         return df.with_columns(
             pl.col(c).cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.String)

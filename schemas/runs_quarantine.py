@@ -38,12 +38,15 @@ RUNS = TableSpec(
 
 QUARANTINE = TableSpec(
     name="_quarantine",
-    version=1,
-    description="Rows that could not be read: where, why, and (optionally) the raw text.",
+    version=2,
+    description="Rows that could not be read: where, why, how many fields, and (only with"
+    " [privacy] quarantine_raw = true) the raw text.",
     fields=(
         pa.field("table", pa.string(), nullable=False),
         pa.field("location", pa.string(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),
+        # Fields of the raw row: tells a truncated line from a shifted one without the text.
+        pa.field("fields", pa.int32()),
         pa.field("raw", pa.string()),
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("first_seen", UTC_TS, nullable=False),

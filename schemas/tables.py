@@ -33,6 +33,9 @@ class TableSpec:
     description: str
     #: Columns holding person identifiers: replaced by a keyed pseudonym at ingest.
     person_columns: tuple[str, ...] = ()
+    #: Columns naming a person's device (a PC's host name): replaced by a keyed pseudonym
+    #: in their own namespace unless the source sets ``keep_device_names = true``.
+    device_columns: tuple[str, ...] = ()
     #: Free-text columns (titles, topics, document names) that are dropped unless
     #: the source sets ``keep_titles = true``.
     title_columns: tuple[str, ...] = ()
@@ -121,6 +124,7 @@ PRINT_JOBS = TableSpec(
     key=("job_id",),
     partition_by="printed_at",
     person_columns=("person",),
+    device_columns=("client",),
     title_columns=("document_name",),
     non_negative=("pages", "copies", "sheets"),
 )

@@ -6,7 +6,7 @@ the command, so ``collector --help`` stays light (tests/test_layers.py checks it
 
 from __future__ import annotations
 
-from workstyle.collector.cli import ingest, inspect, kpi, report, serve
+from workstyle.collector.cli import ingest, inspect, kpi, quarantine, report, serve
 from workstyle.collector.cli.app import main
 
 COMMANDS = (
@@ -14,6 +14,7 @@ COMMANDS = (
     ingest.ingest,
     ingest.backfill,
     inspect.status,
+    quarantine.quarantine,
     inspect.validate,
     inspect.kinds,
     kpi.kpi,

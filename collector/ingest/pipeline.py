@@ -11,9 +11,11 @@ A source that fails is recorded and the next source still runs.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import logging
+import re
 import time
 import traceback
 import uuid
@@ -32,7 +34,7 @@ from workstyle.collector.errors import CollectorError, ConfigError, QuotaExhaust
 from workstyle.collector.ingest.state import SourceState, StateStore
 from workstyle.collector.ingest.store import Store, UpsertResult
 from workstyle.collector.options import SourceConfig
-from workstyle.collector.pseudonyms import Pseudonymiser
+from workstyle.collector.pseudonyms import DEVICE, Pseudonymiser
 from workstyle.collector.secrets import read_secret, redact
 from workstyle.schemas.runs_quarantine import QUARANTINE, RUNS
 from workstyle.schemas.tables import TableSpec
@@ -371,24 +373,29 @@ class Pipeline:
         if not source.keep_titles and spec.title_columns:
             good = good.with_columns(pl.lit(None, pl.String).alias(c) for c in spec.title_columns)
         good = self.pseudonymiser.frame(good.select(spec.columns), spec.person_columns)
+        if spec.device_columns and not source.keep_device_names:
+            good = self.pseudonymiser.frame(good, spec.device_columns, DEVICE)
 
         return good, self._quarantine_frame(spec.name, q), outside
 
     def _quarantine_frame(self, table: str, q: Quarantined) -> pl.DataFrame:
         if not len(q):
             return pl.DataFrame()
+        # Raw text holds raw identifiers: kept only when the operator asked for it.
         raw = q.raw if self.cfg.quarantine_raw else [None] * len(q)
         frame = pl.DataFrame(
             {
                 "table": [table] * len(q),
                 "location": q.location,
                 "reason": q.reason,
+                "fields": [_field_count(r) for r in q.raw],
                 "raw": raw,
             },
             schema={
                 "table": pl.String,
                 "location": pl.String,
                 "reason": pl.String,
+                "fields": pl.Int32,
                 "raw": pl.String,
             },
         )
@@ -507,6 +514,25 @@ def _newest(spec: TableSpec, rows: pl.DataFrame, timezone: str) -> dt.datetime |
         local = dt.datetime.combine(value, dt.time(), ZoneInfo(timezone))
         return local.astimezone(dt.UTC)
     return None
+
+
+def _field_count(raw: str | None) -> int | None:
+    """Fields of a raw row: JSON keys, else tab-, comma- or key=value-separated fields."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            return len(obj)
+    if "\t" in text or "," in text:
+        delimiter = "\t" if "\t" in text else ","
+        return len(next(csv.reader([text], delimiter=delimiter), []))
+    pairs = len(re.findall(r"(?:^|\s)[\w.-]+=", text))
+    return pairs or len(text.split())
 
 
 def _raw_json(row: dict[str, Any]) -> str:

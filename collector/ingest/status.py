@@ -45,3 +45,37 @@ def source_status(cfg: Config) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+#: Columns of `collector quarantine`, in order.
+QUARANTINE_COLUMNS = (
+    "source",
+    "table",
+    "run_id",
+    "first_seen",
+    "location",
+    "reason",
+    "fields",
+    "raw",
+)
+
+
+def quarantined(
+    cfg: Config,
+    sources: tuple[str, ...] = (),
+    tables: tuple[str, ...] = (),
+    runs: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """The quarantined rows, oldest first, optionally of some sources, tables or runs."""
+    import polars as pl
+
+    from workstyle.collector.ingest.reader import DatasetReader
+
+    for name in sources:
+        cfg.source(name)  # an unknown name is a config error naming the configured ones
+    frame = DatasetReader(cfg.data_dir.resolve()).scan(QUARANTINE)
+    for column, wanted in (("source", sources), ("table", tables), ("run_id", runs)):
+        if wanted:
+            frame = frame.filter(pl.col(column).is_in(list(wanted)))
+    rows = frame.select(QUARANTINE_COLUMNS).sort("first_seen", "source", "location").collect()
+    return rows.to_dicts()

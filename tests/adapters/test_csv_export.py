@@ -86,7 +86,8 @@ def ingest(copy_fixture, make_config, load_config, pipeline_for):  # noqa: ANN00
             **mapping,
             **extra,
         }
-        cfg = load_config(make_config([source]))
+        # Raw text is kept here to check it (by default only location and reason are).
+        cfg = load_config(make_config([source], privacy={"quarantine_raw": True}))
         res = pipeline_for(cfg).incremental(cfg.sources)[0]
         store = Store(cfg.data_dir.resolve())
         rows = store.scan(schemas.get(mapping["table"])).collect()

@@ -41,6 +41,7 @@ def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN2
             "name": "pc",
             "kind": "papercut_ng_print_log",
             "keep_titles": True,
+            "keep_device_names": True,  # to check the PC names read
             "paths": [str(tmp_path / "logs" / "printlog_*.log*")],
         }
         cfg = load_config(make_config([{**src, **extra}]))

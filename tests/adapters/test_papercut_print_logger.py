@@ -40,7 +40,8 @@ def _quarantine(cfg) -> pl.DataFrame:  # noqa: ANN001
 @pytest.fixture
 def ingest(make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
     def run(folder: Path, **extra: object):  # noqa: ANN202
-        cfg = load_config(make_config([_source(folder, **extra)]))
+        # Raw text is kept here to check it (by default only location and reason are).
+        cfg = load_config(make_config([_source(folder, **extra)], privacy={"quarantine_raw": True}))
         results = pipeline_for(cfg).incremental(cfg.sources)
         return cfg, results[0]
 

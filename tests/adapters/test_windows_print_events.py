@@ -29,6 +29,7 @@ def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN2
             "name": "prn",
             "kind": "windows_print_events",
             "keep_titles": True,
+            "keep_device_names": True,  # to check the PC names read
             "paths": [str(tmp_path / "in" / "*")],
         }
         cfg = load_config(make_config([{**src, **extra}]))
