@@ -49,6 +49,13 @@ class Context:
         return cfg
 
 
+def _finite(value: float | None) -> float | None:
+    # FloatRange lets nan through (every comparison with nan is false).
+    if value is not None and value != value:
+        raise click.BadParameter("expected a number of seconds, got nan")
+    return value
+
+
 class CollectorGroup(click.Group):
     """Turns errors a user can hit into one line on stderr and the right exit code."""
 
@@ -76,6 +83,7 @@ class CollectorGroup(click.Group):
 @click.option(
     "--lock-wait",
     type=click.FloatRange(0, 1_000_000_000),
+    callback=lambda _ctx, _param, v: _finite(v),
     metavar="SECONDS",
     help="Wait this long for another run's lock (default: [collector] lock_wait).",
 )

@@ -277,3 +277,11 @@ def test_any_value_of_any_option_is_ok_or_one_line_per_problem(fuzz_dir, target,
         assert lines
         for line in lines:
             assert line.startswith(f"error: {path}"), line
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_the_lock_wait_option_is_checked_too(tmp_path, cli, key_env, value) -> None:
+    path = _config(tmp_path, key_env, [PRINT])
+    result = cli("--config", str(path), "--lock-wait", value, "validate")
+    assert result.exit_code == 2
+    assert "--lock-wait" in result.stderr and "Traceback" not in result.output
