@@ -285,3 +285,16 @@ def test_the_lock_wait_option_is_checked_too(tmp_path, cli, key_env, value) -> N
     result = cli("--config", str(path), "--lock-wait", value, "validate")
     assert result.exit_code == 2
     assert "--lock-wait" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_binary_targets_file_is_one_line_for_validate_and_run(tmp_path, cli, key_env) -> None:
+    targets = tmp_path / "targets.toml"
+    targets.write_bytes(b"\xff\xfe[kpi]\x00")
+    path = _config(tmp_path, key_env, [], targets={"file": str(targets)})
+    for command in ("validate", "run"):
+        result = cli("--config", str(path), command)
+        assert result.exit_code == 2, result.output
+        assert (
+            result.stderr.strip()
+            == f"error: {targets}: not UTF-8 text; save the targets file as UTF-8"
+        )
