@@ -83,6 +83,10 @@ def load_plan(path: Path) -> Plan:
         raise ConfigError(f"{path}: targets file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the targets file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the targets file: {exc.strerror}") from None
     plan = raw.get("plan", {})
     kpis: dict[str, KpiPlan] = {}
     for kpi, entry in (raw.get("kpi") or {}).items():

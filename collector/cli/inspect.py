@@ -65,10 +65,15 @@ def validate(obj: Context, check_sources: bool) -> None:
     Types, bounds and every kind's own value checks, the pseudonymisation key (readable,
     long enough) and every enabled source's secrets; --check-sources also probes them.
     """
-    from workstyle.collector.exporter.settings import settings
-
     cfg = obj.checked_cfg()
-    settings(cfg)  # the [exporter] values `serve` and `run --textfile-dir` would use
+    problems: list[str] = []
+    for check in _run_checks():
+        try:
+            check(cfg)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError.of(problems)
     click.echo(
         f"{cfg.path}: ok, {len(cfg.sources)} source(s):"
         f" {', '.join(s.name for s in cfg.sources) or 'none'}"
@@ -87,6 +92,20 @@ def validate(obj: Context, check_sources: bool) -> None:
             click.echo(f"  {source.name}: FAILED: {exc}")
     if failed:
         raise ConfigError("one or more sources failed their check (see above)")
+
+
+def _run_checks() -> list:
+    """What `run` reads besides the config itself: the plan's targets, the [kpi] rules,
+    the [exporter] settings (`serve`, `run --textfile-dir`)."""
+    from workstyle.aggregates.settings import rules_from
+    from workstyle.aggregates.targets import load_plan
+    from workstyle.collector.exporter.settings import settings
+
+    return [
+        lambda cfg: load_plan(cfg.targets_file),
+        lambda cfg: rules_from(cfg.sections.get("kpi")),
+        settings,
+    ]
 
 
 class _PipelineShim:
