@@ -215,7 +215,20 @@ _scalar = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     _text,
-    st.sampled_from(["env:FUZZ_SECRET", "file:/nonexistent/k", "Asia/Tokyo", "3d", "x/*.csv"]),
+    st.sampled_from(
+        [
+            "env:FUZZ_SECRET",
+            "file:/nonexistent/k",
+            "Asia/Tokyo",
+            "3d",
+            "x/*.csv",
+            "a\x00b",
+            "~no-such-user/x",
+            "file:~no-such-user/k",
+            "99999999999999d",
+            "../../etc",
+        ]
+    ),
 )
 _value = st.one_of(
     _scalar,
@@ -223,6 +236,11 @@ _value = st.one_of(
     st.dictionaries(st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=10), _scalar,
                     max_size=3),
 )  # fmt: skip
+
+
+def _toml(value: Any) -> str:
+    # NUL is legal in a TOML string only escaped.
+    return toml_value(value).replace("\x00", "\\u0000")
 
 
 @pytest.fixture(scope="module")
@@ -257,10 +275,10 @@ def test_any_value_of_any_option_is_ok_or_one_line_per_problem(fuzz_dir, target,
     lines = []
     for name, values in sections.items():
         lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+        lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
     for src in sources:
         lines.append("[[sources]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in src.items()]
+        lines += [f"{k} = {_toml(v)}" for k, v in src.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     t0 = time.monotonic()
     result = CliRunner().invoke(
@@ -298,3 +316,26 @@ def test_a_binary_targets_file_is_one_line_for_validate_and_run(tmp_path, cli, k
             result.stderr.strip()
             == f"error: {targets}: not UTF-8 text; save the targets file as UTF-8"
         )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("collector", "data_dir", "data\x00dir"),
+        ("targets", "file", "~no-such-user/targets.toml"),
+        ("privacy", "key", "file:~no-such-user/pseudonym.key"),
+    ],
+)
+def test_nul_characters_and_unknown_home_folders_are_one_line(
+    tmp_path, cli, key_env, section, key, value
+) -> None:
+    path = tmp_path / "collector.toml"
+    sections = {"collector": {"data_dir": "data"}, "privacy": {"key": key_env}}
+    sections.setdefault(section, {})[key] = value
+    path.write_text(
+        "\n".join(f"[{s}]\n" + "\n".join(f"{k} = {_toml(v)}" for k, v in kv.items())
+                  for s, kv in sections.items()) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    lines = _problems(cli("--config", str(path), "validate"), path)
+    assert any(f"key '{key}'" in ln for ln in lines), lines
