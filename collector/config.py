@@ -218,6 +218,14 @@ def _check_value(where: str, opt: Option, value: Any) -> str | None:
             f"{where} key '{opt.name}': expected one of {', '.join(opt.choices)},"
             f" got {_shown(value)}"
         )
+    if isinstance(value, str) and "\x00" in value:
+        return f"{where} key '{opt.name}': expected text without NUL characters"
+    as_path = value[5:] if opt.type == "secret" and value.startswith("file:") else value
+    if opt.type in ("path", "secret") and as_path.startswith("~"):
+        try:
+            Path(as_path).expanduser()
+        except RuntimeError:
+            return f"{where} key '{opt.name}': cannot expand {_shown(value)} (no such user)"
     if opt.type == "secret":
         return secret_ref_problem(where, opt.name, value)
     if opt.type in ("int", "float"):
