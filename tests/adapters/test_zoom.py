@@ -27,8 +27,10 @@ from tests.fakes.harness import (
     pseudonym,
     quarantine,
     serve,
+    status,
     table,
 )
+from tests.fakes.resume import Resumable, check_resume
 from tests.fakes.server import Reply
 from tests.fakes.zoom import ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, FakeZoom
 from workstyle.adapters import adapter_class
@@ -39,6 +41,10 @@ from workstyle.collector.pseudonyms import Pseudonymiser
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TIME_KEYS = ("start_time", "end_time")
+#: The injected clock of the history tests: 30 s before a UTC midnight at a month's end.
+T0 = dt.datetime(2026, 8, 31, 23, 59, 30, tzinfo=dt.UTC)
+#: Six calendar months before 2026-08-31: 2026-02-28 (February has no 31st).
+EDGE = dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -306,9 +312,9 @@ def test_daily_limit_429_is_a_clean_stop(server, tmp_path):
     assert len(metrics_calls(server)) == 1  # no retry loop on a daily limit
 
 
-def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
-    meetings = generated(20, NOW - dt.timedelta(days=140), dt.timedelta(days=7))
-    fake = FakeZoom(server, meetings)
+def test_backfill_killed_mid_run_resumes_a_minute_later_without_rereading(server, tmp_path):
+    meetings = generated(20, T0 - dt.timedelta(days=140), dt.timedelta(days=7))
+    fake = FakeZoom(server, meetings, now=T0)
     release = threading.Event()
 
     def hang():
@@ -317,17 +323,15 @@ def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
 
     fake.faults.add("metrics", lambda: None, lambda: None, hang)
     cfg_src = source(server)
-    start, end = NOW - dt.timedelta(days=141), NOW - dt.timedelta(days=1)
+    start, end = T0 - dt.timedelta(days=141), T0 - dt.timedelta(days=1)
     script = tmp_path / "run_backfill.py"
     script.write_text(
         textwrap.dedent(f"""
         import datetime as dt, pathlib
-        from tests.fakes.harness import config, KEY
-        from workstyle.collector.ingest.pipeline import Pipeline
-        from workstyle.collector.pseudonyms import Pseudonymiser
+        from tests.fakes.harness import config, pipeline
         cfg = config(pathlib.Path({str(tmp_path)!r}), {cfg_src!r})
         # Default pipeline: API adapters commit every window.
-        Pipeline(cfg, Pseudonymiser(KEY)).backfill(
+        pipeline(cfg, dt.datetime.fromisoformat({T0.isoformat()!r})).backfill(
             cfg.sources[0], dt.datetime.fromisoformat({start.isoformat()!r}),
             dt.datetime.fromisoformat({end.isoformat()!r}))
     """)
@@ -346,18 +350,103 @@ def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
         if proc.poll() is None:
             proc.kill()
     cfg = config(tmp_path, cfg_src)
-    assert table(cfg).height == sum(
-        parse(m["start_time"]) < start + dt.timedelta(days=56) for m in meetings
-    )
+    # Windows are whole UTC days on a grid from the backfill's first day, 27 days each.
+    grid = start.replace(hour=0, minute=0, second=0)
+    step = dt.timedelta(days=27)
+    assert table(cfg).height == sum(parse(m["start_time"]) < grid + 2 * step for m in meetings)
 
-    res = Pipeline(cfg, Pseudonymiser(KEY)).backfill(cfg.sources[0], start, end)
+    fake.now = T0 + dt.timedelta(minutes=1)
+    res = backfill(cfg, start, end, now=T0 + dt.timedelta(minutes=1))
 
     assert res.ok, res.error
-    windows = math.ceil(140 / 28)
+    windows = math.ceil((end - grid) / step)
     assert len(metrics_calls(server)) == 3 + (windows - 2)  # windows 1-2 were not re-read
     got = table(cfg)
     assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
     assert got["meeting_id"].n_unique() == got.height
+    assert res.unchanged == 0
+
+
+def full_history() -> list[dict]:
+    """One meeting every 37 hours from the first instant Zoom keeps to an hour before T0."""
+    n = (T0 - dt.timedelta(hours=1) - EDGE) // dt.timedelta(hours=37) + 1
+    return generated(n, EDGE, dt.timedelta(hours=37))
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [dt.timedelta(seconds=30), dt.timedelta(hours=1), dt.timedelta(days=1)],
+    ids=["30s-later-past-utc-midnight", "an-hour-later", "a-day-later"],
+)
+def test_full_history_backfill_stopped_by_the_quota_resumes_without_rereading(
+    server, tmp_path, delta
+):
+    meetings = full_history()
+    fake = FakeZoom(server, meetings, now=T0)
+
+    def stop_after(n: int) -> None:
+        fake.faults.add("metrics", *[lambda: None] * n, fake.daily_limit)
+
+    check_resume(
+        tmp_path,
+        source(server),
+        Resumable(
+            lambda: [c for c in metrics_calls(server) if "next_page_token" not in c.query],
+            lambda t: setattr(fake, "now", t),
+            stop_after,
+        ),
+        EDGE - dt.timedelta(days=30),
+        T0,
+        T0,
+        delta,
+        [m["uuid"] for m in meetings],
+    )
+
+
+def test_backfill_beyond_six_months_lands_all_inside_and_names_the_days_outside(server, tmp_path):
+    meetings = full_history()
+    FakeZoom(server, meetings, now=T0)
+    src = source(server)
+    cfg = config(tmp_path, src)
+
+    res = backfill(cfg, EDGE - dt.timedelta(days=30), T0, now=T0)
+
+    assert res.ok, res.error
+    got = table(cfg)
+    assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
+    assert got.height == len(meetings)
+    # The first request asks from the exact edge, and the fake (Zoom's rule) accepts it.
+    assert min(c.query["from"] for c in metrics_calls(server)) == "2026-02-28"
+    assert res.unavailable == [(EDGE - dt.timedelta(days=30), EDGE)]
+    from workstyle.collector.cli.ingest import _fmt_result
+
+    days = "2026-01-29..2026-02-27 (30 days)"
+    assert f"not fetched (older than the API keeps): {days}" in _fmt_result(res)
+    assert f"  not fetched      {days}" in status(tmp_path, src)
+
+
+def test_the_fake_follows_zooms_documented_limits(server):
+    fake = FakeZoom(server, full_history(), now=T0)
+    token = fake.tokens.issue()
+
+    def ask(lo: str, hi: str) -> tuple[int, dict]:
+        import requests
+
+        r = requests.get(
+            server.url + "/v2/metrics/meetings",
+            params={"from": lo, "to": hi, "type": "past", "page_size": 300},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        return r.status_code, r.json()
+
+    assert ask("2026-02-28", "2026-03-28")[0] == 200  # the edge, a whole calendar month
+    assert ask("2026-02-27", "2026-03-20") == (
+        400,
+        {"code": 300, "message": "The date range must fall within the last 6 months"},
+    )
+    assert ask("2026-03-01", "2026-04-02")[0] == 400  # over a month
+    assert ask("2026-08-01", "2026-08-31")[0] == 200
 
 
 def test_wrong_secret_is_a_config_error_that_never_shows_the_secret(
