@@ -236,7 +236,8 @@ def test_backfill_older_than_30_days_warns_and_a_missing_setting_permission_is_c
     res = backfill(cfg, NOW - dt.timedelta(days=60), NOW - dt.timedelta(days=1), now=NOW)
 
     assert res.ok, res.error
-    assert "keeps only 30 days" in caplog.text
+    assert "keeps call records for 30 days" in caplog.text
+    assert [lo for lo, _ in res.unavailable] == [NOW - dt.timedelta(days=60)]
     assert table(cfg)["meeting_id"].to_list() == [RECORD_ID]
     q = quarantine(cfg)
     assert (

@@ -45,6 +45,8 @@ TIME_KEYS = ("start_time", "end_time")
 T0 = dt.datetime(2026, 8, 31, 23, 59, 30, tzinfo=dt.UTC)
 #: Six calendar months before 2026-08-31: 2026-02-28 (February has no 31st).
 EDGE = dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
+#: Days per window by default: whole UTC days, within one calendar month with overlap.
+GRID = dt.timedelta(days=27)
 
 
 @pytest.fixture
@@ -236,15 +238,17 @@ def test_expired_next_page_token_restarts_the_window(server, tmp_path):
 
 
 def test_same_instance_in_two_overlapping_windows_lands_once(server, tmp_path):
-    boundary = NOW - dt.timedelta(days=2)  # the windows of a first run meet here
+    # A first run reads 30 days in 27-day windows of whole UTC days: they meet here.
+    boundary = (T0 - dt.timedelta(days=30)).replace(hour=0, minute=0, second=0)
+    boundary += dt.timedelta(days=27)
     meetings = generated(1, boundary - dt.timedelta(hours=1), dt.timedelta(hours=2)) + [
         dict(m, uuid="late==")
         for m in generated(1, boundary + dt.timedelta(hours=1), dt.timedelta(hours=1))
     ]
-    FakeZoom(server, meetings)
+    FakeZoom(server, meetings, now=T0)
     cfg = config(tmp_path, source(server))
 
-    res = incremental(cfg)
+    res = incremental(cfg, now=T0)
 
     assert res.ok, res.error
     calls = metrics_calls(server)
@@ -258,45 +262,48 @@ def test_same_instance_in_two_overlapping_windows_lands_once(server, tmp_path):
 
 
 def test_backfill_over_months_uses_legal_windows_and_warns_on_old_data(server, tmp_path, caplog):
-    meetings = generated(30, NOW - dt.timedelta(days=210, hours=12), dt.timedelta(days=7))
-    FakeZoom(server, meetings)
+    meetings = generated(30, T0 - dt.timedelta(days=210, hours=12), dt.timedelta(days=7))
+    FakeZoom(server, meetings, now=T0)
     cfg = config(tmp_path, source(server))
     caplog.set_level(logging.WARNING)
+    start, end = T0 - dt.timedelta(days=220), T0 - dt.timedelta(days=5)
 
-    res = backfill(cfg, NOW - dt.timedelta(days=220), NOW - dt.timedelta(days=5))
+    res = backfill(cfg, start, end, now=T0)
 
     assert res.ok, res.error
-    assert "keeps only 180 days" in caplog.text
+    assert "keeps six calendar months" in caplog.text
+    assert res.unavailable == [(start, EDGE)]
     calls = metrics_calls(server)
-    assert len(calls) == math.ceil(175 / 28)
-    for c in calls:
+    # Only the 27-day windows (whole UTC days from the first) that reach past the edge.
+    grid = start.replace(hour=0, minute=0, second=0)
+    cells = [grid + k * dt.timedelta(days=27) for k in range(math.ceil((end - grid) / GRID))]
+    assert len(calls) == sum(c + GRID > EDGE for c in cells)
+    for c in calls:  # each one accepted by the fake: inside a month and six months
         lo, hi = dt.date.fromisoformat(c.query["from"]), dt.date.fromisoformat(c.query["to"])
-        assert (hi - lo).days <= 30
-        assert lo >= (NOW - dt.timedelta(days=182)).date()
-    cutoff, end = NOW - dt.timedelta(days=180), NOW - dt.timedelta(days=5)
-    expected = sorted(m["uuid"] for m in meetings if cutoff <= parse(m["start_time"]) < end)
-    assert sorted(table(cfg)["meeting_id"]) == expected and len(expected) == 25
+        assert (hi - lo).days <= 28 and lo >= EDGE.date()
+    expected = sorted(m["uuid"] for m in meetings if EDGE <= parse(m["start_time"]) < end)
+    assert sorted(table(cfg)["meeting_id"]) == expected and len(expected) == 26
 
 
 def test_daily_quota_stops_cleanly_and_the_backfill_resumes(server, tmp_path):
-    meetings = generated(19, NOW - dt.timedelta(days=99), dt.timedelta(days=5))
-    fake = FakeZoom(server, meetings)
+    meetings = generated(19, T0 - dt.timedelta(days=99), dt.timedelta(days=5))
+    fake = FakeZoom(server, meetings, now=T0)
     fake.daily_remaining = 3
     cfg = config(tmp_path, source(server))
-    start, end = NOW - dt.timedelta(days=100), NOW - dt.timedelta(days=5)
+    start, end = T0 - dt.timedelta(days=100), T0 - dt.timedelta(days=5)
 
-    first = backfill(cfg, start, end)
+    first = backfill(cfg, start, end, now=T0)
 
     assert first.outcome == "partial" and first.error_kind == "quota"
     assert "daily API quota" in first.error and "resumes" in first.error
     assert len(metrics_calls(server)) == 3  # the 4th request is never sent
     committed = table(cfg).height
-    assert committed == sum(
-        parse(m["start_time"]) < start + dt.timedelta(days=84) for m in meetings
-    )
+    grid = start.replace(hour=0, minute=0, second=0)
+    assert committed == sum(parse(m["start_time"]) < grid + 3 * GRID for m in meetings)
 
     fake.daily_remaining = None  # a new UTC day
-    second = backfill(cfg, start, end)
+    fake.now = T0 + dt.timedelta(hours=2)
+    second = backfill(cfg, start, end, now=T0 + dt.timedelta(hours=2))
 
     assert second.ok, second.error
     assert len(metrics_calls(server)) == 4  # only the window that was missing
@@ -519,26 +526,29 @@ def test_options_are_validated(tmp_path):
     assert cls.validate({"window_days": 31, "page_size": 1000}) == [
         (
             "window_days",
-            "expected 1..29 (Zoom allows one month per request; one day of overlap is added)",
+            "expected 1..27 (Zoom allows one calendar month per request; a day of overlap is"
+            " added on each side)",
         ),
         ("page_size", "expected 1..300"),
     ]
 
 
 def test_nightly_run_stopped_by_the_quota_resumes_from_its_last_window(server, tmp_path):
-    meetings = generated(17, NOW - dt.timedelta(days=88), dt.timedelta(days=5))
-    fake = FakeZoom(server, meetings)
+    meetings = generated(17, T0 - dt.timedelta(days=88), dt.timedelta(days=5))
+    fake = FakeZoom(server, meetings, now=T0)
     fake.daily_remaining = 2
     cfg = config(tmp_path, source(server, initial_days=90))
 
-    first = incremental(cfg)
+    first = incremental(cfg, now=T0)
 
     assert first.outcome == "partial" and first.error_kind == "quota"
     assert len(metrics_calls(server)) == 2
-    done = NOW - dt.timedelta(days=90 - 56)  # two 28-day windows were committed
+    grid = (T0 - dt.timedelta(days=90)).replace(hour=0, minute=0, second=0)
+    done = grid + 2 * GRID  # two 27-day windows were committed
 
     fake.daily_remaining = None
-    second = incremental(cfg)
+    fake.now = T0 + dt.timedelta(days=1)
+    second = incremental(cfg, now=T0 + dt.timedelta(days=1))
 
     assert second.ok, second.error
     resumed = metrics_calls(server)[2:]
@@ -601,12 +611,14 @@ def test_cli_validate_then_backfill_months_through_429_and_500(server, tmp_path)
 
     assert done.returncode == 0, done.stdout + done.stderr
     calls = [c for c in metrics_calls(server) if c.query.get("page_size") != "1"]
-    assert len(calls) == math.ceil(139 / 28) + 2  # one per window, plus the 429 and the 500
-    for c in calls:
-        span = dt.date.fromisoformat(c.query["to"]) - dt.date.fromisoformat(c.query["from"])
-        assert span.days <= 30
     lo = dt.datetime.combine(first, dt.time(), tokyo)
     hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tokyo)
+    grid = lo.astimezone(dt.UTC).replace(hour=0)  # whole UTC days from the first one
+    # One per 27-day window, plus the 429 and the 500.
+    assert len(calls) == math.ceil((hi - grid) / GRID) + 2
+    for c in calls:
+        span = dt.date.fromisoformat(c.query["to"]) - dt.date.fromisoformat(c.query["from"])
+        assert span.days <= 28
     expected = sorted(m["uuid"] for m in meetings if lo <= parse(m["start_time"]) < hi)
     got = table(config(tmp_path, source(server)))
     assert sorted(got["meeting_id"]) == expected and got.height == len(expected)

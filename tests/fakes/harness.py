@@ -48,10 +48,7 @@ def config(tmp_path: Path, source: dict[str, Any]) -> Config:
 
 def pipeline(cfg: Config, now: dt.datetime | None = None) -> Pipeline:
     """A pipeline whose run starts at ``now`` (the injected clock), else at the real now."""
-    p = Pipeline(cfg, Pseudonymiser(KEY))
-    if now is not None:
-        p.run_start = now
-    return p
+    return Pipeline(cfg, Pseudonymiser(KEY), run_start=now)
 
 
 def incremental(cfg: Config, now: dt.datetime | None = None) -> SourceResult:
