@@ -24,6 +24,8 @@ from typing import Any
 from workstyle.adapters.base import Quarantined
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, TokenCache
 from workstyle.adapters.windowed import (
+    Page,
+    PageRequest,
     Window,
     WindowedApiSource,
     WindowRows,
@@ -233,6 +235,10 @@ class GoogleMeet(WindowedApiSource):
         ]
         return rows, q, len(rows) + len(q)
 
+    def next_page(self, page: Page) -> PageRequest | None:
+        token = page.body.get("nextPageToken")
+        return page.request.with_params(pageToken=token) if token else None
+
     def _activities(
         self, client: HttpClient, lo: dt.datetime, hi: dt.datetime
     ) -> Iterator[dict[str, Any]]:
@@ -243,13 +249,8 @@ class GoogleMeet(WindowedApiSource):
             "endTime": f"{hi:%Y-%m-%dT%H:%M:%S.000Z}",
             "maxResults": min(1000, int(self.opt("page_size") or 1000)),
         }
-        while True:
-            body = client.get_json(url, f"GET {ACTIVITY_PATH}", params)
-            yield from body.get("items") or []
-            token = body.get("nextPageToken")
-            if not token:
-                return
-            params = dict(params, pageToken=token)
+        for page in self.pages(client, PageRequest(url, f"GET {ACTIVITY_PATH}", params)):
+            yield from page.body.get("items") or []
 
     def _row(self, cid: str, c: _Conference, location: str) -> dict[str, Any]:
         return {

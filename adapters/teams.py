@@ -24,6 +24,8 @@ import polars as pl
 from workstyle.adapters.base import Batch, Quarantined, ReadRequest
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
 from workstyle.adapters.windowed import (
+    Page,
+    PageRequest,
     Window,
     WindowedApiSource,
     WindowRows,
@@ -139,6 +141,11 @@ class Teams(WindowedApiSource):
     def _url(self, path: str) -> str:
         return self.base_url("graph_url", "https://graph.microsoft.com") + "/v1.0" + path
 
+    def next_page(self, page: Page) -> PageRequest | None:
+        # The next link carries the whole query (skip token included): add nothing.
+        link = page.body.get("@odata.nextLink")
+        return page.request.at(link) if link else None
+
     def _values(
         self,
         client: HttpClient,
@@ -148,11 +155,8 @@ class Teams(WindowedApiSource):
         headers: dict[str, str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Items of an OData collection, following ``@odata.nextLink`` verbatim."""
-        while url:
-            body = client.get_json(url, label, params, headers)
-            yield from body.get("value") or []
-            # The next link carries the whole query (skip token included): add nothing.
-            url, params = body.get("@odata.nextLink") or "", None
+        for page in self.pages(client, PageRequest(url, label, params, headers)):
+            yield from page.body.get("value") or []
 
     # -- reading ----------------------------------------------------------------------
     def window_days(self) -> int:

@@ -20,6 +20,8 @@ from typing import Any
 from workstyle.adapters.base import Quarantined
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
 from workstyle.adapters.windowed import (
+    Page,
+    PageRequest,
     Window,
     WindowedApiSource,
     WindowRows,
@@ -150,17 +152,23 @@ class Webex(WindowedApiSource):
     def _url(self, path: str) -> str:
         return self.base_url("base_url", DEFAULT_BASE) + path
 
+    def next_page(self, page: Page) -> PageRequest | None:
+        # The next link carries the whole query (cursor included): add nothing.
+        url = page.links.get("next", {}).get("url")
+        return page.request.at(url) if url else None
+
     def _items(
         self, client: HttpClient, path: str, label: str, params: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         """Items of a list, following ``Link: rel="next"`` verbatim."""
-        url: str | None = self._url(path)
-        query: dict[str, Any] | None = dict(params, max=int(self.opt("page_size") or 100))
-        while url:
-            resp = client.request("GET", url, label, params=query, headers={"timezone": "UTC"})
-            yield from resp.json().get("items") or []
-            # The next link carries the whole query (cursor included): add nothing.
-            url, query = resp.links.get("next", {}).get("url"), None
+        first = PageRequest(
+            self._url(path),
+            label,
+            dict(params, max=int(self.opt("page_size") or 100)),
+            {"timezone": "UTC"},
+        )
+        for page in self.pages(client, first):
+            yield from page.body.get("items") or []
 
     # -- reading ----------------------------------------------------------------------
     def prepare(self, client: HttpClient) -> None:

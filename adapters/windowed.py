@@ -6,9 +6,11 @@ whole UTC days starting at the range's first day, so every rerun of the same bac
 names the same units and skips the ones already committed; the API's history limit as
 the API states it, computed at the moment each window is read, every request clipped
 to it and the days before it reported as not fetchable; progress, checkpoints and the
-HTTP client's life. A subclass supplies the client, the request for one window and the
-mapping of its pages to canonical rows (:meth:`read_window`), and the history limit
-(:meth:`oldest`).
+HTTP client's life; and paging: :meth:`WindowedApiSource.pages` follows a list to its
+end, asking the subclass only where the next page is (:meth:`next_page`: a token
+parameter or a link). A subclass supplies the client, the request for one window and
+the mapping of its pages to canonical rows (:meth:`read_window`), the API's cursor, and
+the history limit (:meth:`oldest`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import math
 import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -26,6 +28,7 @@ import polars as pl
 
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.http import HttpClient, HttpError, HttpSettings, TokenCache
+from workstyle.collector.errors import SourceError
 
 log = logging.getLogger("collector.windowed")
 
@@ -126,6 +129,33 @@ def grid(start: dt.datetime, end: dt.datetime, days: int) -> list[Window]:
     return [w for w in out if w.start < w.end]
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """One GET of a paged list: where, the endpoint's label, the query and headers."""
+
+    url: str
+    label: str
+    params: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+
+    def with_params(self, **extra: Any) -> PageRequest:
+        """The same request with query parameters added (a page token)."""
+        return replace(self, params={**(self.params or {}), **extra})
+
+    def at(self, url: str) -> PageRequest:
+        """The request of a next link used verbatim: it carries the whole query."""
+        return replace(self, url=url, params=None)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answered page: the request, the decoded body, the ``Link`` header's links."""
+
+    request: PageRequest
+    body: Any
+    links: Mapping[str, Any]
+
+
 def skipped(q: Quarantined, err: HttpError, what: str) -> None:
     """Record an API error on a sub-resource that the run skips (counted, never silent)."""
     log.warning("%s", err)
@@ -151,6 +181,10 @@ class WindowedApiSource(Adapter):
     @abstractmethod
     def read_window(self, client: HttpClient, w: Window) -> WindowRows:
         """Rows of one window: every row whose start lies in ``[w.start, w.end)``."""
+
+    @abstractmethod
+    def next_page(self, page: Page) -> PageRequest | None:
+        """The request of the page after ``page``; None when it was the last."""
 
     def oldest(self, now: dt.datetime) -> dt.datetime | None:
         """The oldest instant the API answers for at ``now``, as the API states it."""
@@ -249,6 +283,24 @@ class WindowedApiSource(Adapter):
             if done is not None and done - self.source.lookback > start:
                 start = min(done - self.source.lookback, end)
         return start, max(start, end)
+
+    def pages(self, client: HttpClient, first: PageRequest) -> Iterator[Page]:
+        """Every page of a list, from ``first`` to the one :meth:`next_page` ends."""
+        request: PageRequest | None = first
+        while request is not None:
+            resp = client.request(
+                "GET", request.url, request.label, params=request.params, headers=request.headers
+            )
+            try:
+                body = resp.json()
+            except ValueError:
+                raise SourceError(
+                    f"{self.name}: {request.label}: the API answered"
+                    f" {resp.status_code} with a body that is not JSON"
+                ) from None
+            page = Page(request, body, resp.links)
+            yield page
+            request = self.next_page(page)
 
     # -- plumbing the subclasses share ------------------------------------------------------
     def make_client(self, token: TokenCache | None = None, **kwargs: Any) -> HttpClient:

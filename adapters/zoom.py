@@ -23,6 +23,8 @@ from workstyle.adapters.base import Quarantined
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
 from workstyle.adapters.windowed import (
     DAY,
+    Page,
+    PageRequest,
     Window,
     WindowedApiSource,
     WindowRows,
@@ -192,26 +194,27 @@ class Zoom(WindowedApiSource):
     def _url(self, path: str) -> str:
         return self.base_url("base_url", "https://api.zoom.us/v2") + path
 
+    def next_page(self, page: Page) -> PageRequest | None:
+        token = page.body.get("next_page_token") or ""
+        return page.request.with_params(next_page_token=token) if token else None
+
     def _pages(
         self, client: HttpClient, path: str, label: str, params: dict[str, Any], key: str
     ) -> Iterator[dict[str, Any]]:
         """Items of a ``next_page_token`` paged list."""
-        token = ""
-        while True:
-            query = dict(params, page_size=int(self.opt("page_size") or 300))
-            if token:
-                query["next_page_token"] = token
-            try:
-                body = client.get_json(self._url(path), label, query)
-            except HttpError as err:
-                text = err.api_message.lower()
-                if token and err.status in (400, 404) and "token" in text:
-                    raise _PageTokenExpired from None
-                raise
-            yield from body.get(key) or []
-            token = body.get("next_page_token") or ""
-            if not token:
-                return
+        first = PageRequest(
+            self._url(path), label, dict(params, page_size=int(self.opt("page_size") or 300))
+        )
+        answered = 0
+        try:
+            for page in self.pages(client, first):
+                answered += 1
+                yield from page.body.get(key) or []
+        except HttpError as err:
+            # Only a request after the first carries a token Zoom can refuse.
+            if answered and err.status in (400, 404) and "token" in err.api_message.lower():
+                raise _PageTokenExpired from None
+            raise
 
     # -- reading ----------------------------------------------------------------------
     def oldest(self, now: dt.datetime) -> dt.datetime:

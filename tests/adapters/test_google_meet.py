@@ -276,7 +276,7 @@ def test_full_history_backfill_stopped_by_the_quota_resumes_without_rereading(
 
     check_resume(
         tmp_path,
-        source(server, google),
+        source(server, google, window_days=30),
         Resumable(lambda: first_pages(server), lambda t: setattr(google, "now", t), stop_after),
         T0 - dt.timedelta(days=200),
         T0,

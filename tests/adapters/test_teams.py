@@ -294,7 +294,7 @@ EDGE = T0 - dt.timedelta(days=30)
 
 
 def full_history(fake: FakeGraph) -> list[str]:
-    """A group call every 29 hours from just inside the 30 days to an hour before T0."""
+    """A group call every 71 hours from just inside the 30 days to an hour before T0."""
     ids = []
     when = EDGE + dt.timedelta(minutes=10)
     while when < T0 - dt.timedelta(hours=1):
@@ -311,7 +311,7 @@ def full_history(fake: FakeGraph) -> list[str]:
         )
         fake.participants[rid] = [{"id": "p1"}, {"id": "p2"}]
         ids.append(rid)
-        when += dt.timedelta(hours=29)
+        when += dt.timedelta(hours=71)
     return ids
 
 
@@ -339,7 +339,7 @@ def test_full_history_backfill_stopped_by_throttling_resumes_without_rereading(
         tmp_path,
         source(server, activity_report=False),
         Resumable(lambda: listings(server), lambda t: setattr(fake, "now", t), stop_after),
-        T0 - dt.timedelta(days=45),
+        T0 - dt.timedelta(days=32),
         T0,
         T0,
         delta,
@@ -352,7 +352,7 @@ def test_backfill_beyond_30_days_lands_all_inside_and_names_the_days_outside(ser
     ids = full_history(fake)
     src = source(server, activity_report=False)
     cfg = config(tmp_path, src)
-    start = T0 - dt.timedelta(days=45)
+    start = T0 - dt.timedelta(days=33)
 
     res = backfill(cfg, start, T0, now=T0)
 
@@ -364,6 +364,25 @@ def test_backfill_beyond_30_days_lands_all_inside_and_names_the_days_outside(ser
     assert not more and lo == start and dt.timedelta(0) <= hi - EDGE <= dt.timedelta(seconds=5)
     from workstyle.collector.cli.ingest import _fmt_result
 
-    said = "not fetched (older than the API keeps): 2026-01-29 10:20:00Z until 2026-02-13 10:20"
+    said = "not fetched (older than the API keeps): 2026-02-10 10:20:00Z until 2026-02-13 10:20"
     assert said in _fmt_result(res)
-    assert "  not fetched      2026-01-29 10:20:00Z until 2026-02-13 10:20" in status(tmp_path, src)
+    assert "  not fetched      2026-02-10 10:20:00Z until 2026-02-13 10:20" in status(tmp_path, src)
+
+
+def test_the_fake_keeps_call_records_exactly_30_days(server):
+    fake = FakeGraph(server, T0)
+    token = fake.tokens.issue()
+
+    def ask(lo: dt.datetime) -> int:
+        import requests
+
+        flt = f"startDateTime ge {iso(lo)} and startDateTime lt {iso(T0)}"
+        return requests.get(
+            server.url + "/v1.0/communications/callRecords",
+            params={"$filter": flt},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).status_code
+
+    assert ask(EDGE) == 200
+    assert ask(EDGE - dt.timedelta(seconds=1)) == 400

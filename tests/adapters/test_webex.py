@@ -262,7 +262,7 @@ def test_long_backfill_stopped_by_throttling_resumes_without_rereading(
     server, tmp_path, refresh_file, delta
 ):
     fake = FakeWebex(server)
-    ids = full_history(fake, days=120)
+    ids = full_history(fake, days=60)
 
     def stop_after(n: int) -> None:
         hour = Reply(429, {"message": "Too Many Requests"}, {"Retry-After": "3600"})
@@ -272,7 +272,7 @@ def test_long_backfill_stopped_by_throttling_resumes_without_rereading(
         tmp_path,
         source(server, refresh_file, hosts=[HOST], count_participants=False, page_size=100),
         Resumable(lambda: listings(server), lambda t: None, stop_after),
-        T0 - dt.timedelta(days=120),
+        T0 - dt.timedelta(days=60),
         T0 + dt.timedelta(days=1),  # through the end of today, as `--to today` asks
         T0,
         delta,
@@ -285,7 +285,9 @@ def test_backfill_over_years_lands_everything_and_names_no_missing_day(
 ):
     fake = FakeWebex(server)
     ids = full_history(fake)
-    src = source(server, refresh_file, hosts=[HOST], count_participants=False, page_size=100)
+    src = source(
+        server, refresh_file, hosts=[HOST], count_participants=False, page_size=100, window_days=28
+    )
     cfg = config(tmp_path, src)
 
     res = backfill(cfg, T0 - dt.timedelta(days=400), T0, now=T0)

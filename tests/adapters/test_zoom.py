@@ -394,7 +394,7 @@ def test_full_history_backfill_stopped_by_the_quota_resumes_without_rereading(
     def stop_after(n: int) -> None:
         fake.faults.add("metrics", *[lambda: None] * n, fake.daily_limit)
 
-    check_resume(
+    _, resumed = check_resume(
         tmp_path,
         source(server),
         Resumable(
@@ -408,6 +408,9 @@ def test_full_history_backfill_stopped_by_the_quota_resumes_without_rereading(
         delta,
         [m["uuid"] for m in meetings],
     )
+    # The resumed attempt names the days the first one could not fetch, not the ones its
+    # own (later) edge excludes: those were fetched before.
+    assert resumed.unavailable == [(EDGE - dt.timedelta(days=30), EDGE)]
 
 
 def test_backfill_beyond_six_months_lands_all_inside_and_names_the_days_outside(server, tmp_path):

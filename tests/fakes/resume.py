@@ -17,6 +17,7 @@ from typing import Any
 
 from tests.fakes.harness import backfill, config, table
 from tests.fakes.server import Request
+from workstyle.collector.ingest.pipeline import SourceResult
 
 
 @dataclass
@@ -46,7 +47,7 @@ def check_resume(
     expected: list[str],
     *,
     committed_windows: int = 3,
-) -> None:
+) -> tuple[SourceResult, SourceResult]:
     """Fresh run, then a run stopped after ``committed_windows`` resumed ``delta`` later."""
     fresh_dir, resumed_dir = tmp_path / "fresh", tmp_path / "resumed"
     fresh_dir.mkdir()
@@ -80,3 +81,4 @@ def check_resume(
     assert sorted(got["meeting_id"]) == sorted(expected)
     assert got["meeting_id"].n_unique() == got.height
     assert second.unchanged == 0 and second.new == len(expected) - committed
+    return first, second
