@@ -107,7 +107,13 @@ class Teams(WindowedApiSource):
             "Days of the activity report re-read every run (Microsoft re-fills the last three).",
             default=3,
         ),
-        Option("initial_days", "int", "History read by the first incremental run.", default=30),
+        Option(
+            "initial_days",
+            "int",
+            "History read by the first incremental run (call records are kept 30 days:"
+            " 29 reads all of them without reaching the edge).",
+            default=29,
+        ),
         Option("include_peer_to_peer", "bool", "Count 1:1 calls as meetings.", default=False),
         Option(
             "page_size", "int", "Call records per page (Prefer: odata.maxpagesize).", default=60

@@ -386,3 +386,23 @@ def test_the_fake_keeps_call_records_exactly_30_days(server):
 
     assert ask(EDGE) == 200
     assert ask(EDGE - dt.timedelta(seconds=1)) == 400
+
+
+def test_a_nightly_run_after_a_long_outage_reads_the_30_days_and_names_the_rest(server, tmp_path):
+    before = T0 - dt.timedelta(days=40)
+    fake = FakeGraph(server, before)
+    ids = full_history(fake)  # all after the first run, inside the 30 days before T0
+    src = source(server, activity_report=False)
+    cfg = config(tmp_path, src)
+    first = incremental(cfg, now=before)
+    assert first.ok and first.unavailable == []  # 29 days: the whole history, no edge
+
+    fake.now = T0  # the collector was down for 40 days
+    res = incremental(cfg, now=T0)
+
+    assert res.ok, res.error
+    assert table(cfg)["meeting_id"].to_list() == sorted(ids)
+    (lo, hi), *more = res.unavailable
+    assert not more and lo == before - cfg.sources[0].lookback
+    assert dt.timedelta(0) <= hi - EDGE <= dt.timedelta(seconds=5)
+    assert "  not fetched      2026-01-31 10:20:00Z until 2026-02-13 10:20" in status(tmp_path, src)
