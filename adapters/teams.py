@@ -44,6 +44,8 @@ log = logging.getLogger("collector.teams")
 SCOPE = "https://graph.microsoft.com/.default"
 #: Graph keeps call records for 30 days.
 CALL_RECORD_HISTORY = dt.timedelta(days=30)
+#: How far back the activity report's ``date=`` reaches in practice.
+REPORT_DAYS = 28
 #: CSV header -> column of ``teams_activity`` (counts; durations use the seconds columns).
 CSV_COUNTS = {
     "Team Chat Message Count": "team_chat_messages",
@@ -179,9 +181,10 @@ class Teams(WindowedApiSource):
         return len(self._days(request, start))
 
     def _days(self, request: ReadRequest, start: dt.datetime) -> list[dt.date]:
-        if self.opt("activity_report") is False:
-            return []
-        return self._report_days(request, start)
+        return self._report_days(request, start) if self._reports() else []
+
+    def _reports(self) -> bool:
+        return self.opt("activity_report") is not False
 
     def extra_batches(
         self,
@@ -193,6 +196,15 @@ class Teams(WindowedApiSource):
     ) -> Iterator[Batch]:
         """The activity report, day by day, after the call records."""
         days = self._days(request, start)
+        reach = (request.run_start - dt.timedelta(days=REPORT_DAYS)).date()
+        if request.mode == "backfill" and self._reports() and start.date() < reach:
+            log.warning(
+                "%s: the activity report reaches back %d days; report days before %s are"
+                " not fetched",
+                self.name,
+                REPORT_DAYS,
+                reach,
+            )
         if not days:
             return
         q = Quarantined.empty()
@@ -295,7 +307,7 @@ class Teams(WindowedApiSource):
             )
         # ``date=`` only reaches back 28 days in practice ("up to 28 days" in the admin
         # center; the Graph docs say 30).
-        first = max(first, (request.run_start - dt.timedelta(days=28)).date())
+        first = max(first, (request.run_start - dt.timedelta(days=REPORT_DAYS)).date())
         return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
     def _concealed(self, client: HttpClient, q: Quarantined) -> bool | None:

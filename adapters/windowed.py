@@ -244,7 +244,7 @@ class WindowedApiSource(Adapter):
                         client, replace(w, start=max(w.start, floor or w.start))
                     )
                 yield Batch(
-                    table="meetings",
+                    table=self.tables[0],
                     rows=meetings_frame(rows),
                     quarantined=q,
                     rows_read=read,
