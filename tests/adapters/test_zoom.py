@@ -107,6 +107,45 @@ def test_helpers():
     assert hms_seconds("") is None and hms_seconds("x") is None
 
 
+def test_six_calendar_months_and_the_grid_of_whole_days():
+    from workstyle.adapters.windowed import grid, months_before
+
+    d = dt.date
+    assert months_before(d(2026, 12, 1), 6) == d(2026, 6, 1)
+    assert months_before(d(2026, 8, 31), 6) == d(2026, 2, 28)
+    assert months_before(d(2024, 8, 31), 6) == d(2024, 2, 29)  # a leap year
+    assert months_before(d(2026, 3, 31), 6) == d(2025, 9, 30)
+    assert months_before(d(2026, 1, 15), 6) == d(2025, 7, 15)
+    start = dt.datetime(2026, 3, 1, 15, 0, tzinfo=dt.UTC)  # 2026-03-02 00:00 in Tokyo
+    windows = grid(start, start + dt.timedelta(days=30), 27)
+    assert [(w.start, w.end) for w in windows] == [
+        (start, dt.datetime(2026, 3, 28, tzinfo=dt.UTC)),
+        (dt.datetime(2026, 3, 28, tzinfo=dt.UTC), start + dt.timedelta(days=30)),
+    ]
+    assert [w.unit("zoom") for w in windows] == [
+        "zoom:2026-03-01/2026-03-28",
+        "zoom:2026-03-28/2026-04-24",
+    ]
+    # A rerun starting later on the same day names the same units.
+    later = grid(start + dt.timedelta(hours=5), start + dt.timedelta(days=31), 27)
+    assert [w.unit("zoom") for w in later] == [w.unit("zoom") for w in windows]
+
+
+def test_days_not_fetched_read_as_days_or_times():
+    from workstyle.collector.ingest.state import describe_spans
+
+    utc = dt.UTC
+    assert describe_spans([(dt.datetime(2026, 1, 29, tzinfo=utc), EDGE)]) == (
+        "2026-01-29..2026-02-27 (30 days)"
+    )
+    assert describe_spans([("2026-02-27T00:00:00+00:00", "2026-02-28T00:00:00+00:00")]) == (
+        "2026-02-27 (1 day)"
+    )
+    assert describe_spans([(EDGE, EDGE + dt.timedelta(hours=10, seconds=1))]) == (
+        "2026-02-28 00:00:00Z until 2026-02-28 10:00:01Z"
+    )
+
+
 def test_first_run_lands_exact_rows_and_fills_a_double_encoded_uuid(server, tmp_path):
     day0 = (NOW - dt.timedelta(days=25)).replace(hour=0, minute=0, second=0)
     delta = day0 - dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
