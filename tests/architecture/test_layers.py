@@ -188,13 +188,11 @@ HEAVY = ("polars", "pyarrow", "requests", "pysnmp", "matplotlib", "xlsxwriter", 
 
 
 def _loaded_after(code: str) -> set[str]:
-    probe = (
-        f"import sys\n{code}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout.split()
-    return set(out)
+    """Top-level modules loaded after running ``code`` in a fresh interpreter."""
+    report = "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)"
+    probe = f"import sys\n{code}\n{report}\n"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(done.stderr.split())  # stdout carries the command's own output
 
 
 def test_help_imports_only_click_beyond_the_standard_library() -> None:
