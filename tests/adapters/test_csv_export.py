@@ -269,3 +269,203 @@ def test_bundled_per_table_examples_validate(tmp_path: Path, key_env: str) -> No
         "staff_directory",
     }
     assert tables == canonical
+
+
+# -- row filters, units, derived values, ${VAR} paths (issue 15) ------------------------
+
+APPLICANT_LIST = {
+    "table": "telework_applicants",
+    "encoding": "cp932",
+    "skip_rows": 1,  # the list's title line
+    "columns": {
+        "person": "職員番号",
+        "department": "所属",
+        "registered_on": "登録日",
+        "left_on": "退職日",
+    },
+    "constants": {"fiscal_year": "R5"},
+    "where": {"在宅勤務希望": "希望する"},
+}
+
+
+def _telework_kpi(cfg: Any) -> tuple[Any, str]:
+    from workstyle.aggregates import engine
+
+    ctx = engine.context_from_config(cfg, as_of=dt.date(2024, 3, 31))
+    result = engine.compute(ctx, only=("telework_ratio",))
+    row = result.yearly().filter(pl.col("fiscal_year") == 2023).row(0, named=True)
+    return row, engine.render_explain(result, "telework_ratio", 2023)
+
+
+def test_filtered_applicant_list_feeds_the_telework_ratio(
+    copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    """Only 希望する rows are applicants: 4 of the 6 worked from home (66.7 %), not 6 of 10."""
+    folder = copy_fixture("csv", "telework-applicant-list-R5.csv", "telework-days-R5.csv")
+    cfg = load_config(
+        make_config(
+            [
+                {
+                    "name": "applicants",
+                    "kind": "csv",
+                    "path": str(folder / "telework-applicant-list-R5.csv"),
+                    **APPLICANT_LIST,
+                },
+                {
+                    "name": "attendance",
+                    "kind": "csv",
+                    "path": str(folder / "telework-days-R5.csv"),
+                    **TELEWORK,
+                },
+            ]
+        )
+    )
+    res, days_res = pipeline_for(cfg).incremental(cfg.sources)
+    assert res.ok and days_res.ok, (res.error, days_res.error)
+    # Ten staff on the list; four do not wish to telework (three 希望しない, one blank).
+    assert (res.rows_read, res.new, res.quarantined, res.filtered) == (10, 6, 0, 4)
+    assert res.filtered_by == {"where 在宅勤務希望 = 希望する": 4}
+    row, explain = _telework_kpi(cfg)
+    assert (row["numerator"], row["denominator"]) == (4.0, 6.0)
+    assert row["value"] == pytest.approx(400 / 6)
+    assert "filtered at ingest: applicants: where 在宅勤務希望 = 希望する" in explain
+    assert explain.split("where 在宅勤務希望 = 希望する", 1)[1].split("\n", 1)[0].strip() == "4"
+
+
+def test_filtered_rows_are_in_the_run_line_and_status(
+    copy_fixture, make_config, cli, tmp_path
+) -> None:
+    folder = copy_fixture("csv", "telework-applicant-list-R5.csv")
+    config = make_config(
+        [{"name": "applicants", "kind": "csv", "path": str(folder / "*.csv"), **APPLICANT_LIST}]
+    )
+    out = cli("--config", str(config), "ingest").stdout
+    assert "filtered 4 (where 在宅勤務希望 = 希望する 4)" in out
+    status = cli("--config", str(config), "status").stdout
+    assert "filtered         4 (where 在宅勤務希望 = 希望する 4)" in status
+
+
+def test_minutes_duration_column_is_converted_not_read_as_seconds(ingest) -> None:
+    mapping = {
+        "table": "meetings",
+        "columns": {
+            "start_time": "Start Time",
+            "duration_seconds": "Duration (Minutes)",
+            "participants": "Participants",
+            "host": "User Email",
+        },
+        "compose": {"meeting_id": ["Meeting ID", "Start Time"]},
+        "constants": {"platform": "zoom"},
+        "formats": {"start_time": "%m/%d/%Y %I:%M:%S %p"},
+        "units": {"duration_seconds": "minutes"},
+    }
+    res, rows, quarantine, _ = ingest("zoom-usage-minutes.csv", mapping)
+    assert res.ok, res.error
+    got = dict(rows.select("meeting_id", "duration_seconds").iter_rows())
+    assert got == {
+        "812 3456 7890|04/03/2023 09:00:00 AM": 45 * 60,
+        "812 3456 7890|04/10/2023 09:00:00 AM": 60,
+        "845 1111 2222|04/04/2023 01:30:00 PM": 90 * 60,
+        "845 1111 3333|04/05/2023 10:00:00 AM": 1830,
+        "845 1111 5555|04/07/2023 10:00:00 AM": 20 * 60,  # '20分' states the same unit
+    }
+    # ended_at is derived from the start and the duration.
+    ends = dict(rows.select("meeting_id", "end_time").iter_rows())
+    assert ends["845 1111 2222|04/04/2023 01:30:00 PM"] == dt.datetime(
+        2023, 4, 4, 6, 0, tzinfo=dt.UTC
+    )
+    assert _reasons(quarantine) == {
+        6: "duration_seconds (header Duration (Minutes)): 1:05:00 is not a number of minutes"
+    }
+
+
+def test_hms_duration_column(ingest) -> None:
+    mapping = {
+        "table": "meetings",
+        "encoding": "cp932",
+        "columns": {
+            "meeting_id": "会議ID",
+            "start_time": "開始日時",
+            "duration_seconds": "所要時間",
+            "participants": "参加者数",
+        },
+        "constants": {"platform": "webex"},
+        "units": {"duration_seconds": "h:mm:ss"},
+    }
+    res, rows, quarantine, _ = ingest("meetings-hms.csv", mapping)
+    assert res.ok, res.error
+    got = dict(rows.select("meeting_id", "duration_seconds").iter_rows())
+    assert got == {"W-001": 2700, "W-002": 3723, "W-003": 43200, "W-004": 40}
+    assert _reasons(quarantine) == {
+        6: "duration_seconds (header 所要時間): 45 is not H:MM:SS",
+        7: "duration_seconds (header 所要時間): 1:75:00 is not H:MM:SS",
+    }
+
+
+def test_duration_is_derived_from_start_and_end(ingest) -> None:
+    _, rows, _, _ = ingest("meetings-usage.csv", MEETINGS)
+    got = dict(rows.select("meeting_id", "duration_seconds").iter_rows())
+    assert got["8801|04/01/2022 09:00:00 AM"] == 3600
+    assert got["9902|03/31/2022 11:30:00 PM"] == 40 * 60
+
+
+def test_print_export_without_sheets_derives_them_by_the_canonical_rule(ingest) -> None:
+    mapping = {
+        "table": "print_jobs",
+        "encoding": "cp932",
+        "columns": {
+            "job_id": "ジョブID",
+            "printed_at": "日時",
+            "person": "ユーザー名",
+            "printer": "機器名",
+            "pages": "ページ数",
+            "copies": "部数",
+            "duplex": "両面",
+        },
+        "values": {"duplex": {"両面": "true", "片面": "false"}},
+    }
+    res, rows, quarantine, _ = ingest("mfp-job-history.csv", mapping)
+    assert res.ok, res.error
+    assert quarantine.height == 0
+    got = {r[0]: (r[1], r[2]) for r in rows.select("job_id", "sheets", "sheets_upper_bound").rows()}
+    assert got == {
+        "J-0001": (6, False),  # 10 pages over 2 copies, duplex: 2 x ceil(5 / 2)
+        "J-0002": (7, False),  # simplex: total pages
+        "J-0003": (2, False),  # ceil(3 / 2)
+        "J-0004": (4, True),  # duplex unknown: pages, an upper bound
+        "J-0005": (6, False),  # 9 pages over 3 copies, duplex: 3 x ceil(3 / 2)
+        "J-0006": (5, False),  # simplex, copies unknown: pages is the total anyway
+    }
+
+
+def test_readme_states_the_true_composite_key_separator() -> None:
+    from workstyle.adapters.csv_export import COMPOSE_SEPARATOR
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    compose = next(line for line in readme.splitlines() if line.startswith("| `compose` |"))
+    shown = COMPOSE_SEPARATOR.replace("|", "\\|")  # a pipe in a Markdown table cell
+    assert f"joined with '{shown}'" in compose
+
+
+def test_path_option_expands_environment_variables(
+    ingest, monkeypatch: pytest.MonkeyPatch, copy_fixture
+) -> None:
+    folder = copy_fixture("csv", "terminals.csv", into="site-a")
+    monkeypatch.setenv("SITE_DATA", str(folder))
+    res, rows, _, _ = ingest("terminals.csv", TERMINALS, path="${SITE_DATA}/terminals.csv")
+    assert res.ok, res.error
+    assert res.rows_read == 5 and rows.height == 3
+
+
+def test_unset_variable_in_a_path_is_a_config_error(
+    make_config, load_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SITE_DATA", raising=False)
+    path = make_config(
+        [{"name": "inv", "kind": "csv", "path": "${SITE_DATA}/terminals.csv", **TERMINALS}]
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert "key 'path'" in message and "SITE_DATA" in message and "not set" in message
+    assert "\n" not in message
