@@ -52,3 +52,26 @@ QUARANTINE = TableSpec(
     partition_by="first_seen",
     monthly=False,
 )
+
+FILTERED = TableSpec(
+    name="_filtered",
+    version=1,
+    description=(
+        "Rows a source's where/exclude rules left out on purpose: a count per file, rule"
+        " and the row's local month, YYYY-MM, as `period` (null when its date could not be"
+        " read; `month` is the partition column)."
+    ),
+    fields=(
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("location", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("period", pa.string()),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("seen_at", UTC_TS, nullable=False),
+    ),
+    # A file read again (a backfill, a regenerated export) replaces its counts.
+    key=("table", "location", "rule", "period"),
+    partition_by="seen_at",
+    monthly=False,
+)
