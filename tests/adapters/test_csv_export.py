@@ -242,10 +242,13 @@ def test_mapping_mistakes_are_config_errors(make_config, load_config, mapping, m
     assert "\n" not in str(err.value)
 
 
-def test_bundled_per_table_examples_validate(tmp_path: Path, key_env: str) -> None:
+def test_bundled_per_table_examples_validate(
+    tmp_path: Path, key_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every snippet in config/examples/ is a valid [[sources]] block."""
     from workstyle.collector import config
 
+    monkeypatch.setenv("EXPORTS", "/srv/collector/exports")
     examples = sorted((config.bundled_config_dir() / "examples").glob("*.toml"))
     tables = set()
     for example in examples:
@@ -469,3 +472,36 @@ def test_unset_variable_in_a_path_is_a_config_error(
     message = str(err.value)
     assert "key 'path'" in message and "SITE_DATA" in message and "not set" in message
     assert "\n" not in message
+
+
+def test_every_bundled_example_reads_its_sample_export(
+    tmp_path: Path, key_env: str, monkeypatch: pytest.MonkeyPatch, pipeline_for
+) -> None:
+    """The worked examples: each reads its sample under ${EXPORTS} with nothing quarantined."""
+    from workstyle.collector import config
+
+    examples_dir = config.bundled_config_dir() / "examples"
+    monkeypatch.setenv("EXPORTS", str(examples_dir / "exports"))
+    text = f'[collector]\ndata_dir = "{tmp_path / "data"}"\n[privacy]\nkey = "{key_env}"\n'
+    text += "\n".join(p.read_text(encoding="utf-8") for p in sorted(examples_dir.glob("*.toml")))
+    path = tmp_path / "examples.toml"
+    path.write_text(text, encoding="utf-8")
+    cfg = config.load(path)
+    results = {r.source: r for r in pipeline_for(cfg).incremental(cfg.sources)}
+    for name, r in results.items():
+        assert r.ok, (name, r.error)
+        assert r.new > 0 and r.quarantined == 0, (name, r)
+    assert results["telework-applicants"].filtered_by == {"where 在宅勤務希望 = 希望する": 2}
+    assert results["attendance"].filtered_by == {"exclude 勤務形態 is empty": 1}
+    assert results["terminal-inventory"].filtered_by == {"exclude 状態 in {廃棄済, 返却済}": 1}
+    store = Store(cfg.data_dir.resolve())
+    zoom = store.scan(schemas.get("meetings"), "zoom-usage-report").collect()
+    assert sorted(zoom.get_column("duration_seconds")) == [45 * 60, 50 * 60, 90 * 60]
+    vpn = store.scan(schemas.get("remote_sessions"), "vpn-report").collect().sort("session_id")
+    assert vpn.get_column("duration_seconds").to_list() == [3 * 3600 + 12 * 60 + 40, 48 * 60 + 5]
+    assert vpn.get_column("bytes_in").to_list() == [120_500_000, 35_000_000]
+    assert vpn.get_column("end_time").to_list()[1] == dt.datetime(
+        2023, 4, 3, 10, 50, 16, tzinfo=dt.UTC
+    )
+    jobs = store.scan(schemas.get("print_jobs"), "mfp-job-log").collect().sort("job_id")
+    assert jobs.select("sheets", "sheets_upper_bound").rows() == [(6, False), (7, False), (4, True)]
