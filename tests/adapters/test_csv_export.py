@@ -505,3 +505,153 @@ def test_every_bundled_example_reads_its_sample_export(
     )
     jobs = store.scan(schemas.get("print_jobs"), "mfp-job-log").collect().sort("job_id")
     assert jobs.select("sheets", "sheets_upper_bound").rows() == [(6, False), (7, False), (4, True)]
+
+
+PAPERLESS = {
+    "table": "paperless_meetings",
+    "columns": {
+        "meeting_id": "会議ID",
+        "start_time": "開催日時",
+        "end_time": "終了日時",
+        "participants": "参加者数",
+        "paper_also_distributed": "紙資料配布",
+    },
+    "where": {
+        "開催日時": {"from": "2023-04-01", "to": "2024-03-31"},
+        "状態": ["開催済"],
+    },
+    "exclude": {"中止理由": {"empty": False}},
+}
+
+
+def test_every_filter_form_counts_its_rows_under_its_rule(ingest) -> None:
+    res, rows, quarantine, _ = ingest("paperless-meetings.csv", PAPERLESS)
+    assert res.ok, res.error
+    assert sorted(rows.get_column("meeting_id")) == ["PM-02", "PM-05", "PM-09"]
+    assert res.filtered_by == {
+        "where 開催日時 from 2023-04-01 to 2024-03-31": 2,  # PM-01 (R4), PM-07 (R6)
+        "where 状態 in {開催済}": 2,  # PM-03 テスト, PM-08 練習
+        "exclude 中止理由 is not empty": 1,  # PM-04
+    }
+    # A date the range cannot judge is quarantined, not filtered and not kept.
+    assert _reasons(quarantine) == {
+        7: "where 開催日時 from 2023-04-01 to 2024-03-31: 2023/13/01 14:00 is not a date"
+    }
+    assert res.rows_read == 9 == rows.height + res.filtered + res.quarantined
+
+
+def test_filtered_rows_are_counted_by_month_and_a_reread_replaces_them(
+    copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    from workstyle.schemas.runs_quarantine import FILTERED
+
+    folder = copy_fixture("csv", "paperless-meetings.csv")
+    source = {"name": "pl", "kind": "csv", "path": str(folder / "*.csv"), **PAPERLESS}
+    cfg = load_config(make_config([source]))
+    pipeline_for(cfg).incremental(cfg.sources)
+    end = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    pipeline_for(cfg).backfill(cfg.sources[0], dt.datetime(2020, 1, 1, tzinfo=dt.UTC), end)
+    counts = Store(cfg.data_dir.resolve()).scan(FILTERED).collect()
+    got = sorted(counts.select("rule", "period", "rows").rows())
+    assert got == [
+        ("exclude 中止理由 is not empty", "2023-04", 1),
+        ("where 状態 in {開催済}", "2023-04", 1),
+        ("where 状態 in {開催済}", "2023-05", 1),
+        ("where 開催日時 from 2023-04-01 to 2024-03-31", "2023-03", 1),
+        ("where 開催日時 from 2023-04-01 to 2024-03-31", "2024-04", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"units": {"participants": "minutes"}}, "key 'units.participants': column"),
+        ({"units": {"duration_seconds": "MB"}}, "duration_seconds holds a duration"),
+        ({"units": {"duration_seconds": "fortnights"}}, "unknown unit 'fortnights'"),
+        ({"where": {"状態": {"after": "x"}}}, "key 'where.状態': unknown condition 'after'"),
+        ({"where": {"日": {"from": "April"}}}, "key 'where.日.from': expected a date"),
+        ({"exclude": {"状態": []}}, "key 'exclude.状態': expected a non-empty list"),
+        ({"exclude": {"状態": {"empty": "yes"}}}, "expected { empty = true }"),
+    ],
+)
+def test_filter_and_unit_mistakes_are_config_errors(
+    make_config, load_config, extra, message
+) -> None:
+    mapping = {**MEETINGS, **extra}
+    path = make_config([{"name": "m", "kind": "csv", "path": "x/*.csv", **mapping}])
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_filter_on_a_missing_header_names_it(ingest) -> None:
+    res, _, _, _ = ingest("terminals.csv", {**TERMINALS, "where": {"状態": "使用中"}})
+    assert res.outcome == "failed"
+    assert "header '状態' (mapped to where.状態) not found" in res.error
+
+
+def test_an_unset_variable_in_a_list_of_paths_names_it(
+    make_config, load_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VPN_LOGS", "/var/log/remote")
+    monkeypatch.delenv("MORE_LOGS", raising=False)
+    ok = make_config([{"name": "fg", "kind": "fortigate_vpn", "paths": ["${VPN_LOGS}/*.log"]}])
+    assert load_config(ok).sources[0].options["paths"] == ["/var/log/remote/*.log"]
+    bad = make_config(
+        [{"name": "fg", "kind": "fortigate_vpn", "paths": ["${VPN_LOGS}/a", "${MORE_LOGS}/b"]}]
+    )
+    with pytest.raises(ConfigError, match=r"key 'paths': environment variable MORE_LOGS"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("column", "unit", "written", "value"),
+    [
+        ("duration_seconds", "seconds", "90", 90),
+        ("duration_seconds", "seconds", "90秒", 90),
+        ("duration_seconds", "minutes", "1,200", 72_000),
+        ("duration_seconds", "minutes", "２０分", 1200),  # full-width digits
+        ("duration_seconds", "minutes", "45 s", None),  # another unit's suffix
+        ("duration_seconds", "hours", "1.5", 5400),
+        ("duration_seconds", "hours", "1.5時間", 5400),
+        ("duration_seconds", "h:mm:ss", "100:00:00", 360_000),
+        ("duration_seconds", "h:mm:ss", "1:02", None),
+        ("duration_seconds", "h:mm", "1:02", 3720),
+        ("duration_seconds", "h:mm", "-1:02", None),
+        ("hours", "h:mm", "7:45", 7.75),
+        ("hours", "minutes", "90", 1.5),
+        ("bytes_in", "MB", "12 MB", 12_000_000),
+        ("bytes_in", "MB", "12", 12_000_000),
+        ("bytes_in", "MB", "12 KB", None),
+        ("bytes_in", "MiB", "1.5", 1_572_864),
+        ("bytes_in", "kB", "3kb", 3000),
+        ("bytes_in", "bytes", "1,024", 1024),
+        ("ratio", "percent", "62.5%", 0.625),
+        ("ratio", "percent", "62.5", 0.625),
+        ("ratio", "percent", "62.5 pt", None),
+    ],
+)
+def test_declared_units_convert_or_refuse(column, unit, written, value) -> None:
+    from workstyle.adapters import units
+
+    expr, _ = units.convert(pl.col("v"), column, unit)
+    got = pl.DataFrame({"v": [written]}).select(expr).item()
+    assert got == (pytest.approx(value) if isinstance(value, float) else value)
+
+
+def test_sheets_rule_and_upper_bound() -> None:
+    from workstyle.schemas import derivations
+
+    jobs = pl.DataFrame(
+        {
+            "pages": [10, 7, 3, 4, 9, 5, 7],
+            "copies": [2, 1, 1, 2, 3, None, 2],
+            "duplex": [True, False, True, None, True, True, True],
+        },
+        schema={"pages": pl.Int64, "copies": pl.Int64, "duplex": pl.Boolean},
+    )
+    sheets, upper = derivations.sheets(pl.col("pages"), pl.col("copies"), pl.col("duplex"))
+    got = jobs.select(sheets.alias("s"), upper.alias("u")).rows()
+    # 7 pages over 2 copies does not divide: 4 pages per copy (rounded up), 2 sheets each.
+    assert got == [(6, False), (7, False), (2, False), (4, True), (6, False), (5, True), (4, False)]
