@@ -10,6 +10,11 @@ formats and the zone they are written in, and can compose a natural key from
 several headers when the export has no single id (a recurring meeting's instances
 share one meeting id, so ``meeting_id = ["会議ID", "開始日時"]``).
 
+Rows can be filtered on the file's own columns before mapping (``where`` /
+``exclude``, :mod:`.rowfilters`; counted per rule, never silent), columns can declare
+the unit they are written in (:mod:`.units`), and derivable columns (sheets, a
+duration, an end time) are filled by :mod:`workstyle.schemas.derivations`.
+
 Each file is recognised by a hash of its whole content: an unchanged file is not
 read again (nor a copy of it under another name), and a regenerated export is read
 whole; the store's upsert keeps one row per natural key.
@@ -54,6 +59,8 @@ from workstyle.collector.fiscal_year import parse_fiscal_year
 from workstyle.collector.options import Option
 from workstyle.schemas import derivations
 
+#: Joins the parts of a composite key. Not '/': the parts are often dates written
+#: with slashes (04/01/2022), and the keys already stored use '|'.
 COMPOSE_SEPARATOR = "|"
 
 
@@ -62,7 +69,8 @@ class CsvExport(Adapter):
     tables = tuple(schemas.TABLES)
     summary = (
         "Export files (CSV, gzip ok) mapped column by column to a canonical table;"
-        " Japanese headers, CP932, value maps and composite keys supported."
+        " Japanese headers, CP932, value maps, composite keys, row filters, declared units"
+        " and derived values (sheets, durations, end times) supported."
     )
     windowed = True
     options: ClassVar[tuple[Option, ...]] = (

@@ -29,6 +29,8 @@ RUNS = TableSpec(
         pa.field("rows_unchanged", pa.int64(), nullable=False),
         pa.field("rows_quarantined", pa.int64(), nullable=False),
         pa.field("rows_duplicate", pa.int64(), nullable=False),
+        # Left out by the source's where/exclude rules (null in ledgers older than them).
+        pa.field("rows_filtered", pa.int64()),
         pa.field("newest_event", UTC_TS),
         pa.field("error", pa.string()),
     ),

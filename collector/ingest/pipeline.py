@@ -447,6 +447,7 @@ class Pipeline:
                         "rows_unchanged": res.unchanged,
                         "rows_quarantined": res.quarantined,
                         "rows_duplicate": res.duplicates,
+                        "rows_filtered": res.filtered,
                         "newest_event": res.newest_event,
                         "error": res.error,
                     }

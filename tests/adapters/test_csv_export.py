@@ -346,6 +346,10 @@ def test_filtered_rows_are_in_the_run_line_and_status(
     assert "filtered 4 (where 在宅勤務希望 = 希望する 4)" in out
     status = cli("--config", str(config), "status").stdout
     assert "filtered         4 (where 在宅勤務希望 = 希望する 4)" in status
+    from workstyle.schemas.runs_quarantine import RUNS
+
+    ledger = Store((tmp_path / "data").resolve()).scan(RUNS).collect()
+    assert ledger.get_column("rows_filtered").to_list() == [4]
 
 
 def test_minutes_duration_column_is_converted_not_read_as_seconds(ingest) -> None:
