@@ -350,6 +350,10 @@ def test_filtered_rows_are_in_the_run_line_and_status(
 
     ledger = Store((tmp_path / "data").resolve()).scan(RUNS).collect()
     assert ledger.get_column("rows_filtered").to_list() == [4]
+    explain = cli(
+        "--config", str(config), "kpi", "--explain", "telework_ratio", "--fy", "R5"
+    ).stdout
+    assert "filtered at ingest: applicants: where 在宅勤務希望 = 希望する" in explain
 
 
 def test_minutes_duration_column_is_converted_not_read_as_seconds(ingest) -> None:
