@@ -370,7 +370,7 @@ def test_minutes_duration_column_is_converted_not_read_as_seconds(ingest) -> Non
         "formats": {"start_time": "%m/%d/%Y %I:%M:%S %p"},
         "units": {"duration_seconds": "minutes"},
     }
-    res, rows, quarantine, _ = ingest("zoom-usage-minutes.csv", mapping)
+    res, rows, quarantine, cfg = ingest("zoom-usage-minutes.csv", mapping)
     assert res.ok, res.error
     got = dict(rows.select("meeting_id", "duration_seconds").iter_rows())
     assert got == {
@@ -388,6 +388,13 @@ def test_minutes_duration_column_is_converted_not_read_as_seconds(ingest) -> Non
     assert _reasons(quarantine) == {
         6: "duration_seconds (header Duration (Minutes)): 1:05:00 is not a number of minutes"
     }
+    # All five took place (at least 1 minute, 2 participants); read as seconds, four
+    # would fall under the 1-minute rule.
+    from workstyle.aggregates import engine
+
+    ctx = engine.context_from_config(cfg, as_of=dt.date(2023, 4, 30))
+    monthly = engine.compute(ctx, only=("web_meetings_per_month",)).monthly()
+    assert monthly.filter(pl.col("month") == "2023-04").item(0, "value") == 5
 
 
 def test_hms_duration_column(ingest) -> None:
