@@ -258,7 +258,7 @@ class CsvExport(Adapter):
         self, df: pl.DataFrame, spec: schemas.TableSpec, tz: str, location: str
     ) -> tuple[pl.DataFrame, Quarantined, pl.DataFrame]:
         """Apply where/exclude before mapping; left-out rows counted per rule and month."""
-        rules = rowfilters.rules(self.source.options, tz)
+        rules = rowfilters.rules(self.source.options)
         df, unjudged = split_bad(df, rowfilters.unjudged_checks(rules))
         df, left = rowfilters.apply(df, rules)
         field = spec.field(spec.partition_by)

@@ -99,16 +99,16 @@ def headers(options: Mapping[str, Any]) -> dict[str, str]:
     return {f"{key}.{h}": h for key in FILTER_KEYS for h in (options.get(key) or {})}
 
 
-def rules(options: Mapping[str, Any], timezone: str) -> list[Rule]:
+def rules(options: Mapping[str, Any]) -> list[Rule]:
     """The configured conditions, ``where`` first, in the order written."""
     out: list[Rule] = []
     for key in FILTER_KEYS:
         for header, cond in (options.get(key) or {}).items():
-            out.append(_rule(key, header, cond, timezone))
+            out.append(_rule(key, header, cond))
     return out
 
 
-def _rule(key: str, header: str, cond: Any, timezone: str) -> Rule:
+def _rule(key: str, header: str, cond: Any) -> Rule:
     cell = _cell(header)
     if isinstance(cond, dict) and "empty" in cond:
         empty = cond["empty"]
