@@ -670,3 +670,11 @@ def test_sheets_rule_and_upper_bound() -> None:
     got = jobs.select(sheets.alias("s"), upper.alias("u")).rows()
     # 7 pages over 2 copies does not divide: 4 pages per copy (rounded up), 2 sheets each.
     assert got == [(6, False), (7, False), (2, False), (4, True), (6, False), (5, True), (4, False)]
+
+
+def test_core_path_options_expand_variables_too(
+    tmp_path: Path, make_config, load_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SITE", "site-a")
+    cfg = load_config(make_config([], collector={"data_dir": str(tmp_path / "${SITE}" / "data")}))
+    assert cfg.data_dir == tmp_path / "site-a" / "data"
