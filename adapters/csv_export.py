@@ -259,6 +259,7 @@ class CsvExport(Adapter):
     ) -> tuple[pl.DataFrame, Quarantined, pl.DataFrame]:
         """Apply where/exclude before mapping; left-out rows counted per rule and month."""
         rules = rowfilters.rules(self.source.options)
+        df = rowfilters.prepare(df, rules)
         df, unjudged = split_bad(df, rowfilters.unjudged_checks(rules))
         df, left = rowfilters.apply(df, rules)
         field = spec.field(spec.partition_by)

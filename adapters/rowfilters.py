@@ -43,6 +43,9 @@ class Rule:
     #: True where the condition cannot be judged (quarantined); None when it always can.
     unjudged: pl.Expr | None = None
     unjudged_reason: pl.Expr | None = None
+    #: A date range's day column (computed once by :func:`prepare`) and its parser.
+    day_column: str | None = None
+    day_of: pl.Expr | None = None
 
 
 def _norm(value: Any) -> str:
@@ -121,17 +124,20 @@ def _rule(key: str, header: str, cond: Any) -> Rule:
     if isinstance(cond, dict):
         fmts = cond.get("format")
         formats = [fmts] if isinstance(fmts, str) else list(fmts or DEFAULT_DATE_FORMATS)
-        day = pl.coalesce([cell.str.strptime(pl.Date, f, strict=False) for f in formats])
+        text = pl.col("t")
+        day_of = pl.coalesce([text.str.strptime(pl.Date, f, strict=False) for f in formats])
         if not fmts:
-            # A date-and-time column: its local calendar day.
+            # A date-and-time column: its calendar day as written.
             stamp = pl.coalesce(
                 [
-                    cell.str.strptime(pl.Datetime("us"), f, strict=False)
+                    text.str.strptime(pl.Datetime("us"), f, strict=False)
                     for f in DEFAULT_TIME_FORMATS
                     if "%z" not in f and "%:z" not in f and not f.endswith("Z")
                 ]
             )
-            day = pl.coalesce([day, stamp.dt.date()])
+            day_of = pl.coalesce([day_of, stamp.dt.date()])
+        day_column = f"__day:{key}:{header}"
+        day = pl.col(day_column)
         lo = _as_date(cond["from"]) if "from" in cond else None
         hi = _as_date(cond["to"]) if "to" in cond else None
         inside = pl.lit(True)
@@ -148,6 +154,8 @@ def _rule(key: str, header: str, cond: Any) -> Rule:
             inside.fill_null(False),
             unjudged,
             pl.format(f"{key} {header} {span}: {{}} is not a date", pl.col(header)),
+            day_column,
+            day_of,
         )
     if isinstance(cond, list):
         values = [_norm(v) for v in cond]
@@ -161,19 +169,43 @@ def _rule(key: str, header: str, cond: Any) -> Rule:
     return Rule(key, header, f"{key} {header} = {value}", (cell == value).fill_null(False))
 
 
+def prepare(df: pl.DataFrame, rules_: list[Rule]) -> pl.DataFrame:
+    """Add the day column of every date range: each distinct text is parsed once.
+
+    An export's dates repeat (a few hundred days, some thousand times of day), and
+    trying a dozen formats on every row cost more than the rest of the read.
+    """
+    cols = []
+    for rule in rules_:
+        if rule.day_column is None or rule.day_of is None:
+            continue
+        cell = _cell(rule.header)
+        distinct = df.select(cell.unique().drop_nulls().alias("t"))
+        parsed = distinct.select("t", rule.day_of.alias("d"))
+        cols.append(
+            cell.replace_strict(
+                parsed.get_column("t"), parsed.get_column("d"), default=None, return_dtype=pl.Date
+            ).alias(rule.day_column)
+        )
+    return df.with_columns(cols) if cols else df
+
+
 def apply(df: pl.DataFrame, rules_: list[Rule]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split rows into kept and left out; the left-out rows name their rule in ``_rule``.
 
-    Rows a rule cannot judge must be quarantined first (:func:`unjudged_checks`).
+    ``df`` has been through :func:`prepare`, and rows a rule cannot judge have been
+    quarantined (:func:`unjudged_checks`); the day columns are dropped here.
     """
+    temp = [r.day_column for r in rules_ if r.day_column and r.day_column in df.columns]
     if not rules_ or df.height == 0:
-        return df, df.clear().with_columns(pl.lit(None, pl.String).alias("_rule"))
+        left = df.clear().with_columns(pl.lit(None, pl.String).alias("_rule"))
+        return df.drop(temp), left.drop(temp)
     # The first rule that leaves the row out names it.
     which = pl.lit(None, pl.String)
     for rule in reversed(rules_):
         leaves = ~rule.holds if rule.key == "where" else rule.holds
         which = pl.when(leaves).then(pl.lit(rule.text)).otherwise(which)
-    frame = df.with_columns(which.alias("_rule"))
+    frame = df.with_columns(which.alias("_rule")).drop(temp)
     return (
         frame.filter(pl.col("_rule").is_null()).drop("_rule"),
         frame.filter(pl.col("_rule").is_not_null()),
