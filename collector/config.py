@@ -246,6 +246,34 @@ def _check_value(where: str, opt: Option, value: Any) -> str | None:
     return None
 
 
+#: Options holding globs of files, declared as text: path options like the ``path`` type.
+PATH_OPTION_NAMES = frozenset({"path", "paths"})
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_vars(where: str, key: str, value: Any) -> Any:
+    """``${VAR}`` in a path option (or each of a list) -> the environment variable's value.
+
+    An unset or empty variable is a config error naming it: a path silently missing a
+    part would read another folder, or nothing.
+    """
+    if isinstance(value, list):
+        return [expand_vars(where, key, v) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        got = os.environ.get(m.group(1))
+        if not got:
+            raise ConfigError(
+                f"{where} key '{key}': environment variable {m.group(1)} (in {m.group(0)}) is"
+                " not set; set it or write the path out"
+            )
+        return got
+
+    return _VAR.sub(sub, value)
+
+
 def _shown(value: Any, limit: int = 60) -> str:
     """A value as shown in a message: short, one line."""
     text = repr(value)
@@ -291,6 +319,11 @@ def validate_options(
         if opt.name in given:
             value = given[opt.name]
             problem = _check_value(where, opt, value)
+            if problem is None and (opt.type == "path" or opt.name in PATH_OPTION_NAMES):
+                try:
+                    value = expand_vars(where, opt.name, value)
+                except ConfigError as exc:
+                    problem = str(exc)
             if problem:
                 found.append(problem)
                 value = opt.default
