@@ -26,6 +26,8 @@ REDACTED = "[redacted]"
 MIN_REDACTED_LENGTH = 6
 #: Runs of base64 (standard or URL-safe alphabet) long enough to hide a secret.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+#: Fields of a JSON credential (a Google service-account key) that are secret.
+_JSON_SECRET_FIELDS = frozenset({"private_key", "private_key_id", "client_secret", "refresh_token"})
 
 
 class _Redactor:
@@ -46,8 +48,9 @@ class _Redactor:
         except ValueError:
             doc = None
         if isinstance(doc, dict):
-            for v in doc.values():
-                if isinstance(v, str) and len(v) >= 16:
+            for k, v in doc.items():
+                # Not its e-mail or token URL: redacting those would only hide clues.
+                if k in _JSON_SECRET_FIELDS and isinstance(v, str):
                     pieces.add(v)
                     pieces.update(line for line in v.splitlines() if len(line) >= 16)
         pieces = {p for p in pieces if len(p) >= MIN_REDACTED_LENGTH}

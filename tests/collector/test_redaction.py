@@ -160,3 +160,30 @@ def test_an_echoed_secret_reaches_no_output_state_or_ledger(
 
 def _sensitive_form_values(req: Request) -> list[str]:
     return [v for k, v in req.form().items() if k in {"assertion", "client_secret"}]
+
+
+def test_the_redactor_knows_every_form_of_a_secret_and_nothing_else() -> None:
+    import base64
+    from urllib.parse import quote
+
+    from workstyle.collector.secrets import REDACTED, redact, register_secret
+
+    secret = "unit-test+secret/value=1"
+    register_secret(secret)
+    basic = base64.b64encode(f"client-id:{secret}".encode()).decode()
+    text = f"a {secret} b {quote(secret, safe='')} c Basic {basic} d"
+    assert redact(text) == f"a {REDACTED} b {REDACTED} c Basic {REDACTED} d"
+    register_secret("short")  # too short to redact without blanking ordinary words
+    assert redact("a short line") == "a short line"
+    key = json.dumps(
+        {
+            "type": "service_account",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+            "-----END PRIVATE KEY-----\n",
+            "client_email": "collector@project.iam.gserviceaccount.com",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+    )
+    register_secret(key)
+    shown = redact("line MIIEvQIBADANBgkqhkiG9w0BAQEFAASC via https://oauth2.googleapis.com/token")
+    assert shown == f"line {REDACTED} via https://oauth2.googleapis.com/token"
