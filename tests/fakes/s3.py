@@ -1,0 +1,84 @@
+"""A real S3-protocol server for tests: moto's S3 in server mode on 127.0.0.1.
+
+Requests are served one at a time (a lock around the WSGI app), so a conditional
+PUT's check and write are one step, as on S3 itself; moto alone checks and writes in
+two steps and two racing threads could both pass the check.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+ACCESS_KEY = "testing-access-key"
+SECRET_KEY = "testing-secret-key"  # noqa: S105 - moto accepts any credentials
+REGION = "ap-northeast-1"
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+
+    def env(self) -> dict[str, str]:
+        """The standard AWS environment variables that point a client at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def client(self) -> Any:
+        """A botocore S3 client, for the tests' own checks."""
+        import botocore.session
+
+        return botocore.session.get_session().create_client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+    def create_bucket(self, name: str) -> None:
+        self.client().create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        client = self.client()
+        out: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            out += [o["Key"] for o in page.get("Contents", [])]
+        return sorted(out)
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """Start moto's S3 on a free loopback port; stop it afterwards."""
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+        with lock:
+            return list(app(environ, start_response))
+
+    server = make_server(
+        "127.0.0.1", 0, serialised, threaded=True, request_handler=MotoRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield S3Server(f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(5)
