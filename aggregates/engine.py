@@ -62,7 +62,7 @@ def excluded_pseudonyms(cfg: Any, accounts: tuple[str, ...]) -> frozenset[str]:
     if names:
         from workstyle.collector.pseudonyms import Pseudonymiser, load_key
 
-        key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example)
+        key = load_key(cfg.privacy_key, cfg.location, allow_create=cfg.is_example)
         pseudo = Pseudonymiser(key)
         given |= {pseudo.one(n) for n in names}
     return frozenset(given)
@@ -77,7 +77,7 @@ def context_from_config(
     """A KPI context from a loaded :class:`collector.config.Config`."""
     rules = rules_from(cfg.sections.get("kpi"))
     return Ctx(
-        store=DatasetReader(cfg.data_dir.resolve()),
+        store=DatasetReader.at(cfg.location),
         rules=rules,
         plan=load_plan(cfg.targets_file),
         as_of=as_of or dt.datetime.now(cfg.tz).date(),

@@ -21,7 +21,7 @@ def _pipeline(cfg, progress=None):  # noqa: ANN001, ANN202
     from workstyle.collector.ingest.pipeline import Pipeline
     from workstyle.collector.pseudonyms import Pseudonymiser, load_key
 
-    key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example, warn=log.warning)
+    key = load_key(cfg.privacy_key, cfg.location, allow_create=cfg.is_example, warn=log.warning)
     return Pipeline(cfg, Pseudonymiser(key), progress=progress)
 
 
@@ -82,12 +82,12 @@ class _Progress:
 
 
 def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
-    from workstyle.collector.ingest.lock import WriterLock
+    from workstyle.collector.ingest.lease import writer_lock
     from workstyle.collector.ingest.store import Store
 
     sources = _select_sources(cfg, names)
-    with WriterLock(cfg.data_dir, cfg.lock_wait):
-        Store(cfg.data_dir.resolve()).cleanup_temp()
+    with writer_lock(cfg.location, cfg.lock_wait):
+        Store.at(cfg.location).cleanup_temp()
         progress = _Progress()
         pipeline = _pipeline(cfg, progress)
         try:
@@ -146,7 +146,7 @@ def _recompute_kpis(cfg, as_of: dt.date | None) -> str:  # noqa: ANN001
 
     ctx = engine.context_from_config(cfg, as_of)
     result = engine.compute(ctx)
-    paths = engine.write(Store(cfg.data_dir.resolve()), result)
+    paths = engine.write(Store.at(cfg.location), result)
     log.info("wrote KPI tables: %s", ", ".join(paths.values()))
     return engine.render_table(result.yearly(), result.as_of, result.plan)
 
@@ -235,14 +235,14 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
     Idempotent (rows are upserted by natural key), resumable after an interruption
     (committed units are skipped), and it never moves the nightly watermark.
     """
-    from workstyle.collector.ingest.lock import WriterLock
+    from workstyle.collector.ingest.lease import writer_lock
 
     cfg = obj.cfg
     source = cfg.source(name)
     lo, hi = _parse_when(start, cfg.tz, False), _parse_when(end, cfg.tz, True)
     if hi <= lo:
         raise click.BadParameter("--to must be after --from")
-    with WriterLock(cfg.data_dir, cfg.lock_wait):
+    with writer_lock(cfg.location, cfg.lock_wait):
         progress = _Progress()
         try:
             result = _pipeline(cfg, progress).backfill(

@@ -12,6 +12,7 @@ import os
 import polars as pl
 import pyarrow.fs as pafs
 
+from workstyle.collector.storage import DataLocation
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
 
@@ -28,6 +29,14 @@ class DatasetReader:
         self.fs = filesystem or pafs.LocalFileSystem()
         self.root = str(root).rstrip("/")
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.location: DataLocation | None = None
+
+    @classmethod
+    def at(cls, location: DataLocation) -> DatasetReader:
+        """The dataset of a data directory (local folder or object storage)."""
+        store = cls(location.root, location.fs)
+        store.location = location
+        return store
 
     # -- paths -------------------------------------------------------------------------
     def table_dir(self, table: str) -> str:

@@ -58,9 +58,9 @@ def build(
     from workstyle.collector.ingest.status import source_status
     from workstyle.collector.report import html as report
 
-    data_dir = cfg.data_dir.resolve()
+    location = cfg.location
     try:
-        tables: dict[str, pl.DataFrame] | None = report.read_tables(data_dir)
+        tables: dict[str, pl.DataFrame] | None = report.read_tables(location)
     except CollectorError:
         if as_of is None:
             raise
@@ -81,7 +81,9 @@ def build(
         }
     yearly = tables["yearly"]
     if yearly.height == 0:
-        raise CollectorError(f"{data_dir}/kpi/yearly.parquet has no rows; run `collector run`")
+        raise CollectorError(
+            f"{location.file('kpi', 'yearly.parquet')} has no rows; run `collector run`"
+        )
     table_as_of = yearly["as_of"].max()
     as_of = as_of or table_as_of
     if fiscal_year is not None and fiscal_year > fiscal_year_of(as_of):
