@@ -175,9 +175,13 @@ class DataLocation:
     def exists(self, path: str) -> bool:
         if self.is_local:
             return os.path.isfile(path)
-        import pyarrow.fs as pafs
-
-        return self.fs.get_file_info(path).type == pafs.FileType.File
+        # One HEAD: get_file_info would also list the prefix to tell a missing key from
+        # a "directory", doubling the requests of every partition write.
+        try:
+            self.fs.open_input_file(path).close()
+        except FileNotFoundError:
+            return False
+        return True
 
     def read_bytes(self, path: str) -> bytes:
         """The file's content; ``FileNotFoundError`` when there is none."""
@@ -312,7 +316,8 @@ def open_location(data_dir: str | os.PathLike[str], settings: StorageSettings) -
         kwargs["secret_key"] = settings.secret_access_key
         if settings.session_token:
             kwargs["session_token"] = settings.session_token
-    fs = pafs.S3FileSystem(**kwargs)
+    # Delayed open: a small file is sent as one PutObject on close, not a multipart upload.
+    fs = pafs.S3FileSystem(allow_delayed_open=True, **kwargs)
     location = DataLocation(uri, fs, uri[len("s3://") :], settings)
     check_reachable(location)
     return location

@@ -204,16 +204,21 @@ class Lease:
             return not _alive(body["pid"])
         return False
 
+    def renew_once(self) -> bool | None:
+        """Extend the lease; False once it is lost, None when the store could not be asked."""
+        try:
+            renewed = self._put(if_match=self.etag)
+        except Exception as exc:  # noqa: BLE001 - retried at the next beat
+            log.warning("%s: could not renew the lease: %s", self.where, exc)
+            return None
+        if not renewed:
+            self.lost = "the writer lease was taken over by another collector"
+            log.error("%s: %s", self.where, self.lost)
+        return renewed
+
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.seconds / 3):
-            try:
-                renewed = self._put(if_match=self.etag)
-            except Exception as exc:  # noqa: BLE001 - retried at the next beat
-                log.warning("%s: could not renew the lease: %s", self.where, exc)
-                continue
-            if not renewed:
-                self.lost = "the writer lease was taken over by another collector"
-                log.error("%s: %s", self.where, self.lost)
+            if self.renew_once() is False:
                 return
 
     def __enter__(self) -> Lease:

@@ -46,6 +46,8 @@ class DatasetReader:
         return f"{self.root}/{table}/source={source}/month={month}/{PART_FILE}"
 
     def exists(self, path: str) -> bool:
+        if self.location is not None:
+            return self.location.exists(path)
         return self.fs.get_file_info(path).type == pafs.FileType.File
 
     # -- reading -----------------------------------------------------------------------

@@ -7,11 +7,19 @@ two steps and two racing threads could both pass the check.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent.parent
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"  # noqa: S105 - moto accepts any credentials
@@ -58,12 +66,8 @@ class S3Server:
         return sorted(out)
 
 
-@contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """Start moto's S3 on a free loopback port; stop it afterwards."""
-    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+def _serialised_app() -> Any:
     from moto.server import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
 
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
@@ -72,13 +76,49 @@ def s3_server() -> Iterator[S3Server]:
         with lock:
             return list(app(environ, start_response))
 
+    return serialised
+
+
+def serve(port_file: str) -> None:
+    """Run the server in this process until killed; write its port to ``port_file``."""
+    import logging
+
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server(
-        "127.0.0.1", 0, serialised, threaded=True, request_handler=MotoRequestHandler
+        "127.0.0.1", 0, _serialised_app(), threaded=True, request_handler=MotoRequestHandler
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield S3Server(f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(5)
+    tmp = f"{port_file}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(str(server.server_port))
+    os.replace(tmp, port_file)
+    server.serve_forever()
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """Start moto's S3 in its own process on a free loopback port; stop it afterwards.
+
+    Its own process, so the server's work runs beside the collector's instead of
+    sharing the test process's interpreter lock.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = os.path.join(tmp, "port")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", f"from tests.fakes.s3 import serve; serve({port_file!r})"],
+            cwd=REPO,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not os.path.exists(port_file):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto S3 server did not start")
+                time.sleep(0.05)
+            with open(port_file) as fh:
+                port = int(fh.read())
+            yield S3Server(f"http://127.0.0.1:{port}")
+        finally:
+            proc.kill()
+            proc.wait(10)
