@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from workstyle.adapters import REGISTRY, adapter_class
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.options import COMMON_OPTIONS, OPTION_TYPES, Option, SourceConfig
-from workstyle.collector.storage import check_data_dir, is_uri
+from workstyle.collector.storage import check_data_dir, check_organisation, is_uri
 
 if TYPE_CHECKING:
     from workstyle.collector.storage import DataLocation, StorageSettings
@@ -37,6 +37,13 @@ CORE_SECTIONS: dict[str, tuple[Option, ...]] = {
             "Where the dataset, state and KPI tables live: a local folder or"
             " s3://bucket/prefix (see [storage]).",
             default="./collector-data",
+        ),
+        Option(
+            "organisation",
+            "str",
+            "This organisation's 6-digit 地方公共団体コード (e.g. '040002'): its data goes"
+            " under organisation=<code>, so many collectors can share one data_dir.",
+            default=None,
         ),
         Option(
             "timezone",
@@ -168,6 +175,8 @@ class Config:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: data_dir as given: a local path or s3://bucket/prefix.
     data_uri: str = ""
+    #: [collector] organisation: the 6-digit 地方公共団体コード, or None.
+    organisation: str | None = None
 
     @functools.cached_property
     def location(self) -> DataLocation:
@@ -175,8 +184,8 @@ class Config:
         from workstyle.collector import storage
 
         if self.data_dir is not None:
-            return storage.local(self.data_dir)
-        return storage.open_location(self.data_uri, self.storage_settings())
+            return storage.local(self.data_dir, self.organisation)
+        return storage.open_location(self.data_uri, self.storage_settings(), self.organisation)
 
     def storage_settings(self) -> StorageSettings:
         """[storage] with its secrets read (only when object storage is used)."""
@@ -372,6 +381,9 @@ def from_dict(
     else:
         data_dir = _resolve(base, given)
         data_uri = str(data_dir)
+    organisation = col["organisation"]
+    if organisation is not None:
+        check_organisation(organisation, f"{path}: [collector] key 'organisation'")
     st = sections["storage"]
     if st["access_key_id"] and not st["secret_access_key"]:
         raise ConfigError(
@@ -413,6 +425,7 @@ def from_dict(
         sources=sources,
         sections=sections,
         data_uri=data_uri,
+        organisation=organisation,
     )
 
 

@@ -27,8 +27,36 @@ from urllib.parse import urlsplit
 
 from workstyle.collector.errors import ConfigError
 
+#: ``--organisation all``: every organisation of the dataset together (read only).
+ALL_ORGANISATIONS = "all"
+ORG_KEY = "organisation"
+_ORG_CODE = re.compile(r"^\d{6}$")
+_WEIGHTS = (6, 5, 4, 3, 2)
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def check_organisation(value: str, where: str) -> str:
+    """Validate a 全国地方公共団体コード: six digits, prefecture 01-47, the JIS X 0402 check digit.
+
+    The check digit is 11 minus (the first five digits weighted 6, 5, 4, 3, 2, modulo
+    11), last digit only: 040002 (宮城県), 041009 (仙台市), 130001 (東京都).
+    """
+    if not _ORG_CODE.match(value):
+        raise ConfigError(
+            f"{where}: expected the 6-digit 地方公共団体コード (e.g. '040002' for 宮城県),"
+            f" got {value!r}"
+        )
+    if not 1 <= int(value[:2]) <= 47:
+        raise ConfigError(f"{where}: {value!r} starts with prefecture {value[:2]}; expected 01-47")
+    check = (11 - sum(int(d) * w for d, w in zip(value[:5], _WEIGHTS, strict=True)) % 11) % 10
+    if int(value[5]) != check:
+        raise ConfigError(
+            f"{where}: {value!r} fails the check digit (expected {value[:5]}{check});"
+            " check the code against 総務省's 全国地方公共団体コード list"
+        )
+    return value
 
 
 def is_uri(value: str) -> bool:
@@ -134,12 +162,21 @@ class DataLocation:
     """The data directory: a pyarrow filesystem, a root path in it, and atomic whole-file I/O."""
 
     def __init__(
-        self, uri: str, fs: Any, root: str, settings: StorageSettings | None = None
+        self,
+        uri: str,
+        fs: Any,
+        root: str,
+        settings: StorageSettings | None = None,
+        organisation: str | None = None,
     ) -> None:
         self.uri = uri
         self.fs = fs
         self.root = root.rstrip("/")
         self.settings = settings or StorageSettings()
+        #: This collector's organisation (its partitions, state and KPI tables live one
+        #: level below each top folder); None for a single-organisation dataset;
+        #: ALL_ORGANISATIONS to read every organisation together.
+        self.organisation = organisation
         #: Called before every write: the writer lease raises here once it is lost.
         self.write_guard: Callable[[], None] | None = None
 
@@ -156,10 +193,26 @@ class DataLocation:
     def bucket(self) -> str:
         return self.root.partition("/")[0]
 
+    def with_organisation(self, organisation: str | None) -> DataLocation:
+        """The same data directory seen as another organisation (or all of them)."""
+        other = DataLocation(self.uri, self.fs, self.root, self.settings, organisation)
+        other.write_guard = self.write_guard
+        return other
+
     # -- paths ---------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
         """A path below the root, in the filesystem's own terms."""
         return "/".join([self.root, *parts])
+
+    def org_parts(self, top: str, *parts: str) -> tuple[str, ...]:
+        """``top/organisation=X/parts`` for an organisation, else ``top/parts``."""
+        if self.organisation and self.organisation != ALL_ORGANISATIONS:
+            return (top, f"{ORG_KEY}={self.organisation}", *parts)
+        return (top, *parts)
+
+    def org_path(self, top: str, *parts: str) -> str:
+        """A path in this organisation's part of a top folder (see :meth:`org_parts`)."""
+        return self.path(*self.org_parts(top, *parts))
 
     def display(self, path: str) -> str:
         """A path as a user writes it: ``s3://bucket/key`` or the local path."""
@@ -281,19 +334,21 @@ class DataLocation:
         )
 
 
-def local(path: str | os.PathLike[str]) -> DataLocation:
+def local(path: str | os.PathLike[str], organisation: str | None = None) -> DataLocation:
     """A local data directory."""
     import pyarrow.fs as pafs
 
     root = str(Path(path).resolve())
-    return DataLocation(root, pafs.LocalFileSystem(), root)
+    return DataLocation(root, pafs.LocalFileSystem(), root, organisation=organisation)
 
 
-def open_location(data_dir: str | os.PathLike[str], settings: StorageSettings) -> DataLocation:
+def open_location(
+    data_dir: str | os.PathLike[str], settings: StorageSettings, organisation: str | None = None
+) -> DataLocation:
     """The data directory named by a local path or an ``s3://bucket/prefix`` URI."""
     text = str(data_dir)
     if not is_uri(text):
-        return local(text)
+        return local(text, organisation)
     uri = check_data_dir(text, "data_dir")
     import pyarrow.fs as pafs
 
@@ -318,7 +373,7 @@ def open_location(data_dir: str | os.PathLike[str], settings: StorageSettings) -
             kwargs["session_token"] = settings.session_token
     # Delayed open: a small file is sent as one PutObject on close, not a multipart upload.
     fs = pafs.S3FileSystem(allow_delayed_open=True, **kwargs)
-    location = DataLocation(uri, fs, uri[len("s3://") :], settings)
+    location = DataLocation(uri, fs, uri[len("s3://") :], settings, organisation)
     check_reachable(location)
     return location
 

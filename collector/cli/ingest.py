@@ -83,11 +83,13 @@ class _Progress:
 
 def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
     from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.organisations import check_layout
     from workstyle.collector.ingest.store import Store
 
     sources = _select_sources(cfg, names)
     with writer_lock(cfg.location, cfg.lock_wait):
         Store.at(cfg.location).cleanup_temp()
+        check_layout(cfg.location)
         progress = _Progress()
         pipeline = _pipeline(cfg, progress)
         try:
@@ -254,3 +256,27 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
         click.echo("dry run: nothing was written")
     click.echo(_fmt_result(result))
     sys.exit(_exit_code([result]))
+
+
+@click.command("adopt-organisation")
+@click.pass_obj
+def adopt_organisation(obj: Context) -> None:
+    """Move a dataset written without an organisation level under [collector] organisation.
+
+    For a single-organisation dataset that is to be shared: its partitions, run ledger,
+    quarantine, KPI tables and state move under organisation=<code>, so the watermark and
+    every row carry on. Restartable; run it once, before the first shared run.
+    """
+    from workstyle.collector.errors import ConfigError
+    from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.organisations import adopt_unlevelled
+
+    cfg = obj.cfg
+    if not cfg.organisation:
+        raise ConfigError(
+            f"{cfg.path}: [collector] key 'organisation': required by adopt-organisation;"
+            " expected the 6-digit 地方公共団体コード the existing data belongs to"
+        )
+    with writer_lock(cfg.location, cfg.lock_wait):
+        moved = adopt_unlevelled(cfg.location)
+    click.echo(f"moved {moved} file(s) under organisation={cfg.organisation}")

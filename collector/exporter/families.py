@@ -306,8 +306,9 @@ class WorkstyleCollector:
         self.live = live
         self.clock = clock
         self.tz = cfg.tz
-        self.yearly = CachedFile(location.file("kpi", "yearly.parquet"), read_kpi_table)
-        self.monthly = CachedFile(location.file("kpi", "monthly.parquet"), read_kpi_table)
+        kpi = location.org_parts("kpi")
+        self.yearly = CachedFile(location.file(*kpi, "yearly.parquet"), read_kpi_table)
+        self.monthly = CachedFile(location.file(*kpi, "monthly.parquet"), read_kpi_table)
         self.targets = CachedFile(cfg.targets_file, read_directions)
         store = StateStore(location)
         self.sources = [

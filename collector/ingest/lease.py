@@ -63,7 +63,9 @@ class Lease:
         self.location = location
         self.wait = wait
         self.seconds = seconds
-        self.key = location.path("_state", LEASE_FILE).partition("/")[2]
+        # One lease per organisation: collectors of different organisations write
+        # disjoint partitions and never wait for each other.
+        self.key = location.org_path("_state", LEASE_FILE).partition("/")[2]
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.etag: str | None = None
         self.lost: str | None = None

@@ -83,7 +83,8 @@ class StateStore:
 
     def __init__(self, data_dir: Path | DataLocation) -> None:
         self.location = data_dir if isinstance(data_dir, DataLocation) else storage.local(data_dir)
-        self.dir = self.location.path("_state")
+        # Each organisation keeps its own state (its sources may share names with others').
+        self.dir = self.location.org_path("_state")
 
     def path(self, source: str, identity: dict[str, Any]) -> str:
         """The state file of a source with these identity settings."""
@@ -118,7 +119,7 @@ class StateStore:
 
     def summary_file(self, source: str) -> Path | storage.StoredFile:
         """The summary of a source as a file handle (a Path when local)."""
-        return self.location.file("_state", "summary", f"{source}.json")
+        return self.location.file(*self.location.org_parts("_state", "summary", f"{source}.json"))
 
     def all(self) -> list[SourceState]:
         """Every state file, newest first per source (older identities included)."""

@@ -92,7 +92,7 @@ def read_tables(data_dir: Path | DataLocation) -> dict[str, pl.DataFrame]:
     location = data_dir if isinstance(data_dir, DataLocation) else storage.local(data_dir)
     out = {}
     for name in KPI_FILES:
-        path = location.path("kpi", f"{name}.parquet")
+        path = location.org_path("kpi", f"{name}.parquet")
         if not location.exists(path):
             raise CollectorError(
                 f"{location.display(path)}: no KPI table; run `collector run` first"
