@@ -179,6 +179,7 @@ class DataLocation:
         self.organisation = organisation
         #: Called before every write: the writer lease raises here once it is lost.
         self.write_guard: Callable[[], None] | None = None
+        self._s3_client: Any = None
 
     @property
     def is_local(self) -> bool:
@@ -197,6 +198,7 @@ class DataLocation:
         """The same data directory seen as another organisation (or all of them)."""
         other = DataLocation(self.uri, self.fs, self.root, self.settings, organisation)
         other.write_guard = self.write_guard
+        other._s3_client = self._s3_client
         return other
 
     # -- paths ---------------------------------------------------------------------------
@@ -307,7 +309,16 @@ class DataLocation:
 
     # -- object storage clients ----------------------------------------------------------
     def s3_client(self) -> Any:
-        """A botocore S3 client with the same endpoint, region and credentials (for leases)."""
+        """A botocore S3 client with the same endpoint, region and credentials (for leases).
+
+        Made once per location (loading botocore's service model takes a few tenths of a
+        second); botocore clients are safe to share between threads.
+        """
+        if self._s3_client is None:
+            self._s3_client = self._new_s3_client()
+        return self._s3_client
+
+    def _new_s3_client(self) -> Any:
         try:
             import botocore.config
             import botocore.session

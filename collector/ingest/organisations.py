@@ -35,11 +35,14 @@ def adopt_unlevelled(location: DataLocation) -> int:
     moved = 0
     for top in [*schemas.TABLES, RUNS.name, QUARANTINE.name, "kpi", "_state"]:
         count = 0
-        for path in _unlevelled(location, top):
+        files, folders = _unlevelled(location, top)
+        for path in files:
             rel = path[len(location.path(top)) + 1 :]
             target = location.org_path(top, rel)
             _move(location, path, target)
             count += 1
+        for folder in folders:  # emptied now (or holding a killed writer's temp files)
+            location.fs.delete_dir(folder)
         if count:
             log.warning(
                 "%s: moved %d file(s) of the single-organisation layout under %s=%s",
@@ -81,10 +84,12 @@ def check_layout(location: DataLocation) -> None:
         )
 
 
-def _unlevelled(location: DataLocation, top: str) -> list[str]:
+def _unlevelled(location: DataLocation, top: str) -> tuple[list[str], list[str]]:
+    """The files to move and the folders they are in, below one top folder."""
     fs = location.fs
     base = location.path(top)
     out: list[str] = []
+    folders: list[str] = []
     for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
         name = info.base_name
         if name.startswith(f"{ORG_KEY}=") or name.startswith("."):
@@ -93,13 +98,14 @@ def _unlevelled(location: DataLocation, top: str) -> list[str]:
             if name not in _SHARED_STATE:
                 out.append(info.path)
         elif info.type == pafs.FileType.Directory:
+            folders.append(info.path)
             selector = pafs.FileSelector(info.path, recursive=True, allow_not_found=True)
             out += [
                 i.path
                 for i in fs.get_file_info(selector)
                 if i.type == pafs.FileType.File and not i.base_name.startswith(".")
             ]
-    return sorted(out)
+    return sorted(out), folders
 
 
 def _move(location: DataLocation, source: str, target: str) -> None:

@@ -457,3 +457,71 @@ def test_local_data_dir_is_unchanged(tmp_path: Path) -> None:
     location = storage.local(tmp_path / "d")
     assert location.is_local and location.local_dir == (tmp_path / "d").resolve()
     assert isinstance(location.file("kpi", "yearly.parquet"), Path)
+
+
+# -- many organisations in one bucket -------------------------------------------------------
+def test_organisations_take_their_own_leases_in_one_bucket(s3: S3Server) -> None:
+    s3.create_bucket("orgs-lease")
+    location = _location(s3, "s3://orgs-lease/p")
+    miyagi = Lease(location.with_organisation("040002"), wait=0, seconds=30)
+    sendai = Lease(location.with_organisation("041009"), wait=0, seconds=30)
+    miyagi.acquire()
+    sendai.acquire()  # no waiting for the other organisation
+    keys = s3.keys("orgs-lease")
+    assert "p/_state/organisation=040002/writer.lease" in keys
+    assert "p/_state/organisation=041009/writer.lease" in keys
+    with pytest.raises(LockedError):
+        Lease(location.with_organisation("040002"), wait=0, seconds=30).acquire()
+    miyagi.release()
+    sendai.release()
+
+
+def test_a_bucket_dataset_is_adopted_and_shared_by_two_organisations(
+    aws_env: S3Server, tmp_path: Path, key_env: str
+) -> None:
+    aws_env.create_bucket("orgs")
+
+    def config(name: str, vc: int, data: str | None = None, **collector: Any) -> Path:
+        csv = tmp_path / f"{data or name}.csv"
+        rows = [f"T-{i},2024-10-01,○" for i in range(vc)] + [f"X-{name},2024-10-01,×"]
+        csv.write_text("端末番号,棚卸日,Web会議対応\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        return write_config(
+            tmp_path / f"{name}-{len(collector)}.toml",
+            {"collector": {"data_dir": "s3://orgs/pref", **collector}, "privacy": {"key": key_env}},
+            [
+                {
+                    "name": "terminals",
+                    "kind": "csv",
+                    "table": "terminals",
+                    "path": str(csv),
+                    "columns": {
+                        "terminal_id": "端末番号",
+                        "snapshot_date": "棚卸日",
+                        "vc_capable": "Web会議対応",
+                    },
+                }
+            ],
+        )
+
+    plain = config("plain", 3)
+    assert _invoke(tmp_path, "--config", str(plain), "ingest").exit_code == 0
+    assert any(k.startswith("pref/terminals/source=terminals/") for k in aws_env.keys("orgs"))
+    miyagi = config("plain", 3, organisation="040002")  # the same collector, now with its code
+    adopted = _invoke(tmp_path, "--config", str(miyagi), "adopt-organisation")
+    assert adopted.exit_code == 0, adopted.output
+    keys = aws_env.keys("orgs")
+    assert not [k for k in keys if k.startswith("pref/terminals/source=")]
+    assert any(k.startswith("pref/terminals/organisation=040002/source=terminals/") for k in keys)
+    assert any(k.startswith("pref/_state/organisation=040002/sources/") for k in keys)
+    sendai = config("sendai", 5, organisation="041009")
+    for cfg in (miyagi, sendai):
+        result = _invoke(tmp_path, "--config", str(cfg), "run", "--as-of", "2025-03-31")
+        assert result.exit_code == 0, result.output
+    out = _invoke(
+        tmp_path,
+        *("--config", str(miyagi), "kpi", "--format", "json", "--as-of", "2025-03-31"),
+        *("--organisation", "all"),
+    )
+    rows = [r for r in json.loads(out.output) if r["kpi"] == "vc_capable_terminals"]
+    r6 = next(r for r in rows if r["fiscal_year"] == 2024)
+    assert (r6["numerator"], r6["denominator"]) == (8, 10)
