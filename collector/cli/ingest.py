@@ -238,6 +238,7 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
     (committed units are skipped), and it never moves the nightly watermark.
     """
     from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.organisations import check_layout
 
     cfg = obj.cfg
     source = cfg.source(name)
@@ -245,6 +246,7 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
     if hi <= lo:
         raise click.BadParameter("--to must be after --from")
     with writer_lock(cfg.location, cfg.lock_wait):
+        check_layout(cfg.location)
         progress = _Progress()
         try:
             result = _pipeline(cfg, progress).backfill(

@@ -108,7 +108,12 @@ def example(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         key = (local_cwd / "collector-data" / "_secrets" / "pseudonym.key").read_bytes()
         s3.client().put_object(Bucket="example", Key="pref/_secrets/pseudonym.key", Body=key)
         cwd = tmp_path_factory.mktemp("bucket")
-        first = _invoke(cwd, "--data-dir", "s3://example/pref", "run", "--as-of", AS_OF)
+        (cwd / "metrics").mkdir()
+        first = _invoke(
+            cwd,
+            *("--data-dir", "s3://example/pref", "run", "--as-of", AS_OF),
+            *("--textfile-dir", str(cwd / "metrics")),
+        )
         objects = _objects(s3, "example")
         second = _invoke(cwd, "--data-dir", "s3://example/pref", "run", "--as-of", AS_OF)
         return {
@@ -159,6 +164,10 @@ def test_example_run_writes_into_the_bucket_not_a_local_folder(
     # No temporary objects, and the lease is released at the end of the run.
     assert not [k for k in keys if k.rpartition("/")[2].startswith(".")]
     assert "pref/_state/writer.lease" not in keys
+    # The exporter read the KPI tables and the state from the bucket.
+    metrics = (example["cwd"] / "metrics" / "workstyle_collector.prom").read_text()
+    assert 'workstyle_kpi_value{fiscal_year="2023",kpi="web_meetings_per_month"}' in metrics
+    assert 'workstyle_source_last_success_timestamp_seconds{source="print-logger"}' in metrics
 
 
 @SLOW
