@@ -69,6 +69,7 @@ class Lease:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.etag: str | None = None
         self.lost: str | None = None
+        self._renewed = 0.0
         self._client: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,6 +105,7 @@ class Lease:
                     " --lock-wait SECONDS"
                 )
             time.sleep(min(1.0, max(0.05, self.seconds / 20)))
+        self._renewed = time.monotonic()
         self.location.write_guard = self.check
         self._stop.clear()
         self._thread = threading.Thread(target=self._renew_loop, name="lease", daemon=True)
@@ -212,8 +214,15 @@ class Lease:
             renewed = self._put(if_match=self.etag)
         except Exception as exc:  # noqa: BLE001 - retried at the next beat
             log.warning("%s: could not renew the lease: %s", self.where, exc)
+            if time.monotonic() - self._renewed >= self.seconds:
+                # Past its expiry another collector may hold it: stop writing.
+                self.lost = "the writer lease expired while the store could not be reached"
+                log.error("%s: %s", self.where, self.lost)
+                return False
             return None
-        if not renewed:
+        if renewed:
+            self._renewed = time.monotonic()
+        else:
             self.lost = "the writer lease was taken over by another collector"
             log.error("%s: %s", self.where, self.lost)
         return renewed

@@ -381,6 +381,33 @@ def test_an_expired_lease_is_taken_over_and_its_holder_stops_writing(s3: S3Serve
     b.release()
 
 
+def test_a_writer_that_cannot_renew_past_its_expiry_stops_writing(s3: S3Server) -> None:
+    s3.create_bucket("lease-unreachable")
+    location = _location(s3, "s3://lease-unreachable/p")
+    lease = Lease(location, wait=0, seconds=1)
+    lease.acquire()
+    lease._stop.set()
+    lease._thread.join(5)
+    # The store becomes unreachable (a closed port on loopback).
+    lease._client = storage.DataLocation(
+        "s3://lease-unreachable/p",
+        location.fs,
+        location.root,
+        StorageSettings(
+            endpoint_url="http://127.0.0.1:9",
+            region=REGION,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+        ),
+    ).s3_client()
+    assert lease.renew_once() is None  # within its lifetime: keep trying
+    location.write_bytes(location.path("x"), b"still allowed")
+    time.sleep(1.1)
+    assert lease.renew_once() is False
+    with pytest.raises(LockedError, match="expired while the store could not be reached"):
+        location.write_bytes(location.path("x"), b"not any more")
+
+
 def test_a_write_that_fails_half_way_leaves_the_old_object(s3: S3Server) -> None:
     s3.create_bucket("atomic")
     location = _location(s3, "s3://atomic/p")
