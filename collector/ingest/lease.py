@@ -17,6 +17,7 @@ signs requests (SigV4) and resolves credentials exactly like the AWS CLI.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -81,6 +82,7 @@ class Lease:
     # -- the protocol --------------------------------------------------------------------
     def acquire(self) -> None:
         self._client = self.location.s3_client()
+        self._check_conditional_writes()
         deadline = time.monotonic() + self.wait
         while True:
             if self._put(if_none_match=True):
@@ -110,6 +112,25 @@ class Lease:
         self._stop.clear()
         self._thread = threading.Thread(target=self._renew_loop, name="lease", daemon=True)
         self._thread.start()
+
+    def _check_conditional_writes(self) -> None:
+        """Refuse a store that ignores If-None-Match: its lease would not exclude anyone."""
+        probe = f"{self.key}.probe-{self.holder.replace(':', '-')}"
+        args = {"Bucket": self.location.bucket, "Key": probe, "Body": b"", "IfNoneMatch": "*"}
+        try:
+            self._call("put_object", **args)
+            try:
+                self._call("put_object", **args)
+            except _Conditional:
+                return
+            raise ConfigError(
+                f"data_dir {self.location.uri}: the store ignores conditional writes"
+                " (If-None-Match), so two collectors could write at once; use a store that"
+                " supports them (AWS S3 does) or a local data_dir"
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                self._client.delete_object(Bucket=self.location.bucket, Key=probe)
 
     def check(self) -> None:
         """Raise if the lease was lost: no write may follow another writer's."""

@@ -408,6 +408,19 @@ def test_a_writer_that_cannot_renew_past_its_expiry_stops_writing(s3: S3Server) 
         location.write_bytes(location.path("x"), b"not any more")
 
 
+def test_a_store_that_ignores_conditional_writes_is_refused(
+    aws_env: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with s3_server(ignore_conditions=True) as plain:
+        plain.create_bucket("no-conditions")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", plain.endpoint)
+        result = _invoke(tmp_path, "--data-dir", "s3://no-conditions/p", "ingest")
+        written = plain.keys("no-conditions")
+    assert result.exit_code == 2, result.output
+    assert "the store ignores conditional writes (If-None-Match)" in result.output
+    assert written == []  # refused before anything was written
+
+
 def test_a_write_that_fails_half_way_leaves_the_old_object(s3: S3Server) -> None:
     s3.create_bucket("atomic")
     location = _location(s3, "s3://atomic/p")

@@ -66,20 +66,23 @@ class S3Server:
         return sorted(out)
 
 
-def _serialised_app() -> Any:
+def _serialised_app(ignore_conditions: bool = False) -> Any:
     from moto.server import DomainDispatcherApplication, create_backend_app
 
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
     def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+        if ignore_conditions:  # a store that does not implement conditional writes
+            environ.pop("HTTP_IF_NONE_MATCH", None)
+            environ.pop("HTTP_IF_MATCH", None)
         with lock:
             return list(app(environ, start_response))
 
     return serialised
 
 
-def serve(port_file: str) -> None:
+def serve(port_file: str, ignore_conditions: bool = False) -> None:
     """Run the server in this process until killed; write its port to ``port_file``."""
     import logging
 
@@ -88,7 +91,11 @@ def serve(port_file: str) -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server(
-        "127.0.0.1", 0, _serialised_app(), threaded=True, request_handler=MotoRequestHandler
+        "127.0.0.1",
+        0,
+        _serialised_app(ignore_conditions),
+        threaded=True,
+        request_handler=MotoRequestHandler,
     )
     tmp = f"{port_file}.tmp"
     with open(tmp, "w") as fh:
@@ -98,7 +105,7 @@ def serve(port_file: str) -> None:
 
 
 @contextmanager
-def s3_server() -> Iterator[S3Server]:
+def s3_server(ignore_conditions: bool = False) -> Iterator[S3Server]:
     """Start moto's S3 in its own process on a free loopback port; stop it afterwards.
 
     Its own process, so the server's work runs beside the collector's instead of
@@ -107,7 +114,11 @@ def s3_server() -> Iterator[S3Server]:
     with tempfile.TemporaryDirectory() as tmp:
         port_file = os.path.join(tmp, "port")
         proc = subprocess.Popen(
-            [sys.executable, "-c", f"from tests.fakes.s3 import serve; serve({port_file!r})"],
+            [
+                sys.executable,
+                "-c",
+                f"from tests.fakes.s3 import serve; serve({port_file!r}, {ignore_conditions!r})",
+            ],
             cwd=REPO,
         )
         try:
