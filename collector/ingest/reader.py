@@ -12,7 +12,7 @@ import os
 import polars as pl
 import pyarrow.fs as pafs
 
-from workstyle.collector.storage import ORG_KEY, DataLocation
+from workstyle.collector.storage import ALL_ORGANISATIONS, ORG_KEY, DataLocation
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
 
@@ -32,6 +32,9 @@ class DatasetReader:
         self.root = str(root).rstrip("/")
         self._local = isinstance(self.fs, pafs.LocalFileSystem)
         self.location: DataLocation | None = None
+        #: Object storage: tables already downloaded by this reader (the KPI jobs scan
+        #: some tables several times; each scan would fetch every file again).
+        self._downloaded: dict[tuple[str, str], pl.DataFrame] = {}
 
     @classmethod
     def at(cls, location: DataLocation) -> DatasetReader:
@@ -60,49 +63,79 @@ class DatasetReader:
         return self.fs.get_file_info(path).type == pafs.FileType.File
 
     # -- reading -----------------------------------------------------------------------
-    def files(self, table: str, source: str | None = None) -> list[str]:
+    def _infos(self, table: str, source: str | None = None) -> list[pafs.FileInfo]:
         base = self.table_dir(table) + (f"/source={source}" if source else "")
         infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-        return sorted(
-            i.path for i in infos if i.type == pafs.FileType.File and i.base_name == PART_FILE
-        )
+        found = [i for i in infos if i.type == pafs.FileType.File and i.base_name == PART_FILE]
+        return sorted(found, key=lambda i: i.path)
+
+    def files(self, table: str, source: str | None = None) -> list[str]:
+        return [i.path for i in self._infos(table, source)]
 
     def scan(self, spec: TableSpec, source: str | None = None) -> pl.LazyFrame:
         """A lazy scan of a table with its partition columns; empty when there is no data."""
-        files = self.files(spec.name, source)
-        if not files:
+        infos = self._infos(spec.name, source)
+        if not infos:
             return empty_frame(spec).lazy()
+        if not self._local:
+            return _partition_columns_last(self._download(spec.name, source).lazy())
         # A dataset may hold partitions with and without the organisation level (a
         # single-organisation dataset, later shared): each layout is scanned with its
         # own partition keys; rows without the level have a null organisation.
-        levelled = [f for f in files if f"/{ORG_KEY}=" in f]
-        plain = [f for f in files if f"/{ORG_KEY}=" not in f]
+        levelled = [i.path for i in infos if f"/{ORG_KEY}=" in i.path]
+        plain = [i.path for i in infos if f"/{ORG_KEY}=" not in i.path]
         frames = []
         if levelled:
-            frames.append(self._scan_files(levelled, ORG_HIVE_SCHEMA))
-        if plain:
             frames.append(
-                self._scan_files(plain, HIVE_SCHEMA).with_columns(
-                    pl.lit(None, pl.String).alias(ORG_KEY)
+                pl.scan_parquet(
+                    levelled,
+                    hive_partitioning=True,
+                    hive_schema=ORG_HIVE_SCHEMA,
+                    missing_columns="insert",
                 )
             )
-        if len(frames) == 1:
-            return frames[0]
-        return pl.concat(frames, how="diagonal_relaxed")
-
-    def _scan_files(self, files: list[str], hive: dict[str, pl.DataType]) -> pl.LazyFrame:
-        if self._local:
-            return pl.scan_parquet(
-                files, hive_partitioning=True, hive_schema=hive, missing_columns="insert"
+        if plain:
+            frames.append(
+                pl.scan_parquet(
+                    plain, hive_partitioning=True, hive_schema=HIVE_SCHEMA, missing_columns="insert"
+                ).with_columns(pl.lit(None, pl.String).alias(ORG_KEY))
             )
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        return _partition_columns_last(frame)
+
+    def _download(self, table: str, source: str | None) -> pl.DataFrame:
+        """Object storage: the table read once, partition columns from the keys.
+
+        A dataset over the table's folder reads the sizes from the listing (a file list
+        would cost a HEAD per file); the frame is kept for this reader's lifetime because
+        the KPI jobs scan some tables several times.
+        """
+        cached = self._downloaded.get((table, source or ""))
+        if cached is not None:
+            return cached
         import pyarrow as pa
         import pyarrow.dataset as pads
 
-        partitioning = pads.partitioning(pa.schema([(k, pa.string()) for k in hive]), flavor="hive")
-        dataset = pads.dataset(
-            files, filesystem=self.fs, format="parquet", partitioning=partitioning
+        partitioning = pads.partitioning(
+            pa.schema([(k, pa.string()) for k in ORG_HIVE_SCHEMA]), flavor="hive"
         )
-        return pl.from_arrow(dataset.to_table()).lazy()
+        dataset = pads.dataset(
+            self.table_dir(table), filesystem=self.fs, format="parquet", partitioning=partitioning
+        )
+        selected = dataset.to_table(filter=pads.field("source") == source if source else None)
+        frame = pl.from_arrow(selected)
+        if self.organisation and self.organisation != ALL_ORGANISATIONS:
+            # Below organisation=X the key is not in the relative path: fill it in.
+            frame = frame.with_columns(pl.lit(self.organisation, pl.String).alias(ORG_KEY))
+        self._downloaded[(table, source or "")] = frame
+        return frame
+
+
+def _partition_columns_last(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Every layout's scan in one column order: the table's, then source, month, organisation."""
+    names = frame.collect_schema().names()
+    last = ["source", "month", ORG_KEY]
+    return frame.select([c for c in names if c not in last] + [c for c in last if c in names])
 
 
 def empty_frame(spec: TableSpec) -> pl.DataFrame:

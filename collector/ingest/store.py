@@ -97,6 +97,7 @@ class Store(DatasetReader):
         """Run ``write`` into a hidden temporary file beside ``path``, then rename it over."""
         if not self._local:
             # Object storage: one PUT replaces the object whole; no temporary object.
+            self._downloaded.clear()
             self.location.put_whole(path, write)
             return
         directory, _, name = path.rpartition("/")

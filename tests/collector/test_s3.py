@@ -384,25 +384,25 @@ def test_an_expired_lease_is_taken_over_and_its_holder_stops_writing(s3: S3Serve
 def test_a_writer_that_cannot_renew_past_its_expiry_stops_writing(s3: S3Server) -> None:
     s3.create_bucket("lease-unreachable")
     location = _location(s3, "s3://lease-unreachable/p")
-    lease = Lease(location, wait=0, seconds=1)
+    lease = Lease(location, wait=0, seconds=2)
     lease.acquire()
     lease._stop.set()
     lease._thread.join(5)
-    # The store becomes unreachable (a closed port on loopback).
-    lease._client = storage.DataLocation(
-        "s3://lease-unreachable/p",
-        location.fs,
-        location.root,
-        StorageSettings(
-            endpoint_url="http://127.0.0.1:9",
-            region=REGION,
-            access_key_id=ACCESS_KEY,
-            secret_access_key=SECRET_KEY,
-        ),
-    ).s3_client()
+    # The store becomes unreachable (a closed port on loopback; no retries, to be quick).
+    import botocore.config
+    import botocore.session
+
+    lease._client = botocore.session.get_session().create_client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9",
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=botocore.config.Config(retries={"max_attempts": 1}),
+    )
     assert lease.renew_once() is None  # within its lifetime: keep trying
     location.write_bytes(location.path("x"), b"still allowed")
-    time.sleep(1.1)
+    time.sleep(max(0.0, lease._renewed + 2.1 - time.monotonic()))
     assert lease.renew_once() is False
     with pytest.raises(LockedError, match="expired while the store could not be reached"):
         location.write_bytes(location.path("x"), b"not any more")
