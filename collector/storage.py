@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from workstyle.collector.errors import ConfigError
+from workstyle.collector.errors import CollectorError, ConfigError
 
 #: ``--organisation all``: every organisation of the dataset together (read only).
 ALL_ORGANISATIONS = "all"
@@ -82,6 +82,24 @@ def check_data_dir(value: str, where: str) -> str:
         )
     prefix = prefix.strip("/")
     return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+
+
+class StorageError(CollectorError):
+    """Object storage refused or could not be reached for a read or write (one line)."""
+
+
+@contextlib.contextmanager
+def _one_line(location: DataLocation, action: str, path: str) -> Any:
+    """Object storage errors as one line naming the object (the run line shows it)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StorageError(
+            f"{location.display(path)}: cannot {action}: {_first_line(exc)}"
+            " (check the endpoint, the credentials and the bucket)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -250,14 +268,17 @@ class DataLocation:
         except OSError as exc:
             if "NoSuchKey" in str(exc) or "Path does not exist" in str(exc):
                 raise FileNotFoundError(self.display(path)) from None
-            raise
+            raise StorageError(
+                f"{self.display(path)}: cannot read: {_first_line(exc)}"
+                " (check the endpoint, the credentials and the bucket)"
+            ) from None
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Replace a file whole: temporary file, fsync and rename; in S3 one PUT."""
         if self.write_guard is not None:
             self.write_guard()
         if not self.is_local:
-            with self.fs.open_output_stream(path) as out:
+            with _one_line(self, "write", path), self.fs.open_output_stream(path) as out:
                 out.write(data)
             return
         target = Path(path)
@@ -304,7 +325,7 @@ class DataLocation:
         sink = pa.BufferOutputStream()
         write(sink)
         buf = sink.getvalue()
-        with self.fs.open_output_stream(path) as out:
+        with _one_line(self, "write", path), self.fs.open_output_stream(path) as out:
             out.write(buf)
 
     # -- object storage clients ----------------------------------------------------------

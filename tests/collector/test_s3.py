@@ -421,6 +421,20 @@ def test_a_store_that_ignores_conditional_writes_is_refused(
     assert written == []  # refused before anything was written
 
 
+def test_an_unreachable_store_is_one_line_naming_the_object() -> None:
+    from workstyle.collector.storage import StorageError
+
+    with s3_server() as gone:
+        gone.create_bucket("gone")
+        location = _location(gone, "s3://gone/p")
+    # The server has stopped: the write fails as one line naming the object.
+    with pytest.raises(StorageError) as err:
+        location.write_bytes(location.path("_state", "x.json"), b"{}")
+    message = str(err.value)
+    assert message.startswith("s3://gone/p/_state/x.json: cannot write: ")
+    assert "\n" not in message
+
+
 def test_a_write_that_fails_half_way_leaves_the_old_object(s3: S3Server) -> None:
     s3.create_bucket("atomic")
     location = _location(s3, "s3://atomic/p")
