@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,11 @@ NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
 @pytest.fixture(autouse=True)
 def _key(key_env: str) -> None:
     pass
+
+
+def touch(path: Path, clock: Clock) -> None:
+    """Files carry the (test) clock's time: the print reader opens only today's files."""
+    os.utime(path, (clock(), clock()))
 
 
 def _values(poller: Poller, name: str) -> dict[str, float]:
@@ -127,6 +133,7 @@ def test_print_jobs_and_sheets_today_across_local_midnight(tmp_path: Path) -> No
         + papercut(late, "PREF\\TYAMADA", 3, 1, False)  # 3 sheets
     )
     clock = Clock(dt.datetime(2026, 12, 1, 23, 58, tzinfo=TZ))
+    touch(day1, clock)
     cfg = live_config(
         tmp_path,
         {
@@ -140,16 +147,19 @@ def test_print_jobs_and_sheets_today_across_local_midnight(tmp_path: Path) -> No
     poller = Poller(cfg, clock=clock)
     assert _values(poller, "print") == {"print_jobs_today": 2.0, "print_sheets_today": 5.0}
     append(day1, papercut(late + dt.timedelta(minutes=9), "hsato", 1, 1, False))
+    touch(day1, clock)
     assert _values(poller, "print") == {"print_jobs_today": 3.0, "print_sheets_today": 6.0}
 
     # Local midnight: the new day starts at zero, whatever yesterday's file still gets.
     clock.when = dt.datetime(2026, 12, 2, 0, 0, 30, tzinfo=TZ)
     append(day1, papercut(late + dt.timedelta(minutes=9, seconds=50), "hsato", 2, 1, False))
+    touch(day1, clock)
     assert _values(poller, "print") == {"print_jobs_today": 0.0, "print_sheets_today": 0.0}
     day2 = folder / "papercut-print-log-2026-12-02.csv"
     day2.write_text(
         PAPERCUT_HEAD + papercut(dt.datetime(2026, 12, 2, 0, 0, 10, tzinfo=TZ), "kato", 5, 1, False)
     )
+    touch(day2, clock)
     assert _values(poller, "print") == {"print_jobs_today": 1.0, "print_sheets_today": 5.0}
 
 

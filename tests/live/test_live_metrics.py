@@ -147,7 +147,7 @@ def test_prometheus_sees_live_values_while_polls_fail_and_recover(live: Target) 
     live.wait_value('workstyle_live_print_jobs_today{source="print-live"}', 3)
     live.wait_value('workstyle_live_print_sheets_today{source="print-live"}', 8)
 
-    fake.token = "revoked"
+    fake.token = "rotated-elsewhere-9f8e"
     live.wait_value(f"workstyle_live_up{api}", 0)
     assert list(live.values(f"workstyle_live_vpn_users{api}").values()) == [3]
     # The log-fed sources are unaffected.
@@ -159,7 +159,7 @@ def test_prometheus_sees_live_values_while_polls_fail_and_recover(live: Target) 
     fake.token = TOKEN
     live.wait_value(f"workstyle_live_up{api}", 1)
     log = live.serve.log.read_text()
-    assert TOKEN not in log and "revoked" not in log
+    assert TOKEN not in log and "rotated-elsewhere" not in log
 
 
 def test_the_bundled_example_shows_every_live_family(example: Target) -> None:  # noqa: F811

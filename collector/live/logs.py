@@ -1,0 +1,202 @@
+"""Live values from the logs themselves, no API needed: VPN sessions open now, print today.
+
+Both follow their files with :class:`~workstyle.collector.live.tail.Tail` and parse new
+lines with the adapter's own parser (``adapters.syslog.parse_text``,
+``adapters.papercut_print_logger.parse_chunk``), so a line reads the same live and at
+night. Person names are reduced to a keyed hash in memory to count distinct users;
+nothing but counts leaves a reader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any, ClassVar
+
+from workstyle.collector.config import Config
+from workstyle.collector.errors import SourceError
+from workstyle.collector.live.base import Clock, LiveReader, full_options
+from workstyle.collector.live.tail import Tail
+from workstyle.collector.options import SourceConfig
+
+
+class _LogReader(LiveReader):
+    """Builds the kind's adapter (for its parser) and a tail over its files."""
+
+    def __init__(self, source: SourceConfig, cfg: Config, clock: Clock) -> None:
+        super().__init__(source, cfg, clock)
+        from workstyle.adapters import adapter_class
+
+        self.full = full_options(source, cfg)
+        self.adapter = adapter_class(source.kind)(self.full)
+        self.tz = self.full.options.get("timezone") or cfg.timezone
+
+
+class VpnLogReader(_LogReader):
+    """Sessions open now: starts without an end in the tail of FortiGate or ASA syslog."""
+
+    platform: ClassVar[str] = "vpn"
+
+    def __init__(self, source: SourceConfig, cfg: Config, clock: Clock) -> None:
+        super().__init__(source, cfg, clock)
+        self.tail = Tail(list(self.full.options["paths"]), self.full.base_dir)
+        #: session key -> (start, hashed user); the hash key lives in memory only.
+        self.open: dict[str, tuple[dt.datetime, str]] = {}
+        self._salt = secrets.token_bytes(16)
+        hours = float(self.full.options.get("open_session_max_hours") or 72)
+        self.max_age = dt.timedelta(hours=hours)
+
+    def read(self) -> dict[str, float]:
+        import polars as pl
+
+        from workstyle.adapters.syslog import normalise_person, parse_text
+
+        frames = []
+        for chunk in self.tail.read():
+            try:
+                text = _decode(chunk.data, self.full.options.get("encoding") or "auto", chunk)
+                events, _ = parse_text(self.adapter, chunk.path, text, chunk.line + 1, self.tz)
+            except SourceError:
+                self.tail.forget(chunk.key)
+                raise
+            if events.height:
+                frames.append(self.changes(events))
+        if frames:
+            events = pl.concat(frames, how="vertical_relaxed").sort("time", maintain_order=True)
+            events = normalise_person(
+                events,
+                self.full.options.get("lowercase_users") is not False,
+                self.full.options.get("strip_domain") is not False,
+            )
+            for key, opens, time, person in events.select(
+                "key", "opens", "time", "person"
+            ).iter_rows():
+                if opens is None:
+                    continue
+                if opens:
+                    self.open[key] = (time, self._hash(person))
+                else:
+                    self.open.pop(key, None)
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        # A start whose end the device never logged is not a session open now.
+        self.open = {k: v for k, v in self.open.items() if now - v[0] <= self.max_age}
+        return {
+            "vpn_sessions": float(len(self.open)),
+            "vpn_users": float(len({user for _, user in self.open.values()})),
+        }
+
+    def changes(self, events: Any) -> Any:
+        """Parsed events as ``key``, ``opens`` (True start, False end, None neither),
+        ``time`` and ``person``: the same session key the adapter pairs on."""
+        raise NotImplementedError
+
+    def _hash(self, person: str | None) -> str:
+        return hashlib.blake2b((person or "").encode(), key=self._salt, digest_size=12).hexdigest()
+
+
+class FortiGateLogReader(VpnLogReader):
+    platform: ClassVar[str] = "fortigate"
+
+    def changes(self, events: Any) -> Any:
+        import polars as pl
+
+        key = pl.format(
+            "{}/{}/{}",
+            pl.col("devid").fill_null(""),
+            pl.col("vd").fill_null(""),
+            pl.col("tunnelid"),
+        )
+        return events.select(
+            key.alias("key"),
+            (pl.col("action") == "tunnel-up").alias("opens"),
+            pl.col("time"),
+            pl.col("user").alias("person"),
+        )
+
+
+class CiscoAsaLogReader(VpnLogReader):
+    platform: ClassVar[str] = "cisco_asa"
+
+    def changes(self, events: Any) -> Any:
+        import polars as pl
+
+        from workstyle.adapters.syslog import digest
+
+        excluded = [str(t) for t in self.full.options.get("exclude_session_types") or []]
+        msg = pl.col("msgid")
+        opens = (
+            pl.when(msg.is_in(["113039", "716001"]))
+            .then(True)
+            .when((msg == "716002") | ((msg == "113019") & ~pl.col("session_type").is_in(excluded)))
+            .then(False)
+            .otherwise(None)
+        )
+        keys = [
+            f"{h}/{digest(u.lower(), ip)}"
+            for h, u, ip in events.select("host", "user", "ip").iter_rows()
+        ]
+        return events.select(
+            pl.Series("key", keys, dtype=pl.String),
+            opens.alias("opens"),
+            pl.col("time"),
+            pl.col("user").alias("person"),
+        )
+
+
+class PaperCutLogReader(_LogReader):
+    """Jobs and sheets so far today (local day of [collector] timezone) in today's files."""
+
+    platform: ClassVar[str] = "papercut"
+
+    def __init__(self, source: SourceConfig, cfg: Config, clock: Clock) -> None:
+        super().__init__(source, cfg, clock)
+        folder = self.full.path("path")
+        pattern = str(self.full.options.get("pattern") or "*.csv")
+        self.tail = Tail([str(folder / pattern)], self.full.base_dir)
+        #: file -> local date -> [jobs, sheets]
+        self.counts: dict[tuple[int, int], dict[dt.date, list[float]]] = {}
+
+    def read(self) -> dict[str, float]:
+        from zoneinfo import ZoneInfo
+
+        import polars as pl
+
+        from workstyle.adapters.papercut_print_logger import parse_chunk
+
+        zone = ZoneInfo(self.cfg.timezone)
+        now = dt.datetime.fromtimestamp(self.clock(), zone)
+        midnight = dt.datetime.combine(now.date(), dt.time(), zone).timestamp()
+        # Only files written today can hold today's jobs: older ones are never opened.
+        for chunk in self.tail.read(whole=True, since=midnight):
+            try:
+                rows, _, _ = parse_chunk(
+                    self.adapter, chunk.path, chunk.data, chunk.offset, chunk.line, self.tz
+                )
+            except SourceError:
+                self.tail.forget(chunk.key)
+                self.counts.pop(chunk.key, None)
+                raise
+            per_day = {} if chunk.fresh else self.counts.get(chunk.key, {})
+            if rows.height:
+                days = rows.group_by(
+                    pl.col("printed_at").dt.convert_time_zone(self.cfg.timezone).dt.date()
+                ).agg(pl.len().alias("jobs"), pl.col("sheets").sum().alias("sheets"))
+                for day, jobs, sheets in days.iter_rows():
+                    got = per_day.setdefault(day, [0.0, 0.0])
+                    got[0] += jobs
+                    got[1] += float(sheets or 0)
+            self.counts[chunk.key] = per_day
+        live = set(self.tail.places)
+        self.counts = {k: v for k, v in self.counts.items() if k in live}
+        today = now.date()
+        return {
+            "print_jobs_today": sum(c.get(today, [0, 0])[0] for c in self.counts.values()),
+            "print_sheets_today": sum(c.get(today, [0, 0])[1] for c in self.counts.values()),
+        }
+
+
+def _decode(data: bytes, encoding: str, chunk: Any) -> str:
+    from workstyle.adapters.files import to_utf8
+
+    return to_utf8(data, encoding, chunk.path).decode("utf-8")
