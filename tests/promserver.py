@@ -175,6 +175,7 @@ def _env() -> dict[str, str]:
         "COLLECTOR_TEST_KEY": KEY,
         "PYTHONPATH": str(REPO),
         "FGT_TOKEN": FGT_TOKEN,
+        "ZOOM_SECRET": "zoom-client-secret-value-XYZ",  # tests.fakes.zoom.CLIENT_SECRET
     }
     env.pop("COLLECTOR_CONFIG", None)
     return env
@@ -402,6 +403,7 @@ def example_dataset(root: Path, port: int = 0) -> Target:
 def live_dataset(root: Path, port: int = 0) -> Target:
     """Live readers only: a FortiGate monitor API (a fake in this process), a FortiGate
     syslog file with two sessions open and today's PaperCut log (3 jobs, 8 sheets)."""
+    from tests.fakes import zoom as zoom_fake
     from tests.fakes.fortigate import FakeFortiGate, user
     from tests.fakes.server import FakeServer
     from tests.live.helpers import PAPERCUT_HEAD, fgt, papercut
@@ -414,6 +416,19 @@ def live_dataset(root: Path, port: int = 0) -> Target:
             "branch": [user("kato", "203.0.113.5")],
         },
     )
+    zoom = zoom_fake.FakeZoom(fake_server, [])
+    zoom.live = [
+        {
+            "uuid": f"live-{n}",
+            "id": 8100 + n,
+            "topic": "課長会議",
+            "host": "Host",
+            "email": "host@pref.example.jp",
+            "start_time": "2026-12-01T00:30:00Z",
+            "participants": p,
+        }
+        for n, p in enumerate([4, 2])
+    ]
     now = dt.datetime.now(dt.UTC)
     (root / "vpn").mkdir(parents=True, exist_ok=True)
     (root / "vpn" / "fgt.log").write_text(
@@ -451,6 +466,18 @@ def live_dataset(root: Path, port: int = 0) -> Target:
                 **live,
             },
             {"name": "fgt-log", "kind": "fortigate_vpn", "paths": [str(root / "vpn" / "*.log")]}
+            | live,
+            {
+                "name": "zoom-live",
+                "kind": "zoom",
+                "enabled": False,
+                "account_id": zoom_fake.ACCOUNT_ID,
+                "client_id": zoom_fake.CLIENT_ID,
+                "client_secret": "env:ZOOM_SECRET",
+                "base_url": fake_server.url + "/v2",
+                "oauth_url": fake_server.url + "/oauth/token",
+                "backoff_max_seconds": 0.01,
+            }
             | live,
             {
                 "name": "print-live",
