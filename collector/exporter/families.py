@@ -338,6 +338,7 @@ class WorkstyleCollector:
         #: Live sources and the poller's snapshot (``serve`` only; see collector.live).
         self.live_sources = [s for s in cfg.sources if s.live]
         self.live_snapshot = CachedFile(snapshot_path(data_dir), read_snapshot, required=False)
+        self._live_cache: tuple[tuple[Any, ...], list[Any]] | None = None
         self._snapshot: tuple[tuple[Any, ...], list[Any]] | None = None
         self._lock = threading.Lock()
 
@@ -605,9 +606,29 @@ class WorkstyleCollector:
 
     def _live_families(self) -> Iterator[Any]:
         """What is happening now, from the live poller's snapshot (a file, never a source)."""
+        now = self.clock()
         with self._lock:
             self.live_snapshot.refresh()
-        snap: Snapshot | None = self.live_snapshot.value
+            snap: Snapshot | None = self.live_snapshot.value
+            readings = [
+                (source, snap.sources.get(source.name) if snap else None)
+                for source in self.live_sources
+            ]
+            fresh = tuple(
+                r is not None
+                and r.last_attempt is not None
+                and now - r.last_attempt
+                <= max(LIVE_STALE_INTERVALS * r.interval, r.interval + LIVE_GRACE)
+                for _, r in readings
+            )
+            # Rebuilt only when the snapshot changed or a reading went stale.
+            key = (self.live_snapshot.signature, fresh)
+            if self._live_cache is None or self._live_cache[0] != key:
+                self._live_cache = (key, self._build_live(readings, fresh))
+            families = self._live_cache[1]
+        yield from families
+
+    def _build_live(self, readings: list[tuple[Any, Any]], fresh: tuple[bool, ...]) -> list[Any]:
         labels = ["source", "platform"]
         values = {
             name: GaugeMetricFamily(f"{PREFIX}_live_{name}", _LIVE_HELP[name], labels=labels)
@@ -629,26 +650,20 @@ class WorkstyleCollector:
             "How long the source's last live poll took.",
             labels=labels,
         )
-        now = self.clock()
-        for source in self.live_sources:
-            reading = snap.sources.get(source.name) if snap else None
+        for (source, reading), recent in zip(readings, fresh, strict=True):
             if reading is None or reading.kind != source.kind:
                 # Configured but never polled (poller not running yet, or not at all).
                 up.add_metric([source.name, PLATFORMS.get(source.kind, source.kind)], 0.0)
                 continue
             lv = [source.name, reading.platform]
-            fresh = reading.last_attempt is not None and now - reading.last_attempt <= max(
-                LIVE_STALE_INTERVALS * reading.interval, reading.interval + LIVE_GRACE
-            )
-            up.add_metric(lv, 1.0 if reading.ok and fresh else 0.0)
+            up.add_metric(lv, 1.0 if reading.ok and recent else 0.0)
             if reading.last_success is not None:
                 success.add_metric(lv, reading.last_success)
             if reading.duration is not None:
                 duration.add_metric(lv, reading.duration)
             for name, value in reading.values.items():
                 values[name].add_metric(lv, value)
-        yield from values.values()
-        yield from (up, success, duration)
+        return [*values.values(), up, success, duration]
 
     def _scrape_families(self, spent: float) -> Iterator[Any]:
         """Metrics of the moment of the scrape (``serve`` only; frozen in a textfile)."""
