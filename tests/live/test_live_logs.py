@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,36 @@ def test_snapshot_is_replaced_atomically(tmp_path: Path) -> None:
     assert [p.name for p in folder.iterdir()] == ["snapshot.json"]
     text = snapshot_path(cfg.data_dir).read_text()
     assert "yamada" not in text.lower() and "198.51.100" not in text and "FGT-HQ" not in text
+
+
+def test_live_command_once_and_config_errors(
+    tmp_path: Path,
+    make_config,
+    cli,  # noqa: ANN001 - conftest fixtures
+) -> None:
+    log = tmp_path / "fgt.log"
+    now = dt.datetime.now(dt.UTC)
+    log.write_text(fgt(now, "tunnel-up", 1, "yamada") + fgt(now, "tunnel-up", 2, "sato"))
+    path = make_config(
+        [{"name": "vpn", "kind": "fortigate_vpn", "paths": ["fgt.log"], "live": True}]
+    )
+    result = cli("--config", str(path), "live", "--once")
+    assert result.exit_code == 0, result.output
+    assert "vpn: ok vpn_sessions=2, vpn_users=2" in result.output
+    assert snapshot_path(tmp_path / "data").is_file()
+
+    for source, message in (
+        ({"live_interval": 0}, r"\(vpn\) key 'live_interval': expected seconds > 0"),
+        ({"live_api": {"url": "https://fgt", "tokn": "env:X"}}, r"live_api key 'tokn': unknown"),
+        (
+            {"live_api": {"url": "https://fgt", "token": "abc123"}},
+            r"live_api key 'token': expected 'env:",
+        ),
+    ):
+        path = make_config(
+            [{"name": "vpn", "kind": "fortigate_vpn", "paths": ["fgt.log"], "live": True, **source}]
+        )
+        result = cli("--config", str(path), "validate")
+        assert result.exit_code == 2, result.output
+        assert re.search(message, result.output), result.output
+        assert "abc123" not in result.output
