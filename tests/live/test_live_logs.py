@@ -239,3 +239,36 @@ def test_live_command_once_and_config_errors(
         assert result.exit_code == 2, result.output
         assert re.search(message, result.output), result.output
         assert "abc123" not in result.output
+
+
+def test_windows_print_exports_count_today_once(tmp_path: Path) -> None:
+    """Exports of the PrintService log: today's jobs, a job in two overlapping exports once."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "windows_print_events"
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name in ("print-2024-05-13.xml", "print-2024-05-13-params.csv"):
+        (folder / name).write_bytes((fixtures / name).read_bytes())
+    clock = Clock(dt.datetime(2024, 5, 13, 12, 0, tzinfo=TZ))
+    cfg = live_config(
+        tmp_path,
+        {
+            "name": "winprint",
+            "kind": "windows_print_events",
+            "paths": [str(folder / "*")],
+            "live": True,
+        },
+    )
+    poller = Poller(cfg, clock=clock)
+    # XML: 6 + 7 sheets (copies from 805); CSV: 4 + 3.
+    assert _values(poller, "winprint") == {"print_jobs_today": 4.0, "print_sheets_today": 20.0}
+    # The next export overlaps the last: its jobs are not counted twice.
+    (folder / "print-2024-05-13-b.xml").write_bytes(
+        (fixtures / "print-2024-05-13.xml").read_bytes()
+    )
+    clock.advance(minutes=5)
+    assert _values(poller, "winprint") == {"print_jobs_today": 4.0, "print_sheets_today": 20.0}
+    snap = read_snapshot(snapshot_path(cfg.data_dir))
+    assert snap.sources["winprint"].platform == "windows"
+
+    clock.when = dt.datetime(2024, 5, 14, 0, 30, tzinfo=TZ)
+    assert _values(poller, "winprint") == {"print_jobs_today": 0.0, "print_sheets_today": 0.0}
