@@ -44,6 +44,7 @@ class Poller:
                     self.readings[r.name] = old[r.name]
                     self.readings[r.name].ok = False
         self._lock = threading.Lock()
+        self._write_error: str | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -59,7 +60,16 @@ class Poller:
             try:
                 write_snapshot(self.path, Snapshot(self.clock(), dict(self.readings)))
             except OSError as exc:
-                log.error("live: cannot write %s: %s", self.path, exc.strerror)
+                # Once per change, not once per poll: the exporter shows live_up 0 meanwhile.
+                error = f"live: cannot write {self.path}: {exc.strerror}; give the poller's user"
+                error += f" write access to {self.path.parent}"
+                if error != self._write_error:
+                    log.error("%s", error)
+                self._write_error = error
+            else:
+                if self._write_error:
+                    log.info("live: writing %s again", self.path)
+                self._write_error = None
 
     def start(self) -> None:
         """Start one daemon thread per reader."""

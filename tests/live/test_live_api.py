@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.registry import CollectorRegistry
 
 from tests.fakes import zoom as zoom_fake
 from tests.fakes.common import tls_files
@@ -16,6 +18,7 @@ from tests.fakes.harness import FAST, serve
 from tests.fakes.server import FakeServer, Reply
 from tests.live.helpers import Clock, live_config
 from workstyle.collector.errors import ConfigError
+from workstyle.collector.exporter.families import WorkstyleCollector
 from workstyle.collector.live.poller import Poller
 from workstyle.collector.live.snapshot import read_snapshot, snapshot_path
 
@@ -202,6 +205,14 @@ def test_a_slow_source_does_not_hold_up_the_others(tmp_path: Path, server: FakeS
         snap = read_snapshot(path)
         assert snap.sources["vpn-log"].ok
         assert time.monotonic() < deadline
+        # ... and a scrape, while the API poll still hangs, reads the snapshot only.
+        reg = CollectorRegistry(auto_describe=False)
+        reg.register(WorkstyleCollector(cfg, live=True))
+        started = time.monotonic()
+        text = generate_latest(reg).decode()
+        assert time.monotonic() - started < 0.5
+        assert 'workstyle_live_up{platform="fortigate",source="vpn-log"} 1.0' in text
+        assert 'workstyle_live_up{platform="fortigate",source="fgt"} 0.0' in text
     finally:
         poller.stop()
 

@@ -153,8 +153,12 @@ def test_prometheus_sees_live_values_while_polls_fail_and_recover(live: Target) 
     # The log-fed sources are unaffected.
     assert list(live.values('workstyle_live_up{source="fgt-log"}').values()) == [1]
     started = time.monotonic()
-    status, _ = http_get(f"{live.serve.url}/metrics")
+    status, body = http_get(f"{live.serve.url}/metrics")
     assert status == 200 and time.monotonic() - started < 0.5
+    for ident in (*IDENTIFIERS, "host@pref", "課長会議"):
+        assert ident.lower() not in body.decode().lower(), ident
+    live.wait_value('workstyle_live_meetings{source="zoom-live"}', 2)
+    live.wait_value('workstyle_live_meeting_participants{source="zoom-live"}', 6)
 
     fake.token = TOKEN
     live.wait_value(f"workstyle_live_up{api}", 1)
