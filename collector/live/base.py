@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from workstyle.collector.config import Config, validate_options
 from workstyle.collector.errors import CollectorError, ConfigError
 from workstyle.collector.live.snapshot import Reading
-from workstyle.collector.options import COMMON_OPTIONS, SourceConfig
+from workstyle.collector.options import COMMON_OPTIONS, Option, SourceConfig
 
 log = logging.getLogger("collector.live")
 
@@ -124,7 +124,7 @@ def secret_reader(source: SourceConfig, cfg: Config) -> Callable[[str], str]:
     return read
 
 
-def api_options(source: SourceConfig, cfg: Config, options: tuple[Any, ...]) -> dict[str, Any]:
+def api_options(source: SourceConfig, cfg: Config, options: tuple[Option, ...]) -> dict[str, Any]:
     """The validated ``live_api`` table of a source."""
     where = f"{cfg.path}: [[sources]] ({source.name}) live_api"
     return validate_options(where, dict(source.live_api or {}), options)

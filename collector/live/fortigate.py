@@ -12,6 +12,7 @@ kept.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, ClassVar
 
 from workstyle.collector.config import Config
@@ -43,10 +44,11 @@ class FortiGateMonitor(LiveReader):
         super().__init__(source, cfg, clock)
         self.api = api_options(source, cfg, OPTIONS)
         self.where = f"{cfg.path}: [[sources]] ({source.name}) live_api key 'token'"
-        ca = self.api["ca_bundle"]
-        if ca:
-            ca = str(source.base_dir / ca) if not ca.startswith("/") else ca
-        self.ca = ca
+        ca = Path(self.api["ca_bundle"]).expanduser() if self.api["ca_bundle"] else None
+        # Relative to the config file, like every path in it.
+        self.ca = (
+            str(ca if ca is None or ca.is_absolute() else source.base_dir / ca) if ca else None
+        )
         self.client: Any = None
 
     def _client(self) -> Any:

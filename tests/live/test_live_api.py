@@ -214,7 +214,7 @@ def test_a_slow_source_does_not_hold_up_the_others(tmp_path: Path, server: FakeS
         assert 'workstyle_live_up{platform="fortigate",source="vpn-log"} 1.0' in text
         assert 'workstyle_live_up{platform="fortigate",source="fgt"} 0.0' in text
     finally:
-        poller.stop()
+        poller.stop(timeout=0.1)  # the hung API thread is a daemon
 
 
 def test_live_on_a_kind_without_a_live_view_is_a_config_error(tmp_path: Path) -> None:
