@@ -44,11 +44,12 @@ class FortiGateMonitor(LiveReader):
         super().__init__(source, cfg, clock)
         self.api = api_options(source, cfg, OPTIONS)
         self.where = f"{cfg.path}: [[sources]] ({source.name}) live_api key 'token'"
-        ca = Path(self.api["ca_bundle"]).expanduser() if self.api["ca_bundle"] else None
-        # Relative to the config file, like every path in it.
-        self.ca = (
-            str(ca if ca is None or ca.is_absolute() else source.base_dir / ca) if ca else None
-        )
+        ca = self.api["ca_bundle"]
+        if ca:
+            path = Path(ca).expanduser()
+            # Relative to the config file, like every path in it.
+            ca = str(path if path.is_absolute() else source.base_dir / path)
+        self.ca: str | None = ca
         self.client: Any = None
 
     def _client(self) -> Any:
