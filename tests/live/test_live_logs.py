@@ -272,3 +272,21 @@ def test_windows_print_exports_count_today_once(tmp_path: Path) -> None:
 
     clock.when = dt.datetime(2024, 5, 14, 0, 30, tzinfo=TZ)
     assert _values(poller, "winprint") == {"print_jobs_today": 0.0, "print_sheets_today": 0.0}
+
+
+def test_a_big_log_is_read_from_its_tail_and_a_truncated_one_again(tmp_path: Path) -> None:
+    """A file first seen is read from its last bytes only (not years of history); a file
+    truncated in place (copytruncate rotation) is read again from its start."""
+    from workstyle.collector.live.tail import Tail
+
+    log = tmp_path / "fgt.log"
+    old = "".join(fgt(NOW, "tunnel-up", i, f"u{i}") for i in range(100))
+    recent = fgt(NOW, "tunnel-up", 500, "yamada") + fgt(NOW, "tunnel-up", 501, "sato")
+    log.write_text(old + recent)
+    tail = Tail([str(log)], tmp_path, tail_bytes=len(recent.encode()) + 10)
+    (chunk,) = tail.read()
+    assert chunk.data.decode() == recent  # the partial line before it was dropped
+    assert tail.read() == []
+    log.write_text(fgt(NOW, "tunnel-up", 7, "kato"))  # truncated and rewritten
+    (chunk,) = tail.read()
+    assert chunk.fresh and chunk.offset == 0 and b"tunnelid=7 " in chunk.data
