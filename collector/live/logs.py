@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from workstyle.collector.config import Config
 from workstyle.collector.errors import SourceError
 from workstyle.collector.live.base import Clock, LiveReader, full_options
-from workstyle.collector.live.tail import Tail
+from workstyle.collector.live.tail import Chunk, Tail
 from workstyle.collector.options import SourceConfig
 
 
@@ -144,35 +144,41 @@ class CiscoAsaLogReader(VpnLogReader):
         )
 
 
-class PaperCutLogReader(_LogReader):
-    """Jobs and sheets so far today (local day of [collector] timezone) in today's files."""
+class PrintLogReader(_LogReader):
+    """Jobs and sheets so far today (local day of [collector] timezone) in growing print logs.
 
-    platform: ClassVar[str] = "papercut"
+    Counts are kept per file and local day, so a job written late to yesterday's file
+    counts for yesterday and the new day starts at zero; only files modified since local
+    midnight are opened. A kind supplies its files and how a chunk becomes job rows.
+    """
+
+    #: Whether the parser needs the file from its start (a header) with each chunk.
+    whole: ClassVar[bool] = False
 
     def __init__(self, source: SourceConfig, cfg: Config, clock: Clock) -> None:
         super().__init__(source, cfg, clock)
-        folder = self.full.path("path")
-        pattern = str(self.full.options.get("pattern") or "*.csv")
-        self.tail = Tail([str(folder / pattern)], self.full.base_dir)
+        self.tail = Tail(self.patterns(), self.full.base_dir)
         #: file -> local date -> [jobs, sheets]
         self.counts: dict[tuple[int, int], dict[dt.date, list[float]]] = {}
+
+    def patterns(self) -> list[str]:
+        return [str(p) for p in self.full.options["paths"]]
+
+    def rows(self, chunk: Chunk) -> Any:
+        """The ``print_jobs`` rows (``printed_at``, ``sheets``) of a chunk's new lines."""
+        raise NotImplementedError
 
     def read(self) -> dict[str, float]:
         from zoneinfo import ZoneInfo
 
         import polars as pl
 
-        from workstyle.adapters.papercut_print_logger import parse_chunk
-
         zone = ZoneInfo(self.cfg.timezone)
         now = dt.datetime.fromtimestamp(self.clock(), zone)
         midnight = dt.datetime.combine(now.date(), dt.time(), zone).timestamp()
-        # Only files written today can hold today's jobs: older ones are never opened.
-        for chunk in self.tail.read(whole=True, since=midnight):
+        for chunk in self.tail.read(whole=self.whole, since=midnight):
             try:
-                rows, _, _ = parse_chunk(
-                    self.adapter, chunk.path, chunk.data, chunk.offset, chunk.line, self.tz
-                )
+                rows = self.rows(chunk)
             except SourceError:
                 self.tail.forget(chunk.key)
                 self.counts.pop(chunk.key, None)
@@ -194,6 +200,39 @@ class PaperCutLogReader(_LogReader):
             "print_jobs_today": sum(c.get(today, [0, 0])[0] for c in self.counts.values()),
             "print_sheets_today": sum(c.get(today, [0, 0])[1] for c in self.counts.values()),
         }
+
+
+class PaperCutLogReader(PrintLogReader):
+    """PaperCut Print Logger: the daily CSV, banner and header checked from its start."""
+
+    platform: ClassVar[str] = "papercut"
+    whole: ClassVar[bool] = True
+
+    def patterns(self) -> list[str]:
+        folder = self.full.path("path")
+        return [str(folder / str(self.full.options.get("pattern") or "*.csv"))]
+
+    def rows(self, chunk: Chunk) -> Any:
+        from workstyle.adapters.papercut_print_logger import parse_chunk
+
+        return parse_chunk(self.adapter, chunk.path, chunk.data, chunk.offset, chunk.line, self.tz)[
+            0
+        ]
+
+
+class PaperCutNgLogReader(PrintLogReader):
+    """PaperCut NG/MF's tab-separated print log (printlog_yyyy_mm_dd.log)."""
+
+    platform: ClassVar[str] = "papercut"
+
+    def rows(self, chunk: Chunk) -> Any:
+        from workstyle.adapters.papercut_ng_print_log import parse_lines
+
+        text = _decode(chunk.data, self.full.options.get("encoding") or "auto", chunk)
+        header = int(self.full.options.get("header_lines") or 0)
+        # Read from a tail: the lines before are not header lines whatever their number.
+        first = chunk.line + 1 if chunk.offset == 0 or chunk.line else header + 1
+        return parse_lines(self.adapter, chunk.path, text, first, self.tz)
 
 
 class WindowsPrintReader(_LogReader):

@@ -38,6 +38,8 @@ def reader_for(source: SourceConfig, cfg: Config, clock: Clock) -> LiveReader:
         return logs.CiscoAsaLogReader(source, cfg, clock)
     if kind == "papercut_print_logger":
         return logs.PaperCutLogReader(source, cfg, clock)
+    if kind == "papercut_ng_print_log":
+        return logs.PaperCutNgLogReader(source, cfg, clock)
     if kind == "windows_print_events":
         return logs.WindowsPrintReader(source, cfg, clock)
     if kind == "zoom":

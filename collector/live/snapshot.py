@@ -31,6 +31,7 @@ PLATFORMS = {
     "fortigate_vpn": "fortigate",
     "cisco_asa_vpn": "cisco_asa",
     "papercut_print_logger": "papercut",
+    "papercut_ng_print_log": "papercut",
     "windows_print_events": "windows",
 }
 

@@ -290,3 +290,28 @@ def test_a_big_log_is_read_from_its_tail_and_a_truncated_one_again(tmp_path: Pat
     log.write_text(fgt(NOW, "tunnel-up", 7, "kato"))  # truncated and rewritten
     (chunk,) = tail.read()
     assert chunk.fresh and chunk.offset == 0 and b"tunnelid=7 " in chunk.data
+
+
+def test_papercut_ng_print_log_today_grows(tmp_path: Path) -> None:
+    """The NG/MF tab-separated log (CP932 document names, a bad line and a bad time in it):
+    3 jobs with 6 + 4 + 10 sheets, then the appended job (2 sheets)."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "papercut_ng_print_log"
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    log = folder / "printlog_2024_05_13.log"
+    log.write_bytes((fixtures / "printlog_2024_05_13.log").read_bytes())
+    clock = Clock(dt.datetime(2024, 5, 13, 20, 0, tzinfo=TZ))
+    cfg = live_config(
+        tmp_path,
+        {
+            "name": "ng",
+            "kind": "papercut_ng_print_log",
+            "paths": [str(folder / "*.log")],
+            "live": True,
+        },
+    )
+    poller = Poller(cfg, clock=clock)
+    assert _values(poller, "ng") == {"print_jobs_today": 3.0, "print_sheets_today": 20.0}
+    with log.open("ab") as fh:
+        fh.write((fixtures / "printlog_2024_05_13.append.log").read_bytes())
+    assert _values(poller, "ng") == {"print_jobs_today": 4.0, "print_sheets_today": 22.0}
