@@ -38,6 +38,7 @@ from workstyle.adapters.syslog import (
     lines_frame,
 )
 from workstyle.collector.options import Option
+from workstyle.schemas import derivations
 
 MANUAL_COLUMNS = [
     "date",
@@ -76,19 +77,6 @@ DEFAULT_TIME_FORMATS = [
     "%Y/%m/%d %I:%M:%S %p",
     "%Y/%m/%d %H:%M:%S",
 ]
-
-
-def sheets_of(pages: pl.Expr, copies: pl.Expr, duplex: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """Sheets by the canonical rule, and whether that is only an upper bound.
-
-    Duplex: copies x ceil(pages per copy / 2). Simplex: pages. Duplex unknown, or
-    duplex with copies unknown: pages, flagged as an upper bound.
-    """
-    per_copy = pages // copies
-    exact_duplex = duplex.fill_null(False) & copies.is_not_null() & (copies > 0)
-    sheets = pl.when(exact_duplex).then(copies * ((per_copy + 1) // 2)).otherwise(pages)
-    upper = duplex.is_null() | (duplex.fill_null(False) & ~exact_duplex)
-    return sheets, upper
 
 
 def parse_lines(
@@ -253,7 +241,7 @@ class PaperCutNgPrintLog(Adapter):
             ],
             raw="line",
         )
-        sheets, upper = sheets_of(
+        sheets, upper = derivations.sheets(
             pl.col("pages"), pl.col("copies").cast(pl.Int64), pl.col("duplex")
         )
         rows = df.select(

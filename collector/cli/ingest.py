@@ -38,6 +38,8 @@ def _fmt_result(r) -> str:  # noqa: ANN001
         f"  updated {r.updated:>7,}  unchanged {r.unchanged:>9,}"
         f"  quarantined {r.quarantined:>6,}  {r.duration:6.2f}s"
     )
+    if r.filtered:
+        line += f"  filtered {r.filtered:,} ({_by_rule(r.filtered_by)})"
     if r.duplicates:
         line += f"  duplicate keys {r.duplicates:,}"
     if r.outside_window:
@@ -45,6 +47,10 @@ def _fmt_result(r) -> str:  # noqa: ANN001
     if r.error:
         line += f"\n{'':<24} {r.error}"
     return line
+
+
+def _by_rule(counts: dict[str, int]) -> str:
+    return "; ".join(f"{rule} {n:,}" for rule, n in counts.items())
 
 
 def _exit_code(results) -> int:  # noqa: ANN001
