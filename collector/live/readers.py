@@ -5,7 +5,20 @@ from __future__ import annotations
 from workstyle.collector.config import Config
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.live.base import Clock, LiveReader
-from workstyle.collector.options import SourceConfig
+from workstyle.collector.options import Option, SourceConfig
+
+#: What ``live = true`` gives for each kind that can (shown by ``collector kinds``).
+LIVE_VIEWS = {
+    "fortigate_vpn": "`vpn_sessions`, `vpn_users` open now, from tunnel-ups without a"
+    " tunnel-down in the tail of the files, or from the REST monitor API with `live_api`",
+    "cisco_asa_vpn": "`vpn_sessions`, `vpn_users` open now, from session starts without an"
+    " end in the tail of the files",
+    "papercut_print_logger": "`print_jobs_today`, `print_sheets_today` from today's files",
+    "papercut_ng_print_log": "`print_jobs_today`, `print_sheets_today` from today's files",
+    "windows_print_events": "`print_jobs_today`, `print_sheets_today` from the exports"
+    " written today (a job in overlapping exports once)",
+    "zoom": "`meetings`, `meeting_participants` in progress (Dashboard `type=live`)",
+}
 
 #: Kinds with no in-progress view, and why (docs/sources/live.md says more).
 NO_LIVE_VIEW = {
@@ -15,6 +28,26 @@ NO_LIVE_VIEW = {
     " after 15 minutes",
     "google_meet": "the Reports API delivers call_ended events, with a delay of minutes to hours",
 }
+
+
+def live_view(kind: str) -> str:
+    """One line on what ``live = true`` does for a kind (``collector kinds``)."""
+    if kind in LIVE_VIEWS:
+        return LIVE_VIEWS[kind] + "."
+    return f"none ({NO_LIVE_VIEW.get(kind, 'nothing to read now')})."
+
+
+def live_api_options(kind: str) -> tuple[Option, ...]:
+    """The keys of a kind's ``live_api`` table (none for most kinds)."""
+    if kind == "fortigate_vpn":
+        from workstyle.collector.live.fortigate import OPTIONS
+
+        return OPTIONS
+    if kind == "zoom":
+        from workstyle.collector.live.zoom import OPTIONS
+
+        return OPTIONS
+    return ()
 
 
 def reader_for(source: SourceConfig, cfg: Config, clock: Clock) -> LiveReader:
