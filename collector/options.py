@@ -80,8 +80,8 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     Option(
         "live_api",
         "table",
-        "Read live values from the device's API instead of its logs (fortigate_vpn: url,"
-        " token, vdoms, ca_bundle; see docs/sources/live.md).",
+        "Live API settings: fortigate_vpn reads the monitor API instead of its logs (url,"
+        " token, vdoms, ca_bundle); zoom: quota_reserve. See `live_api` under each kind.",
         default=None,
     ),
 )

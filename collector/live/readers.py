@@ -55,17 +55,26 @@ def reader_for(source: SourceConfig, cfg: Config, clock: Clock) -> LiveReader:
     from workstyle.collector.live import logs
 
     kind = source.kind
-    where = f"{cfg.path}: [[sources]] ({source.name}) key 'live'"
+    if kind not in LIVE_VIEWS:
+        why = NO_LIVE_VIEW.get(kind, "this kind has no live reader")
+        raise ConfigError(
+            f"{cfg.path}: [[sources]] ({source.name}) key 'live': {kind} sources cannot be"
+            f" polled live ({why}); set live = false (see docs/sources/live.md)"
+        )
     if kind == "fortigate_vpn":
         if source.live_api:
             from workstyle.collector.live.fortigate import FortiGateMonitor
 
             return FortiGateMonitor(source, cfg, clock)
         return logs.FortiGateLogReader(source, cfg, clock)
+    if kind == "zoom":
+        from workstyle.collector.live.zoom import ZoomLive
+
+        return ZoomLive(source, cfg, clock)
     if source.live_api:
         raise ConfigError(
-            f"{cfg.path}: [[sources]] ({source.name}) key 'live_api': only fortigate_vpn"
-            " sources read live values from an API table; remove it"
+            f"{cfg.path}: [[sources]] ({source.name}) key 'live_api': {kind} sources read"
+            " their live values from their files; remove it"
         )
     if kind == "cisco_asa_vpn":
         return logs.CiscoAsaLogReader(source, cfg, clock)
@@ -73,17 +82,8 @@ def reader_for(source: SourceConfig, cfg: Config, clock: Clock) -> LiveReader:
         return logs.PaperCutLogReader(source, cfg, clock)
     if kind == "papercut_ng_print_log":
         return logs.PaperCutNgLogReader(source, cfg, clock)
-    if kind == "windows_print_events":
-        return logs.WindowsPrintReader(source, cfg, clock)
-    if kind == "zoom":
-        from workstyle.collector.live.zoom import ZoomLive
-
-        return ZoomLive(source, cfg, clock)
-    why = NO_LIVE_VIEW.get(kind, "this kind has no live reader")
-    raise ConfigError(
-        f"{where}: {kind} sources cannot be polled live ({why}); set live = false"
-        " (see docs/sources/live.md)"
-    )
+    # The last kind of LIVE_VIEWS.
+    return logs.WindowsPrintReader(source, cfg, clock)
 
 
 def readers(cfg: Config, clock: Clock) -> list[LiveReader]:

@@ -231,3 +231,24 @@ def test_live_on_a_kind_without_a_live_view_is_a_config_error(tmp_path: Path) ->
     )
     with pytest.raises(ConfigError, match=r"webex.*'live'.*docs/sources/live.md"):
         Poller(cfg)
+
+
+def test_zoom_live_leaves_the_daily_quota_to_the_nightly_run(
+    tmp_path: Path, server: FakeServer
+) -> None:
+    """Below quota_reserve + live_api.quota_reserve requests left, live polling stops."""
+    fake = zoom_fake.FakeZoom(server, [])
+    fake.live = [_live_meeting(1, 6)]
+    fake.daily_remaining = 1500
+    cfg = live_config(
+        tmp_path, _zoom_source(server, quota_reserve=100, live_api={"quota_reserve": 1000})
+    )
+    poller = Poller(cfg)
+    assert _reading(poller, "zoom").ok
+    fake.daily_remaining = 1050  # the next answer says 1049 left: under 100 + 1000
+    assert _reading(poller, "zoom").ok  # that answer is still used
+    before = len(server.requests("GET", "/v2/metrics/meetings"))
+    reading = _reading(poller, "zoom")
+    assert not reading.ok and "daily" in reading.error
+    assert reading.values == {"meetings": 1.0, "meeting_participants": 6.0}
+    assert len(server.requests("GET", "/v2/metrics/meetings")) == before  # nothing spent
