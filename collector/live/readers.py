@@ -76,14 +76,13 @@ def reader_for(source: SourceConfig, cfg: Config, clock: Clock) -> LiveReader:
             f"{cfg.path}: [[sources]] ({source.name}) key 'live_api': {kind} sources read"
             " their live values from their files; remove it"
         )
-    if kind == "cisco_asa_vpn":
-        return logs.CiscoAsaLogReader(source, cfg, clock)
-    if kind == "papercut_print_logger":
-        return logs.PaperCutLogReader(source, cfg, clock)
-    if kind == "papercut_ng_print_log":
-        return logs.PaperCutNgLogReader(source, cfg, clock)
-    # The last kind of LIVE_VIEWS.
-    return logs.WindowsPrintReader(source, cfg, clock)
+    files = {
+        "cisco_asa_vpn": logs.CiscoAsaLogReader,
+        "papercut_print_logger": logs.PaperCutLogReader,
+        "papercut_ng_print_log": logs.PaperCutNgLogReader,
+        "windows_print_events": logs.WindowsPrintReader,
+    }
+    return files[kind](source, cfg, clock)
 
 
 def readers(cfg: Config, clock: Clock) -> list[LiveReader]:
