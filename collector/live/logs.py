@@ -52,17 +52,20 @@ class VpnLogReader(_LogReader):
 
         from workstyle.adapters.syslog import normalise_person, parse_text
 
-        frames = []
+        frames, errors = [], []
         for chunk in self.tail.read():
             try:
                 text = _decode(chunk.data, self.full.options.get("encoding") or "auto", chunk)
                 events, _ = parse_text(self.adapter, chunk.path, text, chunk.line + 1, self.tz)
-            except SourceError:
+            except SourceError as exc:
+                # This file is read again next poll; the others' lines are applied now.
                 self.tail.forget(chunk.key)
-                raise
+                errors.append(str(exc))
+                continue
             if events.height:
                 frames.append(self.changes(events))
         if frames:
+            # In time order across files: a rotated file's end may close the new one's start.
             events = pl.concat(frames, how="vertical_relaxed").sort("time", maintain_order=True)
             events = normalise_person(
                 events,
@@ -78,6 +81,8 @@ class VpnLogReader(_LogReader):
                     self.open[key] = (time, self._hash(person))
                 else:
                     self.open.pop(key, None)
+        if errors:
+            raise SourceError("; ".join(errors))
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         # A start whose end the device never logged is not a session open now.
         self.open = {k: v for k, v in self.open.items() if now - v[0] <= self.max_age}
@@ -176,13 +181,16 @@ class PrintLogReader(_LogReader):
         zone = ZoneInfo(self.cfg.timezone)
         now = dt.datetime.fromtimestamp(self.clock(), zone)
         midnight = dt.datetime.combine(now.date(), dt.time(), zone).timestamp()
+        errors = []
         for chunk in self.tail.read(whole=self.whole, since=midnight):
             try:
                 rows = self.rows(chunk)
-            except SourceError:
+            except SourceError as exc:
+                # This file is read again from its start next poll; the others count now.
                 self.tail.forget(chunk.key)
                 self.counts.pop(chunk.key, None)
-                raise
+                errors.append(str(exc))
+                continue
             per_day = {} if chunk.fresh else self.counts.get(chunk.key, {})
             if rows.height:
                 days = rows.group_by(
@@ -195,6 +203,8 @@ class PrintLogReader(_LogReader):
             self.counts[chunk.key] = per_day
         live = set(self.tail.places)
         self.counts = {k: v for k, v in self.counts.items() if k in live}
+        if errors:
+            raise SourceError("; ".join(errors))
         today = now.date()
         return {
             "print_jobs_today": sum(c.get(today, [0, 0])[0] for c in self.counts.values()),
@@ -261,7 +271,7 @@ class WindowsPrintReader(_LogReader):
         zone = ZoneInfo(self.cfg.timezone)
         now = dt.datetime.fromtimestamp(self.clock(), zone)
         midnight = dt.datetime.combine(now.date(), dt.time(), zone).timestamp()
-        seen = set()
+        seen, errors = set(), []
         for path, st in self.tail.files(since=midnight):
             key, signature = (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns)
             seen.add(key)
@@ -270,7 +280,11 @@ class WindowsPrintReader(_LogReader):
             try:
                 rows = file_jobs(self.adapter, path, path.read_bytes(), self.tz)
             except OSError as exc:
-                raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+                errors.append(f"{path}: cannot read: {exc.strerror}")
+                continue
+            except SourceError as exc:
+                errors.append(str(exc))
+                continue
             local = pl.col("printed_at").dt.convert_time_zone(self.cfg.timezone).dt.date()
             jobs = {
                 job: (day, float(sheets or 0))
@@ -278,6 +292,8 @@ class WindowsPrintReader(_LogReader):
             }
             self.files[key] = (signature, jobs)
         self.files = {k: v for k, v in self.files.items() if k in seen}
+        if errors:
+            raise SourceError("; ".join(errors))
         today = {
             job: sheets
             for _, jobs in self.files.values()

@@ -315,3 +315,32 @@ def test_papercut_ng_print_log_today_grows(tmp_path: Path) -> None:
     with log.open("ab") as fh:
         fh.write((fixtures / "printlog_2024_05_13.append.log").read_bytes())
     assert _values(poller, "ng") == {"print_jobs_today": 4.0, "print_sheets_today": 22.0}
+
+
+def test_one_bad_file_fails_the_poll_but_the_others_keep_their_place(tmp_path: Path) -> None:
+    folder = tmp_path / "vpn"
+    folder.mkdir()
+    good, bad = folder / "a.log", folder / "b.log"
+    good.write_text(fgt(NOW, "tunnel-up", 1, "yamada") + fgt(NOW, "tunnel-up", 2, "sato"))
+    clock = Clock(NOW + dt.timedelta(minutes=1))
+    cfg = live_config(
+        tmp_path,
+        {
+            "name": "vpn",
+            "kind": "fortigate_vpn",
+            "paths": [str(folder / "*.log")],
+            "encoding": "utf-8",
+            "live": True,
+        },
+    )
+    poller = Poller(cfg, clock=clock)
+    assert _values(poller, "vpn") == {"vpn_sessions": 2.0, "vpn_users": 2.0}
+    bad.write_bytes(b"\xff\xfe not UTF-8 at all\n")
+    append(good, fgt(NOW + dt.timedelta(seconds=30), "tunnel-down", 1, "yamada"))
+    poller.poll_once()
+    failed = read_snapshot(snapshot_path(cfg.data_dir)).sources["vpn"]
+    assert not failed.ok and "b.log" in failed.error and "UTF-8" in failed.error
+    assert failed.values == {"vpn_sessions": 2.0, "vpn_users": 2.0}  # the last good values
+    bad.unlink()
+    # The tunnel-down read during the failed poll was not lost.
+    assert _values(poller, "vpn") == {"vpn_sessions": 1.0, "vpn_users": 1.0}
