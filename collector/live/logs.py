@@ -52,8 +52,10 @@ class VpnLogReader(_LogReader):
 
         from workstyle.adapters.syslog import normalise_person, parse_text
 
-        frames, errors = [], []
-        for chunk in self.tail.read():
+        frames: list[Any] = []
+        chunks = self.tail.read()
+        errors = list(self.tail.errors)
+        for chunk in chunks:
             try:
                 text = _decode(chunk.data, self.full.options.get("encoding") or "auto", chunk)
                 events, _ = parse_text(self.adapter, chunk.path, text, chunk.line + 1, self.tz)
@@ -181,8 +183,9 @@ class PrintLogReader(_LogReader):
         zone = ZoneInfo(self.cfg.timezone)
         now = dt.datetime.fromtimestamp(self.clock(), zone)
         midnight = dt.datetime.combine(now.date(), dt.time(), zone).timestamp()
-        errors = []
-        for chunk in self.tail.read(whole=self.whole, since=midnight):
+        chunks = self.tail.read(whole=self.whole, since=midnight)
+        errors = list(self.tail.errors)
+        for chunk in chunks:
             try:
                 rows = self.rows(chunk)
             except SourceError as exc:

@@ -15,8 +15,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from workstyle.collector.errors import SourceError
-
 #: How much of a file first seen is read: hours of a busy gateway's VPN events.
 TAIL_BYTES = 32 * 1024 * 1024
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
@@ -52,6 +50,8 @@ class Tail:
         ]
         self.tail_bytes = tail_bytes
         self.places: dict[tuple[int, int], _Place] = {}
+        #: Files the last :meth:`read` could not open (each is tried again next time).
+        self.errors: list[str] = []
 
     def files(self, since: float | None = None) -> list[tuple[Path, os.stat_result]]:
         """Matching plain files (and their stat), optionally only those modified since."""
@@ -77,6 +77,7 @@ class Tail:
         """
         out: list[Chunk] = []
         seen: set[tuple[int, int]] = set()
+        self.errors = []
         for path, st in self.files(since):
             key = (st.st_dev, st.st_ino)
             seen.add(key)
@@ -95,11 +96,16 @@ class Tail:
                     fh.seek(read_from)
                     data = fh.read(st.st_size - read_from)
             except OSError as exc:
-                raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+                # Its place is not moved: read next time, the other files now.
+                self.errors.append(f"{path}: cannot read: {exc.strerror}")
+                continue
             offset, line = place.offset, place.line
             if line < 0:
                 # Started mid-file: drop the partial first line; line numbers are unknown.
                 cut = data.find(b"\n") + 1
+                if cut == 0:
+                    self.places[key] = place  # not even one whole line yet
+                    continue
                 data, offset, line = data[cut:], offset + cut, 0
                 read_from = offset
             end = data.rfind(b"\n") + 1  # complete lines only; the rest waits
