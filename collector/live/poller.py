@@ -36,6 +36,9 @@ class Poller:
         self.path = path or snapshot_path(cfg.data_dir.resolve())
         self.readers: list[LiveReader] = readers(cfg, clock)
         self.readings: dict[str, Reading] = {}
+        # A process killed mid-write leaves its temporary file: never read, removed here.
+        for stale in self.path.parent.glob(".snapshot.*.tmp"):
+            stale.unlink(missing_ok=True)
         # Values survive a restart: the last snapshot's, stale until the first poll.
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             old = read_snapshot(self.path).sources

@@ -344,3 +344,18 @@ def test_one_bad_file_fails_the_poll_but_the_others_keep_their_place(tmp_path: P
     bad.unlink()
     # The tunnel-down read during the failed poll was not lost.
     assert _values(poller, "vpn") == {"vpn_sessions": 1.0, "vpn_users": 1.0}
+
+
+def test_a_restarted_poller_starts_from_the_last_snapshot_marked_stale(tmp_path: Path) -> None:
+    log = tmp_path / "fgt.log"
+    log.write_text(fgt(NOW, "tunnel-up", 1, "yamada"))
+    cfg = live_config(
+        tmp_path, {"name": "vpn", "kind": "fortigate_vpn", "paths": [str(log)], "live": True}
+    )
+    Poller(cfg, clock=Clock(NOW)).poll_once()
+    leftover = snapshot_path(cfg.data_dir).parent / ".snapshot.abc.tmp"
+    leftover.write_text("{half")  # a process killed mid-write
+    restarted = Poller(cfg, clock=Clock(NOW))
+    assert not leftover.exists()
+    reading = restarted.readings["vpn"]
+    assert not reading.ok and reading.values == {"vpn_sessions": 1.0, "vpn_users": 1.0}
