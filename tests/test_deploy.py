@@ -144,7 +144,12 @@ def _unit(name: str) -> configparser.ConfigParser:
 
 
 @pytest.mark.parametrize(
-    "name", ["workstyle-collector-serve.service", "workstyle-collector-run.service"]
+    "name",
+    [
+        "workstyle-collector-serve.service",
+        "workstyle-collector-run.service",
+        "workstyle-collector-live.service",
+    ],
 )
 def test_services_are_hardened(name: str) -> None:
     svc = _unit(name)["Service"]
@@ -153,8 +158,8 @@ def test_services_are_hardened(name: str) -> None:
     assert svc["NoNewPrivileges"] == "yes"
     assert svc["CapabilityBoundingSet"] == ""
     assert "--log-format json" in svc["ExecStart"]
-    if name.endswith("serve.service"):
-        assert svc["ExecStart"].endswith(" serve")
+    if name.endswith(("serve.service", "live.service")):
+        assert svc["ExecStart"].endswith(" serve" if "serve" in name else " live")
         assert "ReadWritePaths" not in svc  # the exporter writes only the live snapshot:
         assert svc["StateDirectory"] == "workstyle-collector/_live"
     else:
