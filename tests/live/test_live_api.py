@@ -221,15 +221,15 @@ def test_live_on_a_kind_without_a_live_view_is_a_config_error(tmp_path: Path) ->
     cfg = live_config(
         tmp_path,
         {
-            "name": "webex",
-            "kind": "webex",
+            "name": "teams",
+            "kind": "teams",
+            "tenant_id": "t",
             "client_id": "x",
             "client_secret": "env:X",
-            "refresh_token": "env:Y",
             "live": True,
         },
     )
-    with pytest.raises(ConfigError, match=r"webex.*'live'.*docs/sources/live.md"):
+    with pytest.raises(ConfigError, match=r"teams.*'live'.*docs/sources/live.md"):
         Poller(cfg)
 
 
@@ -252,3 +252,71 @@ def test_zoom_live_leaves_the_daily_quota_to_the_nightly_run(
     assert not reading.ok and "daily" in reading.error
     assert reading.values == {"meetings": 1.0, "meeting_participants": 6.0}
     assert len(server.requests("GET", "/v2/metrics/meetings")) == before  # nothing spent
+
+
+def test_webex_meetings_in_progress_of_the_configured_hosts(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webex lists in-progress instances per host: the live reader asks each configured
+    host (paged by Link headers) and counts each meeting's participants."""
+    from tests.fakes import webex as webex_fake
+
+    fake = webex_fake.FakeWebex(server)
+    monkeypatch.setenv("WEBEX_SECRET", webex_fake.CLIENT_SECRET)
+    refresh = tmp_path / "webex-refresh"
+    refresh.write_text(webex_fake.FIRST_REFRESH + "\n")
+    hosts = ["hanako@pref.example.jp", "taro@pref.example.jp"]
+    fake.in_progress = [
+        {
+            "id": f"m{n}_I_1",
+            "hostEmail": hosts[n % 2],
+            "title": "課長会議",
+            "state": "inProgress",
+            "start": "2026-12-01T01:00:00Z",
+        }
+        for n in range(3)
+    ]
+    fake.participants = {
+        "m0_I_1": [{"email": "a@pref.example.jp", "joinedTime": "2026-12-01T01:00:10Z"}] * 2,
+        "m1_I_1": [
+            {"email": f"p{i}@pref.example.jp", "joinedTime": "2026-12-01T01:00:10Z"}
+            for i in range(4)
+        ],
+        "m2_I_1": [],
+    }
+    cfg = live_config(
+        tmp_path,
+        {
+            "name": "webex",
+            "kind": "webex",
+            "client_id": webex_fake.CLIENT_ID,
+            "client_secret": "env:WEBEX_SECRET",
+            "refresh_token": f"file:{refresh}",
+            "base_url": server.url + "/v1",
+            "hosts": hosts,
+            "page_size": 1,
+            "live": True,
+            **FAST,
+        },
+    )
+    reading = _reading(Poller(cfg), "webex")
+    assert reading.ok, reading.error
+    assert reading.values == {"meetings": 3.0, "meeting_participants": 5.0}
+    assert reading.platform == "webex"
+    assert {r.query.get("hostEmail") for r in server.requests("GET", "/v1/meetings")} >= set(hosts)
+
+
+def test_webex_live_needs_a_host_list(tmp_path: Path) -> None:
+    cfg = live_config(
+        tmp_path,
+        {
+            "name": "webex",
+            "kind": "webex",
+            "client_id": "x",
+            "client_secret": "env:X",
+            "refresh_token": "env:Y",
+            "live": True,
+        },
+    )
+    with pytest.raises(ConfigError, match=r"\(webex\) key 'hosts'.*live"):
+        Poller(cfg)
