@@ -18,14 +18,14 @@ LIVE_VIEWS = {
     "windows_print_events": "`print_jobs_today`, `print_sheets_today` from the exports"
     " written today (a job in overlapping exports once)",
     "zoom": "`meetings`, `meeting_participants` in progress (Dashboard `type=live`)",
+    "webex": "`meetings`, `meeting_participants` in progress of the configured `hosts`"
+    " (one `state=inProgress` list per host)",
 }
 
 #: Kinds with no in-progress view, and why (docs/sources/live.md says more).
 NO_LIVE_VIEW = {
     "teams": "Graph call records exist only after a call ends; no in-progress list for an"
     " organisation",
-    "webex": "the admin meeting list needs one query per host and shows ended instances only"
-    " after 15 minutes",
     "google_meet": "the Reports API delivers call_ended events, with a delay of minutes to hours",
 }
 
@@ -71,6 +71,10 @@ def reader_for(source: SourceConfig, cfg: Config, clock: Clock) -> LiveReader:
         from workstyle.collector.live.zoom import ZoomLive
 
         return ZoomLive(source, cfg, clock)
+    if kind == "webex":
+        from workstyle.collector.live.webex import WebexLive
+
+        return WebexLive(source, cfg, clock)
     if source.live_api:
         raise ConfigError(
             f"{cfg.path}: [[sources]] ({source.name}) key 'live_api': {kind} sources read"

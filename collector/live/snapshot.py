@@ -28,6 +28,7 @@ VALUES = (
 #: The ``platform`` label of each kind with a live reader.
 PLATFORMS = {
     "zoom": "zoom",
+    "webex": "webex",
     "fortigate_vpn": "fortigate",
     "cisco_asa_vpn": "cisco_asa",
     "papercut_print_logger": "papercut",
