@@ -43,6 +43,11 @@ def status(obj: Context, fmt: str) -> None:
         if r["filtered"]:
             by_rule = "; ".join(f"{rule} {n:,}" for rule, n in r["filtered"].items())
             click.echo(f"  filtered         {sum(r['filtered'].values()):,} ({by_rule})")
+        if last.get("unavailable"):
+            from workstyle.collector.ingest.state import describe_spans
+
+            spans = describe_spans(last["unavailable"])
+            click.echo(f"  not fetched      {spans} (older than the API keeps)")
         if last.get("error"):
             click.echo(f"  last error       {last['error']}")
 

@@ -48,10 +48,10 @@ class WebexLive(LiveReader):
 
     def read(self) -> dict[str, float]:
         from workstyle.adapters.http import HttpStats
-        from workstyle.adapters.webex import live_client, live_meetings
+        from workstyle.adapters.webex import live_meetings
 
         if self.client is None:
-            self.client = live_client(self.adapter)
+            self.client = self.adapter.open_client()
         self.client.stats = HttpStats()  # retry budget per poll, not per process
         meetings, participants = 0, 0
         for _, count in live_meetings(self.adapter, self.client):

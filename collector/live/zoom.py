@@ -54,7 +54,7 @@ class ZoomLive(LiveReader):
 
     def read(self) -> dict[str, float]:
         from workstyle.adapters.http import HttpStats
-        from workstyle.adapters.zoom import live_client, live_meetings
+        from workstyle.adapters.zoom import live_meetings
 
         now = self.clock()
         if self.paused_until is not None and now < self.paused_until:
@@ -62,7 +62,7 @@ class ZoomLive(LiveReader):
                 f"{self.name}: Zoom's daily API quota is spent; live polling resumes at 00:00 UTC"
             )
         if self.client is None:
-            self.client = live_client(self.adapter)
+            self.client = self.adapter.open_client()
         self.client.stats = HttpStats()  # retry budget per poll, not per process
         today = dt.datetime.fromtimestamp(now, dt.UTC).date()
         try:
