@@ -208,6 +208,19 @@ class DataLocation:
         """The folder, for a local data directory; None in object storage."""
         return Path(self.root) if self.is_local else None
 
+    def machine_dir(self) -> Path:
+        """A local folder for what stays on this machine (the live poller's snapshot).
+
+        The data directory itself when local; for object storage a folder under
+        ``$XDG_STATE_HOME`` (default ``~/.local/state``) named after the bucket and prefix:
+        a snapshot rewritten every few seconds for this host's exporter has no place in
+        a shared bucket.
+        """
+        if self.is_local:
+            return Path(self.root)
+        base = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+        return Path(base).expanduser() / "workstyle-collector" / "s3" / self.root
+
     @property
     def bucket(self) -> str:
         return self.root.partition("/")[0]
