@@ -166,11 +166,8 @@ class StateStore:
         self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
     ) -> list[tuple[dt.datetime, dt.datetime]]:
         """Spans earlier attempts of this backfill found the source no longer keeps."""
-        path = self._backfill_path(source, identity, start, end)
-        if not path.exists():
-            return []
-        with path.open(encoding="utf-8") as fh:
-            spans = json.load(fh).get("unavailable", [])
+        obj = self._read(self._backfill_path(source, identity, start, end))
+        spans = obj.get("unavailable", []) if obj else []
         return [(dt.datetime.fromisoformat(lo), dt.datetime.fromisoformat(hi)) for lo, hi in spans]
 
     def save_backfill(
