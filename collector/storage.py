@@ -310,8 +310,11 @@ class DataLocation:
         if self.is_local:
             Path(path).unlink(missing_ok=True)
             return
-        if self.exists(path):
-            self.fs.delete_file(path)
+        # botocore, not pyarrow: pyarrow's delete_file leaves an empty "folder" object
+        # behind (it keeps the parent "directory" alive), clutter in a shared bucket.
+        bucket, _, key = path.partition("/")
+        with _one_line(self, "delete", path):
+            self.s3_client().delete_object(Bucket=bucket, Key=key)
 
     def files(self, directory: str, suffix: str = "") -> list[tuple[str, int]]:
         """(path, mtime in ns) of the files directly in ``directory``, by name."""

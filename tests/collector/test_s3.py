@@ -271,6 +271,22 @@ def test_status_kpi_and_report_read_the_bucket(
 
 
 @SLOW
+def test_backfill_in_the_bucket_is_idempotent_and_leaves_no_progress_file(
+    example: dict[str, Any], aws_env: S3Server, tmp_path: Path
+) -> None:
+    result = _invoke(
+        tmp_path,
+        *("--data-dir", "s3://example/pref", "backfill", "--source", "print-logger"),
+        *("--from", "2023-04-01", "--to", "2023-06-30"),
+    )
+    assert result.exit_code == 0, result.output
+    counts = dict(_counts(result.output))
+    assert int(counts["read"].replace(",", "")) > 0
+    assert counts["new"] == "0" and counts["updated"] == "0"
+    assert not [k for k in aws_env.keys("example") if k.startswith("pref/_state/backfill/")]
+
+
+@SLOW
 def test_writer_killed_mid_run_leaves_whole_objects_and_the_next_run_completes(
     example: dict[str, Any], s3: S3Server, tmp_path: Path
 ) -> None:
