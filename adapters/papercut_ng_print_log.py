@@ -23,13 +23,20 @@ read from where the last run stopped; the job key is the file's fingerprint + li
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
 
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.parsing import UTC, parse_bool, parse_int, parse_time, split_bad
-from workstyle.adapters.syslog import LOG_FILE_OPTIONS, LogFiles, check_timezone, lines_frame
+from workstyle.adapters.syslog import (
+    LOG_FILE_OPTIONS,
+    LogFiles,
+    Region,
+    check_timezone,
+    lines_frame,
+)
 from workstyle.collector.options import Option
 from workstyle.schemas import derivations
 
@@ -70,6 +77,17 @@ DEFAULT_TIME_FORMATS = [
     "%Y/%m/%d %I:%M:%S %p",
     "%Y/%m/%d %H:%M:%S",
 ]
+
+
+def parse_lines(
+    adapter: PaperCutNgPrintLog, path: Path, text: str, first_line: int, tz: str
+) -> pl.DataFrame:
+    """``print_jobs`` rows of log text whose first line is ``first_line``: for the live reader."""
+    region = Region(path, "live", first_line, text, {}, "")
+    header = int(adapter.opt("header_lines") or 0)
+    df = lines_frame(region).with_row_index("_n", offset=first_line)
+    df = df.filter((pl.col("_n") > header) & (pl.col("line").str.strip_chars() != ""))
+    return adapter._parse(df, "live", tz)[0]
 
 
 class PaperCutNgPrintLog(Adapter):

@@ -307,6 +307,17 @@ class PaperCutPrintLogger(Adapter):
         return rows, q
 
 
+def parse_chunk(
+    adapter: PaperCutPrintLogger, path: Path, data: bytes, offset: int, line: int, tz: str
+) -> tuple[pl.DataFrame, Quarantined, int]:
+    """``print_jobs`` rows of the complete lines in ``data[offset:]`` (offset 0 checks the
+    banner and header) and the lines consumed: for the live reader."""
+    end = data.rfind(b"\n") + 1
+    if end <= offset:
+        return pl.DataFrame(), Quarantined.empty(), line
+    return adapter._parse(path, data, offset, end, line, "live", tz)
+
+
 @dataclass
 class _Pending:
     """A file handed to a parse thread, in file order."""

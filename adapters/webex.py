@@ -38,6 +38,17 @@ DEFAULT_BASE = "https://webexapis.com/v1"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def live_meetings(adapter: Webex, client: HttpClient) -> Iterator[tuple[str, int | None]]:
+    """(meeting id, participants) of the configured hosts' meetings in progress now (one
+    ``state=inProgress`` list per host): for the live reader."""
+    q = Quarantined.empty()
+    params = {"meetingType": "meeting", "state": "inProgress"}
+    for host in [str(h) for h in adapter.opt("hosts") or []]:
+        for m in adapter._items(client, "/meetings", "GET /meetings", dict(params, hostEmail=host)):
+            if m.get("id"):
+                yield m["id"], adapter._participants(client, m["id"], host, q)
+
+
 class Webex(WindowedApiSource):
     """Webex meeting instances (``/meetings``) with participant counts.
 

@@ -68,6 +68,12 @@ def hms_seconds(value: Any) -> int | None:
     return total
 
 
+def live_meetings(adapter: Zoom, client: HttpClient, today: dt.date) -> Iterator[dict[str, Any]]:
+    """Meetings in progress now (Dashboard ``type=live``), every page: for the live reader."""
+    window = {"type": "live", "from": f"{today - dt.timedelta(days=1)}", "to": f"{today}"}
+    return adapter._pages(client, "/metrics/meetings", "GET /metrics/meetings", window, "meetings")
+
+
 class _PageTokenExpired(Exception):
     """Zoom refused a next_page_token (it lives 15 minutes): restart the window."""
 

@@ -6,13 +6,14 @@ the command, so ``collector --help`` stays light (tests/test_layers.py checks it
 
 from __future__ import annotations
 
-from workstyle.collector.cli import ingest, inspect, kpi, quarantine, report, serve
+from workstyle.collector.cli import ingest, inspect, kpi, live, quarantine, report, serve
 from workstyle.collector.cli.app import main
 
 COMMANDS = (
     ingest.run,
     ingest.ingest,
     ingest.backfill,
+    ingest.adopt_organisation,
     inspect.status,
     quarantine.quarantine,
     inspect.validate,
@@ -20,6 +21,7 @@ COMMANDS = (
     kpi.kpi,
     report.report,
     serve.serve,
+    live.live,
 )
 
 for _command in COMMANDS:

@@ -26,7 +26,7 @@ def _pipeline(cfg, progress=None):  # noqa: ANN001, ANN202
 
     key = load_key(
         cfg.privacy_key,
-        cfg.data_dir,
+        cfg.location,
         allow_create=cfg.is_example,
         warn=log.warning,
         where=key_where(cfg.path),
@@ -104,16 +104,19 @@ class _Progress:
 
 @contextlib.contextmanager
 def _writer(cfg) -> Iterator[None]:  # noqa: ANN001
-    """The writer lock, held for the whole command; the holder first removes what killed
-    writers left. Inside, data is written owner-only (see ``owner_only``)."""
-    from workstyle.collector.ingest.lock import WriterLock, owner_only
+    """The writer lock (a lease in a bucket), held for the whole command; the holder
+    first removes what killed writers left. Inside, data is written owner-only."""
+    from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.lock import owner_only
+    from workstyle.collector.ingest.organisations import check_layout
     from workstyle.collector.ingest.store import Store
 
-    with WriterLock(cfg.data_dir, cfg.lock_wait) as lock:
+    with writer_lock(cfg.location, cfg.lock_wait) as lock:
         with owner_only():
-            removed = Store(cfg.data_dir.resolve()).cleanup_temp(lock)
+            removed = Store.at(cfg.location).cleanup_temp(lock)
         if removed:
             log.info("removed %d temporary file(s) a killed run left behind", removed)
+        check_layout(cfg.location)
         yield
 
 
@@ -186,7 +189,7 @@ def _recompute_kpis(cfg, as_of: dt.date | None) -> str:  # noqa: ANN001
 
     ctx = engine.context_from_config(cfg, as_of)
     result = engine.compute(ctx)
-    paths = engine.write(Store(cfg.data_dir.resolve()), result)
+    paths = engine.write(Store.at(cfg.location), result)
     log.info("wrote KPI tables: %s", ", ".join(paths.values()))
     return engine.render_table(result.yearly(), result.as_of, result.plan)
 
@@ -297,3 +300,27 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
         click.echo("dry run: nothing was written")
     click.echo(_fmt_result(result))
     sys.exit(_exit_code([result]))
+
+
+@click.command("adopt-organisation")
+@click.pass_obj
+def adopt_organisation(obj: Context) -> None:
+    """Move a dataset written without an organisation level under [collector] organisation.
+
+    For a single-organisation dataset that is to be shared: its partitions, run ledger,
+    quarantine, KPI tables and state move under organisation=<code>, so the watermark and
+    every row carry on. Restartable; run it once, before the first shared run.
+    """
+    from workstyle.collector.errors import ConfigError
+    from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.organisations import adopt_unlevelled
+
+    cfg = obj.cfg
+    if not cfg.organisation:
+        raise ConfigError(
+            f"{cfg.path}: [collector] key 'organisation': required by adopt-organisation;"
+            " expected the 6-digit 地方公共団体コード the existing data belongs to"
+        )
+    with writer_lock(cfg.location, cfg.lock_wait):
+        moved = adopt_unlevelled(cfg.location)
+    click.echo(f"moved {moved} file(s) under organisation={cfg.organisation}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
@@ -74,6 +75,12 @@ def validate(obj: Context, check_sources: bool) -> None:
     long enough) and every enabled source's secrets; --check-sources also probes them.
     """
     cfg = obj.checked_cfg()
+    if any(s.live for s in cfg.sources):
+        # The live settings are checked as `serve` would when it starts its poller.
+        from workstyle.collector.live.readers import readers
+
+        for reader in readers(cfg, time.time):
+            reader.close()
     problems: list[str] = []
     for check in _run_checks():
         try:

@@ -8,8 +8,8 @@ beside it and renames it over the old one. A reader therefore sees the old or th
 new partition, never half of one, and a crash leaves at worst a hidden ``.tmp``
 file that the next writer removes.
 
-All I/O goes through a :class:`pyarrow.fs.FileSystem`, so the same code can later
-write to an object store (where a single PUT replaces the object atomically).
+All I/O goes through a :class:`pyarrow.fs.FileSystem`; in object storage a partition
+is replaced by a single PUT, which S3 makes visible whole or not at all.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from workstyle.collector.ingest.reader import DatasetReader
 
 if TYPE_CHECKING:
+    from workstyle.collector.ingest.lease import Lease
     from workstyle.collector.ingest.lock import WriterLock
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
@@ -100,6 +101,11 @@ class Store(DatasetReader):
 
     def _atomic(self, path: str, write: Callable[[Any], None]) -> None:
         """Run ``write`` into a hidden temporary file beside ``path``, then rename it over."""
+        if not self._local:
+            # Object storage: one PUT replaces the object whole; no temporary object.
+            self._downloaded.clear()
+            self.location.put_whole(path, write)
+            return
         directory, _, name = path.rpartition("/")
         self.fs.create_dir(directory, recursive=True)
         tmp = f"{directory}/{temp_name(name)}"
@@ -176,13 +182,15 @@ class Store(DatasetReader):
             partitions_written=1,
         )
 
-    def cleanup_temp(self, lock: WriterLock) -> int:
+    def cleanup_temp(self, lock: WriterLock | Lease) -> int:
         """Remove hidden temporary files killed writers left behind (only the lock holder may).
 
         A file is removed when it is this process's, its writer is gone, or it is older
         than the live process now holding its writer's pid (a reused pid).
         """
-        if not lock.held:
+        if not self._local:
+            return 0  # object storage never holds temporary objects (see _atomic)
+        if not getattr(lock, "held", False):
             raise RuntimeError("cleanup_temp needs the writer lock")
         removed = 0
         try:

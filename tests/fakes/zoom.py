@@ -70,6 +70,8 @@ class FakeZoom:
         self.expire_page_tokens = 0
         self.daily_remaining: int | None = None
         self.deleted_hosts: set[str] = set()
+        #: Meetings in progress, in the Dashboard's ``type=live`` shape.
+        self.live: list[dict[str, Any]] = []
         self._pages: dict[str, tuple[list[dict[str, Any]], int]] = {}
         server.route("POST", "/oauth/token", self.token)
         server.route("GET", "/v2/metrics/meetings", self.metrics)
@@ -198,6 +200,9 @@ class FakeZoom:
             return self._emit(req, items, offset, "meetings")
         if (r := range_refusal(req, self.now)) is not None:
             return r
+        if dashboard and req.query.get("type", "live") == "live":
+            # The live list ignores the range beyond checking it; it is what runs now.
+            return self._emit(req, list(self.live), 0, "meetings")
         if dashboard and req.query.get("type") != "past":
             return Reply(200, {"meetings": [], "next_page_token": ""})
         items = [m if dashboard else _report_shape(m) for m in self._in_range(req) if pick(m)]
