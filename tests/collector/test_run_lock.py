@@ -115,3 +115,21 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_cleanup_keeps_a_fresh_temp_file_of_a_writer_outside_the_lock(
+    make_config, copy_fixture, cli, tmp_path
+) -> None:
+    """The live poller of `serve` writes its snapshot without the lock (mkstemp names)."""
+    path = make_config([{**PRINT, "path": str(copy_fixture("papercut_print_logger"))}])
+    live = tmp_path / "data" / "_live"
+    live.mkdir(parents=True)
+    fresh = live / ".snapshot.k2j3x_9q.tmp"
+    fresh.write_bytes(b"being written")
+    old = live / ".snapshot.a8b7c6d5.tmp"
+    old.write_bytes(b"left by a killed poller")
+    then = time.time() - 2 * 3600
+    os.utime(old, (then, then))
+    result = cli("--config", str(path), "ingest")
+    assert result.exit_code == 0, result.output
+    assert fresh.exists() and not old.exists()
