@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,14 +218,19 @@ def temp_name(name: str, pid: int | None = None) -> str:
     return f".{name}.{pid or os.getpid()}-{uuid.uuid4().hex[:12]}{TMP_SUFFIX}"
 
 
+#: Age after which a temporary file whose name names no writer counts as abandoned.
+UNNAMED_TEMP_SECONDS = 3600.0
 _TEMP_PID = re.compile(r"\.(\d+)(?:-[0-9a-f]+)?\.tmp$")
 
 
 def _abandoned(info: pafs.FileInfo) -> bool:
     """Whether the writer of a temporary file is gone (see Store.cleanup_temp)."""
+    mtime = info.mtime.timestamp() if info.mtime is not None else None
     m = _TEMP_PID.search(info.base_name)
     if m is None:
-        return True  # an older name without a pid: only a dead writer can have left it
+        # No pid in the name (the live poller's mkstemp files, which it writes without the
+        # lock, or an older version's): only one left alone this long is abandoned.
+        return mtime is not None and time.time() - mtime > UNNAMED_TEMP_SECONDS
     pid = int(m.group(1))
     if pid == os.getpid():
         return True
@@ -235,7 +241,6 @@ def _abandoned(info: pafs.FileInfo) -> bool:
     except PermissionError:
         pass  # alive, another user's
     started = _process_started(pid)
-    mtime = info.mtime.timestamp() if info.mtime is not None else None
     return started is not None and mtime is not None and mtime < started
 
 

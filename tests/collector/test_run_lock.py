@@ -63,7 +63,7 @@ def _stale_temp(data: Path) -> Path:
     folder.mkdir(parents=True)
     tmp = folder / ".part-0.parquet.0123456789abcdef.tmp"
     tmp.write_bytes(b"half a parquet file")
-    old = time.time() - 3600
+    old = time.time() - 2 * 3600
     os.utime(tmp, (old, old))
     return tmp
 
