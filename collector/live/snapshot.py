@@ -83,13 +83,22 @@ def snapshot_path(data_dir: Path) -> Path:
     return Path(data_dir) / "_live" / "snapshot.json"
 
 
+def _redacted(reading: dict[str, Any]) -> dict[str, Any]:
+    """A reading as stored: its error text without any secret (a server may echo one)."""
+    from workstyle.collector.secrets import redact
+
+    if reading.get("error"):
+        reading["error"] = redact(reading["error"])
+    return reading
+
+
 def write_snapshot(path: Path, snapshot: Snapshot) -> None:
     """Replace ``path`` with the snapshot; a reader sees the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     doc = {
         "version": VERSION,
         "written_at": snapshot.written_at,
-        "sources": {name: asdict(r) for name, r in sorted(snapshot.sources.items())},
+        "sources": {name: _redacted(asdict(r)) for name, r in sorted(snapshot.sources.items())},
     }
     fd, tmp = tempfile.mkstemp(prefix=".snapshot.", suffix=".tmp", dir=path.parent)
     try:
