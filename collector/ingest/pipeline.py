@@ -453,6 +453,14 @@ def _violations(spec: TableSpec) -> list[tuple[pl.Expr, pl.Expr | str]]:
         checks.append((pl.col(col).is_null(), f"missing {col}"))
     for col in spec.non_negative:
         checks.append((pl.col(col) < 0, f"negative {col}"))
+    # Before the store's cast to the stored type, which would fail the whole write.
+    for col, (lo, hi, type_name) in spec.int_ranges.items():
+        checks.append(
+            (
+                (pl.col(col) < lo) | (pl.col(col) > hi),
+                pl.format(f"{col} {{}} is out of range for {type_name}", pl.col(col)),
+            )
+        )
     for col, allowed in spec.enums.items():
         checks.append(
             (

@@ -59,7 +59,7 @@ class Harness:
             data = data[len(self.case.head) :]
             before = path.read_bytes()
             path.write_bytes(before + data)
-            first = before.count(b"\n")
+            first = before.count(b"\n") - self.case.head.count(b"\n")
             return [first + ln for ln in self.case.file(records, note)[1]]
         data, lines = self.case.file(records, note)
         path.write_bytes(data)
