@@ -322,3 +322,37 @@ def test_a_year_less_timestamp_in_the_future_is_quarantined_not_shifted(asa: Har
     q = asa.quarantine()
     assert len(q) == 1 and q[0][0].endswith("asa.log:2"), q
     assert re.search("future", q[0][1]), q
+
+
+# -- a source that reads nothing says so ----------------------------------------------------
+def test_patterns_matching_no_file_say_so_in_the_run_status_and_metrics(h: Harness, cli) -> None:  # noqa: ANN001
+    from workstyle.collector.exporter.families import registry
+
+    res = h.run()
+    assert res.ok, res.error
+    assert res.warning and res.warning.startswith("no files matched "), res.warning
+    assert str(h.folder) in res.warning
+    status = cli("--config", str(h.cfg.path), "status")
+    assert "no files matched" in status.stdout, status.stdout
+    reg, _ = registry(h.cfg, live=False)
+    assert reg.get_sample_value("workstyle_source_files_matched", {"source": "src"}) == 0
+    h.write(0, [0])
+    assert h.run().warning is None
+    reg, _ = registry(h.cfg, live=False)
+    assert reg.get_sample_value("workstyle_source_files_matched", {"source": "src"}) == 1
+
+
+def test_validate_check_sources_probes_every_file_kind(h: Harness, cli) -> None:  # noqa: ANN001
+    h.write(0, [0, 1])
+    ok = cli("--config", str(h.cfg.path), "validate", "--check-sources")
+    assert ok.exit_code == 0, ok.output
+    line = next(ln for ln in ok.stdout.splitlines() if ln.strip().startswith("src:"))
+    assert "1 file(s) match" in line and "no probe" not in line, line
+    (h.folder / h.case.filename(0)).unlink()
+    (h.folder / h.case.filename(1)).write_bytes(b"\x00\x01 not this format at all\n" * 3)
+    bad = cli("--config", str(h.cfg.path), "validate", "--check-sources")
+    assert bad.exit_code == 2, bad.output
+    assert h.case.filename(1) in bad.output
+    h.configure(str(h.tmp / "no-such-folder"))
+    gone = cli("--config", str(h.cfg.path), "validate", "--check-sources")
+    assert gone.exit_code == 2 and "no-such-folder" in gone.output, gone.output
