@@ -178,8 +178,9 @@ class FileAdapter(Adapter):
 
     # -- the loop ---------------------------------------------------------------------
     def discover(self) -> Discovery:
-        self.discovery = discover(self.patterns())
-        return self.discovery
+        found = discover(self.patterns())
+        self.files_matched = found.matched
+        return found
 
     def check(self) -> str:
         """Folder exists, files match, the first file is recognised."""

@@ -59,11 +59,17 @@ class EventExports(FileAdapter):
         head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
         if head.startswith(b"<"):
             return "wevtutil XML export"
-        if self.allow_csv:
+        header = [*head.split(b"\n", 2), b""][1 if head.startswith(b"#TYPE") else 0]
+        if self.allow_csv and all(c in header for c in (b"Id", b"RecordId", b"TimeCreated")):
             return "Get-WinEvent CSV export"
         raise SourceError(
-            f"{path}: neither a wevtutil XML export nor an .evtx file; export"
-            " with 'wevtutil qe <channel> /f:xml' or 'wevtutil epl'"
+            f"{path}: neither a wevtutil XML export nor an .evtx file"
+            + (
+                " nor a Get-WinEvent | Export-Csv file (Id, RecordId, TimeCreated)"
+                if self.allow_csv
+                else ""
+            )
+            + "; export with 'wevtutil qe <channel> /f:xml' or 'wevtutil epl'"
         )
 
     def events(self, chunk: Chunk) -> tuple[str, pl.DataFrame, Quarantined]:

@@ -41,6 +41,8 @@ def status(obj: Context, fmt: str) -> None:
         click.echo(f"  quarantined      {r['quarantined']:,}")
         if last.get("error"):
             click.echo(f"  last error       {last['error']}")
+        if last.get("warning"):
+            click.echo(f"  warning          {last['warning']}")
 
 
 @click.command()

@@ -71,6 +71,10 @@ class SourceResult:
     duration: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # config | source | quota | bug
+    #: Something the user should know although the run succeeded ("no files matched ...").
+    warning: str | None = None
+    #: File kinds: files the source's patterns matched.
+    files_matched: int | None = None
     newest_event: dt.datetime | None = None
     window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
     by_table: dict[str, int] = field(default_factory=dict)
@@ -97,6 +101,8 @@ class SourceResult:
             "duration_seconds": self.duration,
             "error": self.error,
             "error_kind": self.error_kind,
+            "warning": self.warning,
+            "files_matched": self.files_matched,
             "newest_event": self.newest_event,
             "window_start": self.window[0],
             "window_end": self.window[1],
@@ -218,7 +224,10 @@ class Pipeline:
                 start.isoformat() if start else "beginning",
                 end.isoformat() if end else "now",
             )
-            self._consume(adapter, source, request, state, res, done, dry_run=dry_run)
+            try:
+                self._consume(adapter, source, request, state, res, done, dry_run=dry_run)
+            finally:
+                _note_files(adapter, res)
             if mode == "incremental" and not dry_run:
                 # Everything before this run's start has now been read and committed.
                 state.watermark = max(filter(None, [state.watermark, self.run_start]))
@@ -440,6 +449,18 @@ class Pipeline:
             self.store.upsert(RUNS, source.name, ledger, dt.datetime.now(dt.UTC))
         except OSError as exc:
             log.error("%s: could not record the run: %s", source.name, exc)
+
+
+def _note_files(adapter: Adapter, res: SourceResult) -> None:
+    """A file source whose patterns matched nothing says so."""
+    matched = adapter.files_matched
+    if matched is None:
+        return
+    res.files_matched = sum(matched.values())
+    unmatched = [p for p, n in matched.items() if n == 0]
+    if unmatched:
+        res.warning = f"no files matched {', '.join(unmatched)}"
+        log.warning("%s: %s", res.source, res.warning)
 
 
 def _polars_type(spec: TableSpec, column: str) -> pl.DataType:
