@@ -209,18 +209,25 @@ class FileAdapter(Adapter):
         """The chunks to read, in file order: only what is new, each file's content once."""
         incremental = request.mode == "incremental"
         by_path = {e.get("path"): e for e in manifest.values() if e.get("stat")}
-        identities = Identities(manifest, self.head_lines)
-        taken: set[str] = set()
-        copies = _Copies(self.head_lines)
+        todo: list[tuple[int, Path, list[int]]] = []
         for n, path in enumerate(files, start=1):
             if not self.may_hold(path, request):
                 continue
             try:
                 stat = _stat(path)
-                known_entry = by_path.get(str(path))
-                if incremental and known_entry is not None and known_entry["stat"] == stat:
-                    continue  # known and unchanged: not even read
-                if self.growth == "append" and copies.is_copy(path, files):
+            except SourceError as exc:
+                errors.append(str(exc))
+                continue
+            known_entry = by_path.get(str(path))
+            if incremental and known_entry is not None and known_entry["stat"] == stat:
+                continue  # known and unchanged: not even read
+            todo.append((n, path, stat))
+        identities = Identities(manifest, self.head_lines)
+        taken: set[str] = set()
+        copies = _Copies(self.head_lines, [p for _, p, _ in todo])
+        for n, path, stat in todo:
+            try:
+                if self.growth == "append" and copies.is_copy(path):
                     continue
                 data = read_bytes(path)
                 if not strip_bom(data):
@@ -375,20 +382,23 @@ class _Copies:
     memory together; the longest of each set of copies is read.
     """
 
-    def __init__(self, head_lines: int) -> None:
+    def __init__(self, head_lines: int, files: list[Path]) -> None:
         self.head_lines = head_lines
+        self.files = files
         self.heads: dict[str, list[Path]] | None = None
         self.copies: set[Path] = set()
         self.done: set[str] = set()
 
-    def is_copy(self, path: Path, files: list[Path]) -> bool:
+    def is_copy(self, path: Path) -> bool:
+        if len(self.files) < 2:
+            return False
         if self.heads is None:
             self.heads = {}
-            for p in files:
+            for p in self.files:
                 head = _head(p, self.head_lines)
                 if head is not None:
                     self.heads.setdefault(head, []).append(p)
-        head = _head(path, self.head_lines)
+        head = next((h for h, ps in self.heads.items() if path in ps), None)
         group = self.heads.get(head or "", [])
         if len(group) > 1 and head not in self.done:
             self.done.add(head or "")

@@ -283,7 +283,6 @@ class Pipeline:
                 if newest is not None and (res.newest_event is None or newest > res.newest_event):
                     res.newest_event = newest
                 if bad.height:
-                    res.quarantined += bad.height
                     quarantine.append(bad)
                 if dry_run:
                     continue
@@ -292,10 +291,13 @@ class Pipeline:
                 res.updated += upserted.updated
                 res.unchanged += upserted.unchanged
                 res.duplicates += upserted.duplicates
+            # Counted once written: the run line never reports rows _quarantine lacks.
+            held = sum(f.height for f in quarantine)
+            if not dry_run and quarantine:
+                q = pl.concat(quarantine, how="vertical_relaxed")
+                self.store.upsert(QUARANTINE, source.name, q, ingested_at)
+            res.quarantined += held
             if not dry_run:
-                if quarantine:
-                    q = pl.concat(quarantine, how="vertical_relaxed")
-                    self.store.upsert(QUARANTINE, source.name, q, ingested_at)
                 # The data is committed: now, and only now, the state may move.
                 if pending_checkpoint is not None and request.mode == "incremental":
                     state.checkpoint = pending_checkpoint
@@ -326,7 +328,6 @@ class Pipeline:
                         )
                     buffers.setdefault(batch.table, []).append(rows)
                 if len(batch.quarantined):
-                    res.quarantined += len(batch.quarantined)
                     quarantine.append(self._quarantine_frame(batch.table, batch.quarantined))
                 buffered += rows.height + len(batch.quarantined)
                 if batch.checkpoint is not None:
