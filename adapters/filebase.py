@@ -99,6 +99,8 @@ class Chunk:
     data: bytes = b""
     #: Notes a kind keeps per file between reads (e.g. the year of the last line).
     memo: dict[str, Any] = field(default_factory=dict)
+    #: Rows a kind left out on purpose (row filters), counted in the batch.
+    filtered: pl.DataFrame | None = None
 
     @property
     def location(self) -> str:
@@ -315,6 +317,7 @@ class FileAdapter(Adapter):
                 rows=rows,
                 quarantined=q,
                 rows_read=read,
+                filtered=w.chunk.filtered,
                 checkpoint={**request.state, "files": dict(manifest)},
                 unit=w.unit,
                 progress=(w.n, total),

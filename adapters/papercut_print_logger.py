@@ -37,6 +37,7 @@ from workstyle.adapters.files import ENCODINGS, strip_bom
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
+from workstyle.schemas import derivations
 
 BANNER = b"PaperCut Print Logger"
 HEADER = (
@@ -184,12 +185,7 @@ class PaperCutPrintLogger(FileAdapter):
         ]
         good, q = split_bad(df, checks)
         duplex = pl.col("_duplex") == "DUPLEX"
-        per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
-        sheets = (
-            pl.when(duplex)
-            .then(pl.col("copies") * ((per_copy + 1) // 2))
-            .otherwise(pl.col("pages"))
-        )
+        sheets, _ = derivations.sheets(pl.col("pages"), pl.col("copies"), duplex)
         rows = good.select(
             pl.format("{}:{}", pl.lit(fp[:16]), pl.col("_line")).alias("job_id"),
             pl.col("printed_at"),

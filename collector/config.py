@@ -202,11 +202,41 @@ def _check_value(where: str, opt: Option, value: Any) -> Any:
         raise ConfigError(
             f"{where} key '{opt.name}': expected one of {', '.join(opt.choices)}, got {value!r}"
         )
+    if opt.type == "path" or opt.name in PATH_OPTION_NAMES:
+        value = expand_vars(where, opt.name, value)
     if opt.type == "secret":
         check_secret_ref(where, opt.name, value)
     if opt.type == "float":
         value = float(value)
     return value
+
+
+#: Options holding globs of files, declared as text: path options like the ``path`` type.
+PATH_OPTION_NAMES = frozenset({"path", "paths"})
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_vars(where: str, key: str, value: Any) -> Any:
+    """``${VAR}`` in a path option (or each of a list) -> the environment variable's value.
+
+    An unset or empty variable is a config error naming it: a path silently missing a
+    part would read another folder, or nothing.
+    """
+    if isinstance(value, list):
+        return [expand_vars(where, key, v) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        got = os.environ.get(m.group(1))
+        if not got:
+            raise ConfigError(
+                f"{where} key '{key}': environment variable {m.group(1)} (in {m.group(0)}) is"
+                " not set; set it or write the path out"
+            )
+        return got
+
+    return _VAR.sub(sub, value)
 
 
 def check_secret_ref(where: str, key: str, value: str) -> None:

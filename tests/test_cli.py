@@ -289,7 +289,8 @@ def test_kinds_lists_every_adapter_and_the_readme_reference_is_current(cli) -> N
     assert begin in readme, "README.md lacks the generated source reference"
     section = readme.split(begin, 1)[1].split(end, 1)[0].strip()
     assert section == markdown, (
-        "README source reference is stale: run python -m collector.kinds README.md"
+        "README source reference is stale:"
+        " run python -m workstyle.collector.cli.kinds_reference README.md"
     )
 
 

@@ -39,6 +39,9 @@ def status(obj: Context, fmt: str) -> None:
             "  rows             " + (", ".join(f"{t} {n:,}" for t, n in r["rows"].items()) or "0")
         )
         click.echo(f"  quarantined      {r['quarantined']:,}")
+        if r["filtered"]:
+            by_rule = "; ".join(f"{rule} {n:,}" for rule, n in r["filtered"].items())
+            click.echo(f"  filtered         {sum(r['filtered'].values()):,} ({by_rule})")
         if last.get("error"):
             click.echo(f"  last error       {last['error']}")
         if last.get("warning"):

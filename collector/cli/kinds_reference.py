@@ -46,8 +46,14 @@ def _md_table(options: tuple[Option, ...]) -> list[str]:
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for o in options:
         meaning = o.help + (f" One of: {', '.join(o.choices)}." if o.choices else "")
-        rows.append(f"| `{o.name}` | {o.type} | {_default(o)} | {meaning.replace('|', '/')} |")
+        rows.append(f"| `{o.name}` | {o.type} | {_cell(_default(o))} | {_cell(meaning)} |")
     return rows
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a pipe is escaped, never replaced (a key separator
+    shown as another character would misstate the code)."""
+    return text.replace("|", "\\|")
 
 
 def _text_rows(options: tuple[Option, ...]) -> list[str]:

@@ -34,7 +34,7 @@ from workstyle.collector.ingest.store import Store, UpsertResult
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import Pseudonymiser
 from workstyle.collector.secrets import read_secret
-from workstyle.schemas.runs_quarantine import QUARANTINE, RUNS
+from workstyle.schemas.runs_quarantine import FILTERED, QUARANTINE, RUNS
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
 
@@ -68,6 +68,9 @@ class SourceResult:
     #: Rows that repeated a natural key already in the same read (kept once).
     duplicates: int = 0
     outside_window: int = 0
+    #: Rows left out on purpose by the source's where/exclude rules, and per rule.
+    filtered: int = 0
+    filtered_by: dict[str, int] = field(default_factory=dict)
     duration: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # config | source | quota | bug
@@ -98,6 +101,8 @@ class SourceResult:
             "rows_quarantined": self.quarantined,
             "rows_duplicate": self.duplicates,
             "rows_outside_window": self.outside_window,
+            "rows_filtered": self.filtered,
+            "filtered_by": dict(self.filtered_by),
             "duration_seconds": self.duration,
             "error": self.error,
             "error_kind": self.error_kind,
@@ -264,6 +269,7 @@ class Pipeline:
     ) -> None:
         buffers: dict[str, list[pl.DataFrame]] = {}
         quarantine: list[pl.DataFrame] = []
+        filtered: list[pl.DataFrame] = []
         buffered = 0
         pending_checkpoint: dict[str, Any] | None = None
         pending_units: list[str] = []
@@ -298,6 +304,12 @@ class Pipeline:
                 self.store.upsert(QUARANTINE, source.name, q, ingested_at)
             res.quarantined += held
             if not dry_run:
+                if filtered:
+                    f = pl.concat(filtered, how="vertical_relaxed").with_columns(
+                        pl.lit(self.run_id).alias("run_id"),
+                        pl.lit(self.run_start, dtype=pl.Datetime("us", "UTC")).alias("seen_at"),
+                    )
+                    self.store.upsert(FILTERED, source.name, f, ingested_at)
                 # The data is committed: now, and only now, the state may move.
                 if pending_checkpoint is not None and request.mode == "incremental":
                     state.checkpoint = pending_checkpoint
@@ -309,6 +321,7 @@ class Pipeline:
                     )
             buffers.clear()
             quarantine.clear()
+            filtered.clear()
             buffered = 0
             pending_checkpoint = None
             pending_units = []
@@ -327,6 +340,9 @@ class Pipeline:
                             ).alias(LOCATION_COL)
                         )
                     buffers.setdefault(batch.table, []).append(rows)
+                if batch.filtered is not None and batch.filtered.height:
+                    _count_filtered(res, batch.filtered)
+                    filtered.append(batch.filtered.with_columns(pl.lit(batch.table).alias("table")))
                 if len(batch.quarantined):
                     quarantine.append(self._quarantine_frame(batch.table, batch.quarantined))
                 buffered += rows.height + len(batch.quarantined)
@@ -441,6 +457,7 @@ class Pipeline:
                         "rows_unchanged": res.unchanged,
                         "rows_quarantined": res.quarantined,
                         "rows_duplicate": res.duplicates,
+                        "rows_filtered": res.filtered,
                         "newest_event": res.newest_event,
                         "error": res.error,
                     }
@@ -462,6 +479,12 @@ def _note_files(adapter: Adapter, res: SourceResult) -> None:
     if unmatched:
         res.warning = f"no files matched {', '.join(unmatched)}"
         log.warning("%s: %s", res.source, res.warning)
+
+
+def _count_filtered(res: SourceResult, frame: pl.DataFrame) -> None:
+    for rule, rows in frame.group_by("rule", maintain_order=True).agg(pl.col("rows").sum()).rows():
+        res.filtered += rows
+        res.filtered_by[rule] = res.filtered_by.get(rule, 0) + rows
 
 
 def _polars_type(spec: TableSpec, column: str) -> pl.DataType:
