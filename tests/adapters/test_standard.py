@@ -356,3 +356,12 @@ def test_validate_check_sources_probes_every_file_kind(h: Harness, cli) -> None:
     h.configure(str(h.tmp / "no-such-folder"))
     gone = cli("--config", str(h.cfg.path), "validate", "--check-sources")
     assert gone.exit_code == 2 and "no-such-folder" in gone.output, gone.output
+
+
+def test_status_shows_the_rule_that_gave_year_less_timestamps_their_year(asa: Harness, cli) -> None:  # noqa: ANN001
+    _asa_file(asa.folder / "asa-2023-05-13.log", ["May 13 09:00:00"])
+    _asa_file(asa.folder / "asa.log", ["May 13 10:00:00"])
+    assert_ok(asa.run())
+    out = cli("--config", str(asa.cfg.path), "status").stdout
+    assert "date in the file name (1 file)" in out, out
+    assert "file's modification time (1 file)" in out, out
