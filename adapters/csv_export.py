@@ -174,7 +174,7 @@ class CsvExport(FileAdapter):
 
     def recognise(self, path: Path, data: bytes) -> str:
         chunk = Chunk(path, "", 1, decode(data[:65536], self.opt("encoding"), path, 1)[0])
-        text = self._body(chunk)[0].split("\n", 1)[0]
+        text = self._body(chunk)[0].split("\n", 1)[0].rstrip("\r")
         df, _ = read_csv_lines(text, path, first_line=1, delimiter=self.opt("delimiter"))
         self._check_headers(path, [c.strip().lstrip("\ufeff") for c in df.columns])
         return "every mapped header present"

@@ -365,3 +365,18 @@ def test_status_shows_the_rule_that_gave_year_less_timestamps_their_year(asa: Ha
     out = cli("--config", str(asa.cfg.path), "status").stdout
     assert "date in the file name (1 file)" in out, out
     assert "file's modification time (1 file)" in out, out
+
+
+def test_a_windows_file_with_crlf_and_no_final_newline_reads_and_probes_alike(
+    h: Harness, cli
+) -> None:  # noqa: ANN001
+    data, _ = h.case.file([0, 1, 2])
+    path = h.folder / h.case.filename(0)
+    path.write_bytes(data.replace(b"\n", b"\r\n")[:-1])  # the last CR kept, its LF not
+    os.utime(path, (0, 0))  # settled long ago: the last line is complete
+    probe = cli("--config", str(h.cfg.path), "validate", "--check-sources")
+    assert probe.exit_code == 0, probe.output
+    res = h.run()
+    assert_ok(res)
+    assert h.markers() == m(h, 0, 1, 2)
+    assert h.quarantine() == []
