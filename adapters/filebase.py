@@ -261,9 +261,10 @@ class FileAdapter(Adapter):
                 commit = _committer(
                     manifest, identities, ident, entry, data, end, lines_after, chunk, stat, self
                 )
-                yield _Work(n, chunk, decoded, unit, commit, end - start)
-            except SourceError as exc:
-                errors.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                errors.append(_failure(path, exc))
+                continue
+            yield _Work(n, chunk, decoded, unit, commit, end - start)
 
     def _chunk(
         self,

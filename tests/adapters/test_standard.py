@@ -380,3 +380,18 @@ def test_a_windows_file_with_crlf_and_no_final_newline_reads_and_probes_alike(
     assert_ok(res)
     assert h.markers() == m(h, 0, 1, 2)
     assert h.quarantine() == []
+
+
+def test_a_file_that_fails_fails_alone_and_is_retried(h: Harness) -> None:
+    bad = h.folder / h.case.filename(0)
+    bad.write_bytes(b"\x00\x01 not this format at all\n" * 3)
+    h.write(1, [0, 1])
+    res = h.run()
+    assert set(m(h, 0, 1)) <= set(h.markers())
+    if res.ok:  # line formats: each foreign line is quarantined, never dropped
+        assert res.quarantined == 3, h.quarantine()
+        return
+    assert res.error_kind == "source" and bad.name in res.error and "\n" not in res.error
+    again = h.run()
+    assert not again.ok and bad.name in again.error  # retried, still reported
+    assert h.markers() == m(h, 0, 1)  # and the good file is not read twice
