@@ -16,6 +16,7 @@ Checkpoint shape: ``{"files": {identity: entry}, ...what combine keeps}``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections import deque
@@ -500,3 +501,20 @@ def quarantine_rows(df: pl.DataFrame, reason: str | pl.Expr, raw: str = "line") 
         reason=reasons,
         raw=df.get_column(raw).cast(pl.String).to_list(),
     )
+
+
+def live_chunk(path: Path, data: bytes, first_line: int, encoding: str) -> Chunk:
+    """A chunk of bytes the live readers tail, decoded as a read would.
+
+    Live views have no quarantine: a line that does not decode fails the poll of
+    that file (the nightly read quarantines that line alone).
+    """
+    text, _, bad = decode(data, encoding or "auto", path, first_line)
+    if len(bad):
+        raise SourceError(f"{bad.location[0]}: {bad.reason[0]}")
+    return Chunk(path, "live", first_line, text, data)
+
+
+def live_request(tz: str) -> ReadRequest:
+    """The request a live reader parses with: now, in the source's zone."""
+    return ReadRequest(mode="incremental", run_start=dt.datetime.now(dt.UTC), timezone=tz)

@@ -35,6 +35,7 @@ from workstyle.adapters.filebase import (
     Chunk,
     FileAdapter,
     lines_frame,
+    live_request,
 )
 from workstyle.adapters.parsing import UTC, failed, parse_bool, parse_int, parse_time, split_bad
 from workstyle.adapters.sessions import check_timezone
@@ -79,6 +80,13 @@ DEFAULT_TIME_FORMATS = [
     "%Y/%m/%d %I:%M:%S %p",
     "%Y/%m/%d %H:%M:%S",
 ]
+
+
+def parse_lines(
+    adapter: PaperCutNgPrintLog, path: Path, text: str, first_line: int, tz: str
+) -> pl.DataFrame:
+    """``print_jobs`` rows of log text whose first line is ``first_line``: for the live reader."""
+    return adapter.parse(Chunk(path, "live", first_line, text), live_request(tz))[0]
 
 
 class PaperCutNgPrintLog(FileAdapter):

@@ -32,7 +32,7 @@ import polars as pl
 
 from workstyle.adapters.base import Quarantined, ReadRequest
 from workstyle.adapters.csvread import read_csv_lines
-from workstyle.adapters.filebase import Chunk, FileAdapter
+from workstyle.adapters.filebase import Chunk, FileAdapter, live_chunk, live_request
 from workstyle.adapters.files import ENCODINGS, strip_bom
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
@@ -221,3 +221,16 @@ def _may_hold_window(path: Path, request: ReadRequest) -> bool:
     if request.start and last < request.start.date() - margin:
         return False
     return not (request.end and first > request.end.date() + margin)
+
+
+def parse_chunk(
+    adapter: PaperCutPrintLogger, path: Path, data: bytes, offset: int, line: int, tz: str
+) -> tuple[pl.DataFrame, Quarantined, int]:
+    """``print_jobs`` rows of the complete lines in ``data[offset:]`` (offset 0 checks the
+    banner and header) and the lines consumed: for the live reader."""
+    end = data.rfind(b"\n") + 1
+    if end <= offset:
+        return pl.DataFrame(), Quarantined.empty(), line
+    chunk = live_chunk(path, data[offset:end], line + 1, adapter.opt("encoding"))
+    rows, q, _ = adapter.parse(chunk, live_request(tz))
+    return rows, q, line + data.count(b"\n", offset, end)

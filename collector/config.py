@@ -410,6 +410,11 @@ def _sources(
         specific = {k: v for k, v in values.items() if k not in {o.name for o in COMMON_OPTIONS}}
         for key, message in cls.validate(specific) if deep else ():
             raise ConfigError(f"{label} key '{key}': {message}")
+        if values["live_interval"] <= 0:
+            raise ConfigError(
+                f"{label} key 'live_interval': expected seconds > 0,"
+                f" got {values['live_interval']!r}"
+            )
         out.append(
             SourceConfig(
                 name=name,
@@ -419,6 +424,9 @@ def _sources(
                 keep_titles=values["keep_titles"],
                 lookback=lookback,
                 base_dir=base,
+                live=values["live"],
+                live_interval=values["live_interval"],
+                live_api=values["live_api"],
             )
         )
     return out

@@ -86,7 +86,8 @@ def test_status_shows_every_source(example) -> None:
     cwd, _ = example
     result = _invoke(cwd, "status", "--format", "json")
     rows = {r["source"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == EXAMPLE_SOURCES
+    # vpn-gateway is polled live only (enabled = false): listed, never run.
+    assert set(rows) == EXAMPLE_SOURCES | {"vpn-gateway"}
     assert rows["print-logger"]["rows"] == {"print_jobs": 13480}
     assert rows["print-logger"]["quarantined"] == 2
     assert rows["vpn"]["last_run"]["outcome"] == "success"

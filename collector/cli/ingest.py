@@ -44,6 +44,12 @@ def _fmt_result(r) -> str:  # noqa: ANN001
         line += f"  duplicate keys {r.duplicates:,}"
     if r.outside_window:
         line += f"  outside window {r.outside_window:,}"
+    if r.unavailable:
+        from workstyle.collector.ingest.state import describe_spans
+
+        line += (
+            f"\n{'':<24} not fetched (older than the API keeps): {describe_spans(r.unavailable)}"
+        )
     if r.error:
         line += f"\n{'':<24} {r.error}"
     if r.warning:

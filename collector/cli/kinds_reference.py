@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from workstyle.adapters import adapter_class, kinds
+from workstyle.collector.live.readers import live_api_options, live_view
 from workstyle.collector.options import COMMON_OPTIONS, Option
 
 
@@ -30,6 +31,10 @@ def describe(fmt: str = "text") -> str:
             lines.append(f"\n### `{kind}`\n")
             lines.append(f"{cls.summary} Writes: {', '.join(f'`{t}`' for t in cls.tables)}.\n")
             lines += _md_table(cls.options)
+            lines.append(f"\nLive (`live = true`): {live_view(kind)}")
+            if api := live_api_options(kind):
+                lines.append("\n`live_api` table:\n")
+                lines += _md_table(api)
         return "\n".join(lines)
     lines.append("common keys (every source):")
     lines += _text_rows(COMMON_OPTIONS)
@@ -39,6 +44,10 @@ def describe(fmt: str = "text") -> str:
         lines.append(f"{kind}: {cls.summary}")
         lines.append(f"  writes: {', '.join(cls.tables)}")
         lines += _text_rows(cls.options)
+        lines.append(f"  live: {live_view(kind)}")
+        if api := live_api_options(kind):
+            lines.append("  live_api table:")
+            lines += _text_rows(api)
     return "\n".join(lines)
 
 

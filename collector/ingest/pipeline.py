@@ -81,6 +81,8 @@ class SourceResult:
     newest_event: dt.datetime | None = None
     window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
     by_table: dict[str, int] = field(default_factory=dict)
+    #: Spans ``[start, end)`` (UTC) asked for that the source no longer keeps, merged.
+    unavailable: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -111,6 +113,7 @@ class SourceResult:
             "newest_event": self.newest_event,
             "window_start": self.window[0],
             "window_end": self.window[1],
+            "unavailable": [[lo, hi] for lo, hi in self.unavailable],
         }
 
 
@@ -127,6 +130,7 @@ class Pipeline:
         *,
         progress: ProgressFn | None = None,
         flush_rows: int = FLUSH_ROWS,
+        run_start: dt.datetime | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = Store(cfg.data_dir.resolve())
@@ -134,7 +138,8 @@ class Pipeline:
         self.pseudonymiser = pseudonymiser
         self.progress = progress
         self.flush_rows = flush_rows
-        self.run_start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        # The run's clock: injectable, so a test can rerun "a day later" without waiting.
+        self.run_start = (run_start or dt.datetime.now(dt.UTC)).replace(microsecond=0)
         self.run_id = f"{self.run_start:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
     def build_adapter(self, source: SourceConfig) -> Adapter:
@@ -206,6 +211,10 @@ class Pipeline:
                 if restart:
                     self.states.clear_backfill(source.name, identity, start, end)
                 done = self.states.backfill_done(source.name, identity, start, end)
+                # What earlier attempts found unavailable is part of this backfill's answer.
+                res.unavailable = self.states.backfill_unavailable(
+                    source.name, identity, start, end
+                )
                 request = ReadRequest(
                     mode=mode,
                     run_start=self.run_start,
@@ -317,7 +326,12 @@ class Pipeline:
                 if pending_units and request.mode == "backfill":
                     done.update(pending_units)
                     self.states.save_backfill(
-                        source.name, state.identity, request.start, request.end, done
+                        source.name,
+                        state.identity,
+                        request.start,
+                        request.end,
+                        done,
+                        res.unavailable,
                     )
             buffers.clear()
             quarantine.clear()
@@ -350,6 +364,8 @@ class Pipeline:
                     pending_checkpoint = batch.checkpoint
                 if batch.unit is not None:
                     pending_units.append(batch.unit)
+                if batch.unavailable:
+                    res.unavailable = merge_spans(res.unavailable + batch.unavailable)
                 if batch.progress and self.progress:
                     self.progress(source.name, *batch.progress)
                 if (
@@ -479,6 +495,19 @@ def _note_files(adapter: Adapter, res: SourceResult) -> None:
     if unmatched:
         res.warning = f"no files matched {', '.join(unmatched)}"
         log.warning("%s: %s", res.source, res.warning)
+
+
+def merge_spans(
+    spans: list[tuple[dt.datetime, dt.datetime]],
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Half-open spans, sorted, with overlapping and touching ones joined."""
+    out: list[tuple[dt.datetime, dt.datetime]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _count_filtered(res: SourceResult, frame: pl.DataFrame) -> None:
