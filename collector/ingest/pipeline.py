@@ -133,8 +133,8 @@ class Pipeline:
         run_start: dt.datetime | None = None,
     ) -> None:
         self.cfg = cfg
-        self.store = Store(cfg.data_dir.resolve())
-        self.states = StateStore(cfg.data_dir)
+        self.store = Store.at(cfg.location)
+        self.states = StateStore(cfg.location)
         self.pseudonymiser = pseudonymiser
         self.progress = progress
         self.flush_rows = flush_rows
