@@ -687,6 +687,33 @@ def rows(df: DataFrame) -> list[dict[str, Any]]:
     return [r.asDict() for r in df.collect()]
 
 
+def gathered(**parts: DataFrame) -> dict[str, list[tuple[Any, ...]]]:
+    """Several small aggregates in one Spark job (one round trip to the cluster).
+
+    Each part's columns are fy, key, a and optionally b (key may be null); they come
+    back as (fy, key, a, b) tuples by part name.
+    """
+    frames = []
+    for name, df in parts.items():
+        c = df.columns
+        frames.append(
+            df.select(
+                F.lit(name).alias("part"),
+                F.col(c[0]).cast(INT).alias("fy"),
+                F.col(c[1]).cast(STRING).alias("key"),
+                F.col(c[2]).cast(LONG).alias("a"),
+                (F.col(c[3]) if len(c) > 3 else F.lit(None)).cast(LONG).alias("b"),
+            )
+        )
+    union = frames[0]
+    for f in frames[1:]:
+        union = union.unionByName(f)
+    out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in parts}
+    for r in union.collect():
+        out[r["part"]].append((r["fy"], r["key"], r["a"], r["b"]))
+    return out
+
+
 # -- the six KPIs (aggregates/kpis/) -------------------------------------------------------
 def web_meetings_per_month(job: Job) -> Output:
     """Web meetings that took place, per local start month; FY = mean over complete months."""
@@ -818,21 +845,30 @@ def mobile_work_users(job: Job) -> Output:
         .cache()
     )
     pm = both.filter(F.col("sessions") > 0)
-    fys = {a["fy"] for a in rows(both.select("fy").distinct())}
-    people = {
-        a["fy"]: a["n"] for a in rows(pm.groupBy("fy").agg(distinct_count("canon").alias("n")))
-    }
-    firsts = pm.groupBy("fy", "canon").agg(F.min("month").alias("first"))
-    new: dict[int, dict[str, int]] = defaultdict(dict)
-    for a in rows(firsts.groupBy("fy", "first").count()):
-        new[a["fy"]][a["first"]] = a["count"]
-    depts: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for a in rows(pm.groupBy("fy", "dept").agg(distinct_count("canon").alias("n"))):
-        depts[a["fy"]].append((a["dept"], a["n"]))
+    who = F.coalesce(F.col("canon"), F.lit("\x00null"))
+    parts = gathered(
+        # Every FY with sessions, and its distinct qualifying people.
+        fy=both.groupBy("fy").agg(
+            F.lit(None), F.count_distinct(F.when(F.col("sessions") > 0, who))
+        ),
+        # People by the month of their first qualifying session in the FY.
+        new=pm.groupBy("fy", "canon")
+        .agg(F.min("month").alias("first"))
+        .groupBy("fy", "first")
+        .count(),
+        dept=pm.groupBy("fy", "dept").agg(F.count_distinct(who)),
+    )
     both.unpersist()
+    people = {a[0]: a[2] for a in parts["fy"]}
+    new: dict[int, dict[str, int]] = defaultdict(dict)
+    for fy, first, k, _ in parts["new"]:
+        new[fy][first] = k
+    depts: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for fy, d, k, _ in parts["dept"]:
+        depts[fy].append((d, k))
     out = Output("mobile_work_users", "no mobile-work session records")
-    for y in job.years(out, fys):
-        y.count_year(people.get(y.fy, 0))
+    for y in job.years(out, people):
+        y.count_year(people[y.fy])
         for m, cum, projected in y.to_date(new[y.fy]):
             y.month(
                 m,
@@ -893,27 +929,23 @@ def telework_ratio(job: Job) -> Output:
         .agg(F.min("month").alias("first"))
     )
     joined = apps_df.filter(~F.col("drop")).join(firsts, ["canon", "fy"], "left").cache()
-    app_fys = {a["fy"] for a in rows(apps_df.select("fy").distinct())}
-    day_fys = {a["fy"] for a in rows(day_agg.select("fy").distinct())}
-    totals = {
-        a["fy"]: (a["n_app"], a["doers"])
-        for a in rows(
-            joined.groupBy("fy").agg(
-                F.count(F.lit(1)).alias("n_app"), F.count("first").alias("doers")
-            )
-        )
-    }
-    new: dict[int, dict[str, int]] = defaultdict(dict)
-    for a in rows(joined.filter(F.col("first").isNotNull()).groupBy("fy", "first").count()):
-        new[a["fy"]][a["first"]] = a["count"]
-    depts: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
-    for a in rows(
-        joined.groupBy("fy", "dept").agg(
-            F.count(F.lit(1)).alias("den"), F.count("first").alias("num")
-        )
-    ):
-        depts[a["fy"]].append((a["dept"], a["num"], a["den"]))
+    parts = gathered(
+        app=apps_df.groupBy("fy").agg(F.lit(None), F.count(F.lit(1))),
+        day=day_agg.groupBy("fy").agg(F.lit(None), F.count(F.lit(1))),
+        total=joined.groupBy("fy").agg(F.lit(None), F.count(F.lit(1)), F.count("first")),
+        new=joined.filter(F.col("first").isNotNull()).groupBy("fy", "first").count(),
+        dept=joined.groupBy("fy", "dept").agg(F.count("first"), F.count(F.lit(1))),
+    )
     joined.unpersist()
+    app_fys = {a[0] for a in parts["app"]}
+    day_fys = {a[0] for a in parts["day"]}
+    totals = {fy: (n_app, doers) for fy, _, n_app, doers in parts["total"]}
+    new: dict[int, dict[str, int]] = defaultdict(dict)
+    for fy, first, k, _ in parts["new"]:
+        new[fy][first] = k
+    depts: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    for fy, d, num, den in parts["dept"]:
+        depts[fy].append((d, num, den))
     out = Output("telework_ratio", "no telework applicant list")
     for y in job.years(out, app_fys):
         n_app, doers = totals.get(y.fy, (0, 0))
