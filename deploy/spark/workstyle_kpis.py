@@ -687,33 +687,6 @@ def rows(df: DataFrame) -> list[dict[str, Any]]:
     return [r.asDict() for r in df.collect()]
 
 
-def gathered(**parts: DataFrame) -> dict[str, list[tuple[Any, ...]]]:
-    """Several small aggregates in one Spark job (one round trip to the cluster).
-
-    Each part's columns are fy, key, a and optionally b (key may be null); they come
-    back as (fy, key, a, b) tuples by part name.
-    """
-    frames = []
-    for name, df in parts.items():
-        c = df.columns
-        frames.append(
-            df.select(
-                F.lit(name).alias("part"),
-                F.col(c[0]).cast(INT).alias("fy"),
-                F.col(c[1]).cast(STRING).alias("key"),
-                F.col(c[2]).cast(LONG).alias("a"),
-                (F.col(c[3]) if len(c) > 3 else F.lit(None)).cast(LONG).alias("b"),
-            )
-        )
-    union = frames[0]
-    for f in frames[1:]:
-        union = union.unionByName(f)
-    out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in parts}
-    for r in union.collect():
-        out[r["part"]].append((r["fy"], r["key"], r["a"], r["b"]))
-    return out
-
-
 # -- the six KPIs (aggregates/kpis/) -------------------------------------------------------
 def web_meetings_per_month(job: Job) -> Output:
     """Web meetings that took place, per local start month; FY = mean over complete months."""
@@ -833,41 +806,32 @@ def mobile_work_users(job: Job) -> Output:
     short = ~acct & dur.isNotNull() & (dur < r.min_session_seconds)
     nodur = ~acct & dur.isNull() & F.lit(not r.count_sessions_without_duration)
     ok = ~(acct | short | nodur)
-    # One pass over the sessions: qualifying person-months with their department.
-    both = (
-        df.groupBy(
-            "canon",
-            "dept",
-            month_col(F.col("__day")).alias("month"),
-            fy_col(F.col("__day")).alias("fy"),
-        )
-        .agg(n(ok).alias("sessions"))
-        .cache()
+    # Per person and FY: the month of the first qualifying session and the departments
+    # of the qualifying ones; then counted per (FY, department, first month). A person
+    # in two departments counts once in each, and once (the primary row) for the FY.
+    per_person = df.groupBy(fy_col(F.col("__day")).alias("fy"), "canon").agg(
+        F.min(F.when(ok, month_col(F.col("__day")))).alias("first"),
+        F.array_sort(F.collect_set(F.when(ok, F.col("dept")))).alias("depts"),
     )
-    pm = both.filter(F.col("sessions") > 0)
-    who = F.coalesce(F.col("canon"), F.lit("\x00null"))
-    parts = gathered(
-        # Every FY with sessions, and its distinct qualifying people.
-        fy=both.groupBy("fy").agg(
-            F.lit(None), F.count_distinct(F.when(F.col("sessions") > 0, who))
-        ),
-        # People by the month of their first qualifying session in the FY.
-        new=pm.groupBy("fy", "canon")
-        .agg(F.min("month").alias("first"))
-        .groupBy("fy", "first")
-        .count(),
-        dept=pm.groupBy("fy", "dept").agg(F.count_distinct(who)),
+    counted = (
+        per_person.select("fy", "first", F.posexplode_outer("depts").alias("pos", "dept"))
+        .groupBy("fy", "dept", "first", F.coalesce(F.col("pos"), F.lit(0)).alias("pos"))
+        .count()
     )
-    both.unpersist()
-    people = {a[0]: a[2] for a in parts["fy"]}
-    new: dict[int, dict[str, int]] = defaultdict(dict)
-    for fy, first, k, _ in parts["new"]:
-        new[fy][first] = k
-    depts: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for fy, d, k, _ in parts["dept"]:
-        depts[fy].append((d, k))
+    fys: set[int] = set()
+    people: dict[int, int] = defaultdict(int)
+    new: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    depts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for a in rows(counted):
+        fys.add(a["fy"])
+        if a["first"] is None:
+            continue
+        if a["pos"] == 0:
+            people[a["fy"]] += a["count"]
+            new[a["fy"]][a["first"]] += a["count"]
+        depts[a["fy"]][a["dept"]] += a["count"]
     out = Output("mobile_work_users", "no mobile-work session records")
-    for y in job.years(out, people):
+    for y in job.years(out, fys):
         y.count_year(people[y.fy])
         for m, cum, projected in y.to_date(new[y.fy]):
             y.month(
@@ -878,7 +842,7 @@ def mobile_work_users(job: Job) -> Output:
                 projected=projected,
                 cumulative=True,
             )
-        y.count_departments(depts[y.fy])
+        y.count_departments(depts[y.fy].items())
     return out
 
 
@@ -898,12 +862,11 @@ def telework_ratio(job: Job) -> Output:
     left = F.col("left_on").isNotNull() & (F.col("left_on") <= F.least(F.lit(job.as_of), fy_last))
     never_present = left & (F.col("left_on") < F.make_date(fy, F.lit(4), F.lit(1)))
     drop = {"keep": F.lit(False), "present": never_present, "exclude": left}[r.leavers]
-    first_row = Window.partitionBy("canon", "fy").orderBy("dept", "left", "drop")
-    apps_df = (
-        apps.select("canon", fy.alias("fy"), "dept", left.alias("left"), drop.alias("drop"))
-        .withColumn("_rn", F.row_number().over(first_row))
-        .filter(F.col("_rn") == 1)
-        .drop("_rn")
+    # One applicant row per person and FY (the first department, as the engine keeps).
+    apps_pc = (
+        apps.groupBy("canon", fy.alias("fy"))
+        .agg(F.min(F.struct("dept", left.alias("left"), drop.alias("drop"))).alias("a"))
+        .select("canon", "fy", "a.dept", "a.drop", F.lit(True).alias("applicant"))
     )
     locations = (
         ["home"]
@@ -918,37 +881,44 @@ def telework_ratio(job: Job) -> Output:
     days = job.scan("telework_days").filter(F.col("work_date") <= F.lit(job.as_of))
     days = job.attach(days, "person", F.col("work_date"), None)
     qualifies = F.col("location").isin(locations) & F.col("portion").isin(portions)
-    day_agg = days.groupBy(
-        "canon",
-        fy_col(F.col("work_date")).alias("fy"),
-        month_col(F.col("work_date")).alias("month"),
-    ).agg(n(qualifies).alias("qualifying"))
-    firsts = (
-        day_agg.filter(F.col("qualifying") > 0)
-        .groupBy("canon", "fy")
-        .agg(F.min("month").alias("first"))
+    # Per person and FY with any day record: the month of the first qualifying day.
+    days_pc = days.groupBy("canon", fy_col(F.col("work_date")).alias("fy")).agg(
+        F.min(F.when(qualifies, month_col(F.col("work_date")))).alias("first"),
+        F.lit(True).alias("has_days"),
     )
-    joined = apps_df.filter(~F.col("drop")).join(firsts, ["canon", "fy"], "left").cache()
-    parts = gathered(
-        app=apps_df.groupBy("fy").agg(F.lit(None), F.count(F.lit(1))),
-        day=day_agg.groupBy("fy").agg(F.lit(None), F.count(F.lit(1))),
-        total=joined.groupBy("fy").agg(F.lit(None), F.count(F.lit(1)), F.count("first")),
-        new=joined.filter(F.col("first").isNotNull()).groupBy("fy", "first").count(),
-        dept=joined.groupBy("fy", "dept").agg(F.count("first"), F.count(F.lit(1))),
-    )
-    joined.unpersist()
-    app_fys = {a[0] for a in parts["app"]}
-    day_fys = {a[0] for a in parts["day"]}
-    totals = {fy: (n_app, doers) for fy, _, n_app, doers in parts["total"]}
-    new: dict[int, dict[str, int]] = defaultdict(dict)
-    for fy, first, k, _ in parts["new"]:
-        new[fy][first] = k
-    depts: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
-    for fy, d, num, den in parts["dept"]:
-        depts[fy].append((d, num, den))
+    both = apps_pc.join(days_pc, ["canon", "fy"], "full")
+    counted = both.groupBy(
+        "fy",
+        F.coalesce("applicant", F.lit(False)).alias("applicant"),
+        F.coalesce("drop", F.lit(False)).alias("drop"),
+        F.coalesce("has_days", F.lit(False)).alias("has_days"),
+        "dept",
+        "first",
+    ).count()
+    app_fys: set[int] = set()
+    day_fys: set[int] = set()
+    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    new: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    depts: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for a in rows(counted):
+        fy_, k = a["fy"], a["count"]
+        if a["has_days"]:
+            day_fys.add(fy_)
+        if not a["applicant"]:
+            continue
+        app_fys.add(fy_)
+        if a["drop"]:
+            continue
+        did = a["first"] is not None
+        totals[fy_][0] += k
+        depts[fy_][a["dept"]][1] += k
+        if did:
+            totals[fy_][1] += k
+            depts[fy_][a["dept"]][0] += k
+            new[fy_][a["first"]] += k
     out = Output("telework_ratio", "no telework applicant list")
     for y in job.years(out, app_fys):
-        n_app, doers = totals.get(y.fy, (0, 0))
+        n_app, doers = totals[y.fy]
         if y.fy not in day_fys:
             y.year(
                 None,
@@ -975,7 +945,8 @@ def telework_ratio(job: Job) -> Output:
                 denominator=float(n_app),
                 projected=_capped(projected, n_app),
             )
-        for d, num, den in sorted(depts[y.fy]):
+        for d in sorted(depts[y.fy]):
+            num, den = depts[y.fy][d]
             y.department(
                 d,
                 pct(num, den),
