@@ -249,3 +249,17 @@ def test_a_usage_error_is_one_line_and_exit_2(
     assert err.count("\n") == 0 and "leavers" in err and str(bad) in err
     assert job.main([str(tmp_path), "--config", str(EXAMPLE_CONFIG)]) == 2
     assert "--targets" in capsys.readouterr().err
+
+
+def test_the_job_imports_only_the_standard_library_and_pyspark() -> None:
+    """spark-submit ships one file: nothing of the collector package may be imported."""
+    import ast
+
+    tree = ast.parse(JOB.read_text(encoding="utf-8"))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    assert roots - {"__future__", "pyspark"} <= sys.stdlib_module_names, roots
