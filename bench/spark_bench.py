@@ -154,6 +154,9 @@ def main() -> None:
     ap.add_argument("--as-of", default=AS_OF)
     ap.add_argument("--cores", default="*", help="local[N] for Spark (default: all).")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument(
+        "--spark-up-to", type=int, default=None, help="Run Spark only up to this many orgs."
+    )
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -166,7 +169,7 @@ def main() -> None:
     root = args.data_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     for orgs in sorted(args.orgs):
-        data = root / f"orgs-{orgs}" if not args.reuse else root / f"orgs-{orgs}"
+        data = root / f"orgs-{orgs}"
         if not args.reuse:
             prev = [root / f"orgs-{n}" for n in sorted(args.orgs) if n < orgs]
             if prev and prev[-1].exists() and not data.exists():
@@ -179,6 +182,9 @@ def main() -> None:
         size = sum(f.stat().st_size for f in data.rglob("*.parquet")) / 1e9
         for _ in range(args.repeat):
             pol = _spawn("--as-of", args.as_of, "--child", "polars", str(data), str(root / "p.pq"))
+            if args.spark_up_to is not None and orgs > args.spark_up_to:
+                print(json.dumps({"orgs": orgs, "print_jobs": jobs, "polars": pol}), flush=True)
+                continue
             spk = _spawn(
                 "--as-of",
                 args.as_of,
