@@ -77,6 +77,8 @@ def spark() -> Iterator[Any]:
         # Small data: a few shuffle partitions, not 200 tasks per stage.
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.adaptive.enabled", "false")
+        # Tiny inputs: compiling whole-stage code costs more than it saves.
+        .config("spark.sql.codegen.wholeStage", "false")
         .config("spark.driver.memory", "1g")
         .getOrCreate()
     )
