@@ -23,14 +23,22 @@ read from where the last run stopped; the job key is the file's fingerprint + li
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
 
 from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
 from workstyle.adapters.parsing import UTC, parse_bool, parse_int, parse_time, split_bad
-from workstyle.adapters.syslog import LOG_FILE_OPTIONS, LogFiles, check_timezone, lines_frame
+from workstyle.adapters.syslog import (
+    LOG_FILE_OPTIONS,
+    LogFiles,
+    Region,
+    check_timezone,
+    lines_frame,
+)
 from workstyle.collector.options import Option
+from workstyle.schemas import derivations
 
 MANUAL_COLUMNS = [
     "date",
@@ -71,17 +79,15 @@ DEFAULT_TIME_FORMATS = [
 ]
 
 
-def sheets_of(pages: pl.Expr, copies: pl.Expr, duplex: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """Sheets by the canonical rule, and whether that is only an upper bound.
-
-    Duplex: copies x ceil(pages per copy / 2). Simplex: pages. Duplex unknown, or
-    duplex with copies unknown: pages, flagged as an upper bound.
-    """
-    per_copy = pages // copies
-    exact_duplex = duplex.fill_null(False) & copies.is_not_null() & (copies > 0)
-    sheets = pl.when(exact_duplex).then(copies * ((per_copy + 1) // 2)).otherwise(pages)
-    upper = duplex.is_null() | (duplex.fill_null(False) & ~exact_duplex)
-    return sheets, upper
+def parse_lines(
+    adapter: PaperCutNgPrintLog, path: Path, text: str, first_line: int, tz: str
+) -> pl.DataFrame:
+    """``print_jobs`` rows of log text whose first line is ``first_line``: for the live reader."""
+    region = Region(path, "live", first_line, text, {}, "")
+    header = int(adapter.opt("header_lines") or 0)
+    df = lines_frame(region).with_row_index("_n", offset=first_line)
+    df = df.filter((pl.col("_n") > header) & (pl.col("line").str.strip_chars() != ""))
+    return adapter._parse(df, "live", tz)[0]
 
 
 class PaperCutNgPrintLog(Adapter):
@@ -235,7 +241,7 @@ class PaperCutNgPrintLog(Adapter):
             ],
             raw="line",
         )
-        sheets, upper = sheets_of(
+        sheets, upper = derivations.sheets(
             pl.col("pages"), pl.col("copies").cast(pl.Int64), pl.col("duplex")
         )
         rows = df.select(

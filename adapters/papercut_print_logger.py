@@ -50,6 +50,7 @@ from workstyle.adapters.files import (
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
+from workstyle.schemas import derivations
 
 BANNER = b"PaperCut Print Logger"
 HEADER = (
@@ -285,12 +286,7 @@ class PaperCutPrintLogger(Adapter):
         ]
         good, q = split_bad(df, checks)
         duplex = pl.col("_duplex") == "DUPLEX"
-        per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
-        sheets = (
-            pl.when(duplex)
-            .then(pl.col("copies") * ((per_copy + 1) // 2))
-            .otherwise(pl.col("pages"))
-        )
+        sheets, _ = derivations.sheets(pl.col("pages"), pl.col("copies"), duplex)
         rows = good.select(
             pl.format("{}:{}", pl.lit(fp[:16]), pl.col("_line")).alias("job_id"),
             pl.col("printed_at"),
@@ -309,6 +305,17 @@ class PaperCutPrintLogger(Adapter):
             pl.col("_line"),
         )
         return rows, q
+
+
+def parse_chunk(
+    adapter: PaperCutPrintLogger, path: Path, data: bytes, offset: int, line: int, tz: str
+) -> tuple[pl.DataFrame, Quarantined, int]:
+    """``print_jobs`` rows of the complete lines in ``data[offset:]`` (offset 0 checks the
+    banner and header) and the lines consumed: for the live reader."""
+    end = data.rfind(b"\n") + 1
+    if end <= offset:
+        return pl.DataFrame(), Quarantined.empty(), line
+    return adapter._parse(path, data, offset, end, line, "live", tz)
 
 
 @dataclass

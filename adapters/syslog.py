@@ -341,6 +341,13 @@ class SessionLogAdapter(Adapter):
         files.raise_errors()
 
 
+def parse_text(
+    adapter: SessionLogAdapter, path: Path, text: str, first_line: int, tz: str
+) -> tuple[pl.DataFrame, Quarantined]:
+    """Session events of log text as ``adapter.parse`` reads them: for the live readers."""
+    return adapter.parse(Region(path, "", first_line, text, {}, ""), tz)
+
+
 def check_timezone(options: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A config problem when the ``timezone`` option is not an IANA zone."""
     tz = options.get("timezone")

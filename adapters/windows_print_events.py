@@ -219,6 +219,13 @@ class WindowsPrintEvents(Adapter):
         return jobs, pending, q
 
 
+def file_jobs(adapter: WindowsPrintEvents, path: Path, data: bytes, tz: str) -> pl.DataFrame:
+    """``print_jobs`` rows of one export file (copies from its own 805s): for the live reader."""
+    f = EventFiles([], adapter.opt("encoding") or "auto", allow_csv=True)._decode(path, "", data)
+    events = from_xml(f.frame) if f.kind == "xml" else from_csv(f.frame, tz, path)
+    return adapter._jobs(events, [])[0]
+
+
 def from_xml(frame: pl.DataFrame) -> pl.DataFrame:
     """307/805 fields out of event XML, columnar."""
     df = frame.with_columns(system_columns()).filter(pl.col("event_id").is_in(["307", "805"]))

@@ -21,7 +21,9 @@ from workstyle.aggregates.kpis import FINAL, Ctx, FyRows, KpiOutput, Row
 from workstyle.aggregates.settings import Rules, rules_from
 from workstyle.aggregates.targets import KPI_IDS, Plan, load_plan
 from workstyle.collector.ingest.reader import DatasetReader
+from workstyle.collector.storage import ALL_ORGANISATIONS
 from workstyle.schemas.kpi import KPI_FILES, KPI_RESULT
+from workstyle.schemas.runs_quarantine import FILTERED
 from workstyle.schemas.tables import empty as empty_table
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def excluded_pseudonyms(cfg: Any, accounts: tuple[str, ...]) -> frozenset[str]:
     if names:
         from workstyle.collector.pseudonyms import Pseudonymiser, load_key
 
-        key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example)
+        key = load_key(cfg.privacy_key, cfg.location, allow_create=cfg.is_example)
         pseudo = Pseudonymiser(key)
         given |= {pseudo.one(n) for n in names}
     return frozenset(given)
@@ -73,11 +75,20 @@ def context_from_config(
     as_of: dt.date | None = None,
     fiscal_years: frozenset[int] | None = None,
     basis: str | None = None,
+    organisation: str | None = None,
 ) -> Ctx:
-    """A KPI context from a loaded :class:`collector.config.Config`."""
+    """A KPI context from a loaded :class:`collector.config.Config`.
+
+    ``organisation``: another organisation of the dataset, or ``all`` of them together;
+    default: the configured one (or the whole dataset when none is configured).
+    """
     rules = rules_from(cfg.sections.get("kpi"))
+    location = cfg.location
+    if organisation is not None:
+        location = location.with_organisation(organisation)
     return Ctx(
-        store=DatasetReader(cfg.data_dir.resolve()),
+        store=DatasetReader.at(location),
+        organisation=None if location.organisation == ALL_ORGANISATIONS else location.organisation,
         rules=rules,
         plan=load_plan(cfg.targets_file),
         as_of=as_of or dt.datetime.now(cfg.tz).date(),
@@ -93,6 +104,7 @@ def compute(
 ) -> Result:
     """Run the KPI jobs and return every row with its target and status."""
     outputs = {k: kpis.JOBS[k](ctx) for k in only}
+    _add_filtered_counts(ctx, outputs)
     years = {r.fiscal_year for o in outputs.values() for r in o.rows}
     years |= ctx.plan.fiscal_years()
     years = {fy for fy in years if ctx.wanted(fy)}
@@ -113,6 +125,36 @@ def compute(
         pl.col("department").fill_null(""),
     )
     return Result(frame, outputs, ctx.plan, ctx.rules, ctx.as_of)
+
+
+def _add_filtered_counts(ctx: Ctx, outputs: dict[str, KpiOutput]) -> None:
+    """Rows that sources' where/exclude rules left out of a KPI's tables, per FY.
+
+    They were never stored, so the KPI never saw them; --explain says so, with the rule.
+    A row whose date could not be read is shown in every FY.
+    """
+    counts = ctx.store.scan(FILTERED).collect()
+    if counts.height == 0:
+        return
+    year = pl.col("period").str.slice(0, 4).cast(pl.Int32, strict=False)
+    month = pl.col("period").str.slice(5, 2).cast(pl.Int32, strict=False)
+    counts = counts.with_columns(pl.when(month >= 4).then(year).otherwise(year - 1).alias("fy"))
+    per = counts.group_by("table", "source", "rule", "fy").agg(pl.col("rows").sum())
+    per = per.sort("table", "source", "rule", "fy", nulls_last=True)
+    for out in outputs.values():
+        tables = {t.split()[0] for t in out.tables}
+        mine = per.filter(pl.col("table").is_in(list(tables)))
+        if mine.height == 0:
+            continue
+        years = set(out.counts) | {fy for fy in mine["fy"] if fy is not None}
+        for fy in sorted(years):
+            for _, source, rule, row_fy, rows in mine.rows():
+                if row_fy is not None and row_fy != fy:
+                    continue
+                label = f"filtered at ingest: {source}: {rule}"
+                if row_fy is None:
+                    label += " (date not read)"
+                out.counts.setdefault(fy, []).append((label, int(rows)))
 
 
 def _frame_schema() -> dict[str, pl.DataType]:
@@ -157,6 +199,7 @@ def _finish(r: Row, ctx: Ctx, computed_at: dt.datetime) -> dict[str, Any]:
         "direction": entry.direction,
         "name_ja": entry.name_ja,
         "name_en": entry.name_en,
+        "organisation": ctx.organisation,
     }
 
 
@@ -186,7 +229,11 @@ def write(store: Store, result: Result) -> dict[str, str]:
     }
     paths = {}
     for name in KPI_FILES:
-        path = f"{store.root}/kpi/{name}.parquet"
+        path = (
+            store.location.org_path("kpi", f"{name}.parquet")
+            if store.location is not None
+            else f"{store.root}/kpi/{name}.parquet"
+        )
         store.write_table_atomic(path, parts[name].to_arrow().cast(KPI_RESULT))
         paths[name] = path
     return paths
@@ -211,6 +258,7 @@ OUTPUT_COLUMNS = (
     "denominator",
     "reason",
     "as_of",
+    "organisation",
 )
 
 

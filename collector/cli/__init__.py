@@ -6,19 +6,21 @@ the command, so ``collector --help`` stays light (tests/test_layers.py checks it
 
 from __future__ import annotations
 
-from workstyle.collector.cli import ingest, inspect, kpi, report, serve
+from workstyle.collector.cli import ingest, inspect, kpi, live, report, serve
 from workstyle.collector.cli.app import main
 
 COMMANDS = (
     ingest.run,
     ingest.ingest,
     ingest.backfill,
+    ingest.adopt_organisation,
     inspect.status,
     inspect.validate,
     inspect.kinds,
     kpi.kpi,
     report.report,
     serve.serve,
+    live.live,
 )
 
 for _command in COMMANDS:

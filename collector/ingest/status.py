@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import pyarrow.parquet as pq
 
 from workstyle import schemas
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.ingest.state import StateStore
 from workstyle.collector.ingest.store import Store
-from workstyle.schemas.runs_quarantine import QUARANTINE
+from workstyle.schemas.runs_quarantine import FILTERED, QUARANTINE
 
 
 def _count_rows(store: Store, table: str, source: str) -> int:
@@ -20,9 +21,17 @@ def _count_rows(store: Store, table: str, source: str) -> int:
     )
 
 
+def _filtered(store: Store, source: str) -> dict[str, int]:
+    """Rows the source's where/exclude rules left out, per rule, over every file read."""
+    if not store.files(FILTERED.name, source):
+        return {}
+    frame = store.scan(FILTERED, source).group_by("rule").agg(pl.col("rows").sum()).collect()
+    return dict(sorted(frame.rows()))
+
+
 def source_status(cfg: Config) -> list[dict[str, Any]]:
-    store = Store(cfg.data_dir.resolve())
-    states = StateStore(cfg.data_dir)
+    store = Store.at(cfg.location)
+    states = StateStore(cfg.location)
     out = []
     for source in cfg.sources:
         from workstyle.adapters import adapter_class
@@ -42,6 +51,7 @@ def source_status(cfg: Config) -> list[dict[str, Any]]:
                 "consecutive_failures": st.consecutive_failures,
                 "rows": rows,
                 "quarantined": _count_rows(store, QUARANTINE.name, source.name),
+                "filtered": _filtered(store, source.name),
             }
         )
     return out
