@@ -2,17 +2,16 @@
 
 Builds a dataset of N organisations in one store: organisation 1 is
 ``bench/kpi_bench.py``'s synthetic prefecture at ``--scale`` (20,000 staff, 80
-departments, four fiscal years), written as ``source=org-001`` partitions; the
-others are copies of it under ``source=org-002`` ... (hard links: no extra disk, no
-generation time; the organisation level above ``source=`` is issue #18's other half,
-and a source per organisation is the same work for both engines). With
+departments, four fiscal years); the others are copies of it (hard links: no extra
+disk, no generation time), each under its own ``<table>/organisation=<code>/`` level
+as collectors with ``[collector] organisation`` write them into one bucket. With
 ``--distinct`` every organisation is generated with its own seed instead (own staff,
 so distinct-people KPIs grow with N; slower to build).
 
 Then, per size, times the full recompute (all six KPIs, yearly, monthly and
 by-department rows) in a child process each: the collector's polars engine, and
 ``deploy/spark/workstyle_kpis.py`` on a local Spark session (``local[*]``, the same
-cores), and checks that both KPI tables agree.
+cores), both over every organisation together, and checks that the KPI tables agree.
 
     python3 bench/spark_bench.py --scale 0.1 --orgs 1 5 20 --data-dir /tmp/spark-bench
     python3 bench/spark_bench.py --data-dir /tmp/spark-bench --orgs 20 --reuse
@@ -46,27 +45,41 @@ def _load(path: Path, name: str) -> ModuleType:
     return module
 
 
-def org_name(i: int) -> str:
-    return f"org-{i:03d}"
+def org_code(i: int) -> str:
+    """The i-th organisation's 地方公共団体コード (prefecture 04, a valid check digit)."""
+    head = f"04{i:03d}"
+    check = (11 - sum(int(d) * w for d, w in zip(head, (6, 5, 4, 3, 2), strict=True)) % 11) % 10
+    return f"{head}{check}"
 
 
-def build(root: Path, orgs: int, scale: float, distinct: bool = False) -> dict[str, int]:
-    """Organisations 1..orgs under ``root`` (those already there are kept); row counts."""
+def build(root: Path, orgs: int, scale: float, distinct: bool = False) -> list[str]:
+    """Organisations 1..orgs under ``root`` (those already there are kept); their codes.
+
+    Each is ``<table>/organisation=<code>/source=bench/...``, the layout of collectors
+    with ``[collector] organisation`` writing into one bucket.
+    """
     kpi_bench = _load(ROOT / "bench" / "kpi_bench.py", "kpi_bench")
-    counts: dict[str, int] = {}
-    first = org_name(1)
-    for i in range(1, orgs + 1):
-        name = org_name(i)
-        if (root / "print_jobs" / f"source={name}").exists():
+    codes = [org_code(i) for i in range(1, orgs + 1)]
+    for i, code in enumerate(codes, start=1):
+        if (root / "print_jobs" / f"organisation={code}").exists():
             continue
         if i == 1 or distinct:
-            counts = kpi_bench.generate(root, scale, seed=7 + i, source=name)
+            gen = root / "_generating"
+            shutil.rmtree(gen, ignore_errors=True)
+            kpi_bench.generate(gen, scale, seed=7 + i, source="bench")
+            for table_dir in gen.iterdir():
+                if (table_dir / "source=bench").is_dir():
+                    dest = root / table_dir.name / f"organisation={code}"
+                    dest.mkdir(parents=True, exist_ok=True)
+                    (table_dir / "source=bench").rename(dest / "source=bench")
+            shutil.rmtree(gen)
             continue
+        # A copy of organisation 1 by hard links: no disk, no generation time.
         for table_dir in root.iterdir():
-            src = table_dir / f"source={first}"
+            src = table_dir / f"organisation={codes[0]}"
             if src.is_dir():
-                shutil.copytree(src, table_dir / f"source={name}", copy_function=os.link)
-    return counts
+                shutil.copytree(src, table_dir / f"organisation={code}", copy_function=os.link)
+    return codes
 
 
 def rows_in(root: Path, table: str = "print_jobs") -> int:

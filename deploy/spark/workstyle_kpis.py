@@ -63,6 +63,8 @@ DEFAULT_UNITS = {
 FINAL, PROJECTION = "final", "projection"
 KPI_FILES = ("yearly", "monthly", "by_department")
 MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(9999, 12, 31)
+#: The partition level above ``source=`` in a dataset of many organisations.
+ORG_KEY, ALL_ORGANISATIONS = "organisation", "all"
 REIWA_OFFSET = 2018
 COUNTERS, SHEETS, IMPRESSIONS = "printer_counters", "sheets", "impressions"
 
@@ -497,6 +499,8 @@ class Job:
     timezone: str = "Asia/Tokyo"
     basis: str | None = None
     excluded: frozenset[str] = frozenset()
+    #: One organisation's 地方公共団体コード, or None: every organisation together.
+    organisation: str | None = None
 
     def __post_init__(self) -> None:
         # Local calendar days come from the session zone: to_date(ts) is the local day.
@@ -516,23 +520,49 @@ class Job:
         micros = int(self.as_of_end_utc.timestamp()) * 1_000_000
         return F.timestamp_micros(F.lit(micros))
 
-    def _exists(self, path: str) -> bool:
+    def _fs(self, path: str) -> Any:
         jvm = self.spark.sparkContext._jvm
         p = jvm.org.apache.hadoop.fs.Path(path)
-        fs = p.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
-        return bool(fs.exists(p))
+        return p.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()), p
+
+    def _matches(self, pattern: str) -> bool:
+        """Whether a path (a glob) names anything, on whatever filesystem holds it."""
+        fs, p = self._fs(pattern)
+        found = fs.globStatus(p)
+        return found is not None and len(found) > 0
 
     def scan(self, table: str) -> DataFrame:
-        """The table's columns the KPIs read plus ``source`` and ``month``; empty without data."""
-        cols = TABLES[table]
-        schema = T.StructType(
-            [T.StructField(n, t) for n, t in cols.items()]
-            + [T.StructField("source", STRING), T.StructField("month", STRING)]
-        )
-        path = f"{self.root}/{table}"
-        if not self._exists(path):
-            return self.spark.createDataFrame([], schema)
-        df = self.spark.read.schema(schema).parquet(path)
+        """The table's columns the KPIs read, ``source``, ``month`` and ``organisation``.
+
+        One organisation: its ``organisation=<code>`` folder. Every organisation: both
+        layouts, partitions with the organisation level and without it (a dataset
+        written before it had organisations), as the collector's reader scans them.
+        Empty when there is no data.
+        """
+        cols = [T.StructField(n, t) for n, t in TABLES[table].items()]
+        part = [T.StructField("source", STRING), T.StructField("month", STRING)]
+        base = f"{self.root}/{table}"
+        frames = []
+        if self.organisation is not None:
+            path = f"{base}/{ORG_KEY}={self.organisation}"
+            if self._matches(path):
+                df = self.spark.read.schema(T.StructType(cols + part)).parquet(path)
+                frames.append(df.withColumn(ORG_KEY, F.lit(self.organisation)))
+        else:
+            levelled = T.StructType([*cols, T.StructField(ORG_KEY, STRING), *part])
+            if self._matches(f"{base}/{ORG_KEY}=*"):
+                reader = self.spark.read.option("basePath", base).schema(levelled)
+                frames.append(reader.parquet(f"{base}/{ORG_KEY}=*"))
+            if self._matches(f"{base}/source=*"):
+                reader = self.spark.read.option("basePath", base).schema(T.StructType(cols + part))
+                df = reader.parquet(f"{base}/source=*")
+                frames.append(df.withColumn(ORG_KEY, F.lit(None).cast(STRING)))
+        if not frames:
+            empty = T.StructType([*cols, *part, T.StructField(ORG_KEY, STRING)])
+            return self.spark.createDataFrame([], empty)
+        df = frames[0].select(*[f.name for f in cols], "source", "month", ORG_KEY)
+        for other in frames[1:]:
+            df = df.unionByName(other)
         if table in TIMESTAMP_PARTITIONED:
             df = df.filter(F.col("month") <= month_of(self.as_of_end_utc.date()))
         return df
@@ -587,9 +617,10 @@ def load_intervals(job: Job) -> DataFrame:
     """The staff directory as alias -> (canon, d_from, d_to, dir_department) intervals."""
     min_d, max_d = F.lit(MIN_DATE), F.lit(MAX_DATE)
     raw = job.scan("staff_directory").filter(F.col("valid_from") <= F.lit(job.as_of))
-    # One entry per (person, valid_from): the last one read (sources in name order).
+    # One entry per (person, valid_from): the last one the collector's reader reads
+    # (partitions with the organisation level first, then those without; in path order).
     last = Window.partitionBy("person", "valid_from").orderBy(
-        F.col("source").desc(), F.col("month").desc()
+        F.col(ORG_KEY).desc_nulls_first(), F.col("source").desc(), F.col("month").desc()
     )
     entries = raw.withColumn("_rn", F.row_number().over(last)).filter(F.col("_rn") == 1).drop("_rn")
     by_person = Window.partitionBy("person").orderBy("valid_from")
@@ -1274,6 +1305,7 @@ def _finish(r: Row, job: Job, computed_at: dt.datetime) -> dict[str, Any]:
         "direction": entry.direction,
         "name_ja": entry.name_ja,
         "name_en": entry.name_en,
+        "organisation": job.organisation,
     }
 
 
@@ -1312,6 +1344,7 @@ KPI_SCHEMA = T.StructType(
         T.StructField("direction", STRING),
         T.StructField("name_ja", STRING),
         T.StructField("name_en", STRING),
+        T.StructField("organisation", STRING),
     ]
 )
 
@@ -1360,6 +1393,11 @@ def job_from_args(spark: SparkSession, argv: list[str] | None = None) -> tuple[J
         "--pseudonym-key",
         help="env:VAR or file:PATH: the [privacy] key, to pseudonymise excluded account names.",
     )
+    ap.add_argument(
+        "--organisation",
+        default=ALL_ORGANISATIONS,
+        help="One organisation's code (its organisation=<code> partitions), or all (default).",
+    )
     ap.add_argument("--out", help="Output folder (default: <data_dir>/kpi-spark).")
     args = ap.parse_args(argv)
     cfg: dict[str, Any] = {}
@@ -1389,7 +1427,14 @@ def job_from_args(spark: SparkSession, argv: list[str] | None = None) -> tuple[J
     )
     key = args.pseudonym_key or (cfg.get("privacy") or {}).get("key")
     excluded = excluded_pseudonyms(rules.excluded_accounts, key)
-    job = Job(spark, args.data_dir.rstrip("/"), rules, plan, as_of, tz, args.basis, excluded)
+    organisation = None if args.organisation == ALL_ORGANISATIONS else args.organisation
+    if organisation is not None and not re.fullmatch(r"\d{6}", organisation):
+        raise UsageError(
+            f"--organisation {organisation!r}: expected a 6-digit 地方公共団体コード or 'all'"
+        )
+    job = Job(
+        spark, args.data_dir.rstrip("/"), rules, plan, as_of, tz, args.basis, excluded, organisation
+    )
     return job, args.out or f"{job.root}/kpi-spark"
 
 

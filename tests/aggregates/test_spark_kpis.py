@@ -30,7 +30,7 @@ from workstyle.aggregates import engine
 from workstyle.aggregates.kpis import Ctx
 from workstyle.aggregates.settings import Rules
 from workstyle.aggregates.targets import load_plan
-from workstyle.collector import config
+from workstyle.collector import config, storage
 from workstyle.collector.cli import main as collector
 from workstyle.collector.ingest.reader import DatasetReader
 from workstyle.schemas.kpi import KPI_FILES, KPI_RESULT
@@ -104,16 +104,16 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def two_orgs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bench/spark_bench.py's generator: two organisations, each its own staff and seed."""
+def two_orgs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """bench/spark_bench.py's generator: two organisations (own staff and seed each)."""
     spec = importlib.util.spec_from_file_location("spark_bench", REPO / "bench" / "spark_bench.py")
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     root = tmp_path_factory.mktemp("orgs")
-    bench.build(root, 2, 0.0005, distinct=True)
-    assert {p.name for p in (root / "print_jobs").iterdir()} == {"source=org-001", "source=org-002"}
-    return root
+    codes = bench.build(root, 2, 0.0005, distinct=True)
+    assert {p.name for p in (root / "print_jobs").iterdir()} == {f"organisation={c}" for c in codes}
+    return root, codes
 
 
 def _example_cfg(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -225,20 +225,35 @@ def test_example_other_rules_and_basis_written_by_main(
 
 
 def test_two_generated_organisations_match_polars(
-    spark: Any, job: ModuleType, two_orgs: Path
+    spark: Any, job: ModuleType, two_orgs: tuple[Path, list[str]]
 ) -> None:
+    """Every organisation together (``all``), and one of them, as `collector kpi --organisation`."""
+    root, codes = two_orgs
     as_of = "2024-11-15"
-    ctx = Ctx(DatasetReader(two_orgs), Rules(), load_plan(TARGETS), dt.date.fromisoformat(as_of))
-    want = _polars(ctx)
-    j, _ = job.job_from_args(spark, [str(two_orgs), "--as-of", as_of, "--targets", str(TARGETS)])
-    got = [{k: v for k, v in r.items() if k != "computed_at"} for r in job.compute(j)]
-    assert_same_table(got, want)
-    people = [
-        r["value"]
-        for r in want
-        if r["kpi"] == "mobile_work_users" and r["month"] is None and r["department"] is None
-    ]
-    assert max(v or 0 for v in people) > 0
+    for organisation in ("all", codes[1]):
+        location = storage.local(root).with_organisation(organisation)
+        ctx = Ctx(
+            DatasetReader.at(location),
+            Rules(),
+            load_plan(TARGETS),
+            dt.date.fromisoformat(as_of),
+            organisation=None if organisation == "all" else organisation,
+        )
+        want = _polars(ctx)
+        j, _ = job.job_from_args(
+            spark,
+            [str(root), "--as-of", as_of, "--targets", str(TARGETS)]
+            + ["--organisation", organisation],
+        )
+        got = [{k: v for k, v in r.items() if k != "computed_at"} for r in job.compute(j)]
+        assert_same_table(got, want)
+        assert {r["organisation"] for r in got} == {None if organisation == "all" else codes[1]}
+        mobile = [
+            r["value"]
+            for r in want
+            if r["kpi"] == "mobile_work_users" and r["month"] is None and r["department"] is None
+        ]
+        assert max(v or 0 for v in mobile) > 0
 
 
 def test_a_usage_error_is_one_line_and_exit_2(
