@@ -2,10 +2,11 @@
 
 A self-contained ``spark-submit`` job: it needs pyspark and Python 3.11 (tomllib),
 not the collector package. It reads the same Hive-partitioned dataset
-(``<table>/source=<name>/month=<YYYY-MM>/part-0.parquet``) on any filesystem Spark
-reaches (local, HDFS, ``s3a://``), applies the same ``[kpi]`` counting rules with the
-same defaults, and writes the same three KPI tables (yearly, monthly,
-by_department) with the columns of ``schemas/kpi.py``.
+(``<table>[/organisation=<code>]/source=<name>/month=<YYYY-MM>/part-0.parquet``) on any
+filesystem Spark reaches (local, HDFS, ``s3a://``), for one organisation or all of
+them together, applies the same ``[kpi]`` counting rules with the same defaults, and
+writes the same three KPI tables (yearly, monthly, by_department) with the columns of
+``schemas/kpi.py``.
 
 The scans over the event tables -- local day in the configured zone, person ->
 department through the staff directory's validity intervals, the counting rules,
@@ -17,7 +18,7 @@ function by function. ``tests/aggregates/test_spark_kpis.py`` holds the two to t
 same table, KPI by KPI, year by year, department by department.
 
     spark-submit deploy/spark/workstyle_kpis.py s3a://bucket/collector-data \\
-        --config /etc/collector/collector.toml --as-of 2025-03-31 \\
+        --config /etc/collector/collector.toml --as-of 2025-03-31 --organisation all \\
         --out s3a://bucket/collector-data/kpi-spark
 """
 
