@@ -85,9 +85,8 @@ def build(root: Path, orgs: int, scale: float, distinct: bool = False) -> list[s
 def rows_in(root: Path, table: str = "print_jobs") -> int:
     import pyarrow.parquet as pq
 
-    return sum(
-        pq.read_metadata(f).num_rows for f in root.glob(f"{table}/source=*/month=*/*.parquet")
-    )
+    files = root.glob(f"{table}/**/month=*/*.parquet")
+    return sum(pq.read_metadata(f).num_rows for f in files)
 
 
 # -- the two engines, each in a child process -----------------------------------------------
