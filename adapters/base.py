@@ -107,6 +107,8 @@ class Adapter(ABC):
     def __init__(self, source: SourceConfig, secrets: Callable[[str], str] | None = None):
         self.source = source
         self._secrets = secrets
+        #: File kinds: files each pattern matched in the last read (None: not a file kind).
+        self.files_matched: dict[str, int] | None = None
 
     @property
     def name(self) -> str:

@@ -17,32 +17,44 @@ for one clientless session, the second updates the first's row instead of adding
 
 Timestamps come from the syslog header: ISO 8601 with an offset when the relay
 writes one, else the ASA's ``May 13 2024 09:12:33`` (``logging timestamp``), else a
-BSD ``May 13 09:12:33`` whose year is taken from the file's modification time; the
-last two are in the source's ``timezone`` (the ASA clock's zone).
+BSD ``May 13 09:12:33``; the last two are in the source's ``timezone`` (the ASA
+clock's zone). A BSD timestamp's year comes from evidence that travels with the
+data, in this order: a dated line of the same file (or the last read of it), a
+date in the file name, and only then the modification time (a copy may not keep
+it); the year advances where the months wrap (December, then January). The rule
+used is kept in the file's manifest entry. A BSD timestamp that lands more than a
+day after the run's start is quarantined, not shifted into another year.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from workstyle.adapters.base import Quarantined
-from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad
-from workstyle.adapters.syslog import (
-    LOG_FILE_OPTIONS,
-    SESSION_OPTIONS,
-    OpenSessions,
-    Region,
-    SessionLogAdapter,
-    digest,
-    from_iso,
-    iso,
+from workstyle.adapters.base import Quarantined, ReadRequest
+from workstyle.adapters.filebase import (
+    PATHS_OPTIONS,
+    TIMEZONE_OPTION,
+    Chunk,
+    FileAdapter,
     lines_frame,
     quarantine_rows,
 )
+from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad, unparsed
+from workstyle.adapters.sessions import (
+    SESSION_OPTIONS,
+    OpenSessions,
+    SessionPairing,
+    digest,
+    from_iso,
+    iso,
+)
+from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
 
 SESSION_IDS = ("113039", "113019", "716001", "716002", "722051")
@@ -85,7 +97,13 @@ def duration_seconds(col: pl.Expr) -> pl.Expr:
     return pl.coalesce(total(hms), total(colon))
 
 
-class CiscoAsaVpn(SessionLogAdapter):
+#: A date in a file name: 2024-05-13, 2024_05_13, 20240513.
+_NAME_DATE = re.compile(r"(20\d{2})[-_]?(0[1-9]|1[0-2])[-_]?([0-3]\d)")
+#: A month number lower than the previous one by more than this wraps the year.
+_WRAP_MONTHS = 6
+
+
+class CiscoAsaVpn(SessionPairing, FileAdapter):
     """Cisco ASA AnyConnect / WebVPN syslog -> remote_sessions."""
 
     kind: ClassVar[str] = "cisco_asa_vpn"
@@ -93,7 +111,8 @@ class CiscoAsaVpn(SessionLogAdapter):
         "Cisco ASA AnyConnect and WebVPN sessions from syslog files (113039/113019/716001/716002)."
     )
     options: ClassVar[tuple[Option, ...]] = (
-        *LOG_FILE_OPTIONS,
+        *PATHS_OPTIONS,
+        TIMEZONE_OPTION,
         Option(
             "exclude_session_types",
             "list",
@@ -103,9 +122,16 @@ class CiscoAsaVpn(SessionLogAdapter):
         *SESSION_OPTIONS,
     )
 
-    def parse(self, region: Region, tz: str) -> tuple[pl.DataFrame, Quarantined]:
-        """The session messages of a region, with time, host and fields; bad lines quarantined."""
-        df = lines_frame(region).filter(pl.col("line").str.strip_chars() != "")
+    def recognise(self, path: Path, data: bytes) -> str:
+        if b"%ASA-" not in data[:65536] and b"%FTD-" not in data[:65536]:
+            raise SourceError(f"{path}: no %ASA-n-nnnnnn: message in its first 64 KiB")
+        return "Cisco ASA syslog"
+
+    def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
+        """The session messages of a chunk, with time, host and fields; bad lines quarantined."""
+        tz = self.zone(request)
+        df = lines_frame(chunk).filter(pl.col("line").str.strip_chars() != "")
+        read = df.height
         df = df.with_columns(
             pl.col("line").str.extract(r"%(?:ASA|FTD)-\d-(\d{6}):", 1).alias("msgid"),
             pl.col("line").str.extract(r"%(?:ASA|FTD)-\d-\d{6}:\s?(.*)$", 1).alias("body"),
@@ -116,9 +142,20 @@ class CiscoAsaVpn(SessionLogAdapter):
             df.filter(pl.col("msgid").is_null() & ~noise),
             "not an ASA syslog line (no %ASA-n-nnnnnn: tag)",
         )
-        df = df.filter(pl.col("msgid").is_in(list(SESSION_IDS)))
+        df = _with_time(df, chunk, tz, request.run_start)
+        future = df.filter(pl.col("_future") & pl.col("msgid").is_in(list(SESSION_IDS)))
+        q.extend(
+            quarantine_rows(
+                future,
+                pl.format(
+                    "year-less timestamp would be {} (year from the {}), in the future; not read",
+                    pl.col("time").dt.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    pl.lit(chunk.memo.get("year_rule", "")),
+                ),
+            )
+        )
+        df = df.filter(pl.col("msgid").is_in(list(SESSION_IDS)) & ~pl.col("_future"))
         df = df.with_columns(
-            self._time(region, tz).alias("time"),
             pl.col("header")
             .str.extract(r"\s([A-Za-z][\w.-]*)\s*:?\s*$", 1)
             .fill_null("")
@@ -137,8 +174,8 @@ class CiscoAsaVpn(SessionLogAdapter):
             ).alias("ip"),
             b.str.extract(r"Session Type: ([^,]*),", 1).alias("session_type"),
             b.str.extract(r"Duration: ([^,]*),", 1).alias("duration"),
-            parse_int(b.str.extract(r"Bytes xmt: (\d+)", 1)).alias("xmt"),
-            parse_int(b.str.extract(r"Bytes rcv: (\d+)", 1)).alias("rcv"),
+            parse_int(b.str.extract(r"Bytes xmt: (\S+),", 1)).alias("xmt"),
+            parse_int(b.str.extract(r"Bytes rcv: (\S+),", 1)).alias("rcv"),
         ).with_columns(duration_seconds(pl.col("duration")).alias("duration_s"))
         marker = pl.col("msgid").replace_strict(MARKERS, default=None)
         df, bad = split_bad(
@@ -154,26 +191,13 @@ class CiscoAsaVpn(SessionLogAdapter):
                     (pl.col("msgid") == "113019") & pl.col("duration_s").is_null(),
                     pl.format("duration {} is in no known format", pl.col("duration")),
                 ),
+                unparsed(b.str.extract(r"Bytes xmt: (\S+),", 1), pl.col("xmt"), "Bytes xmt"),
+                unparsed(b.str.extract(r"Bytes rcv: (\S+),", 1), pl.col("rcv"), "Bytes rcv"),
             ],
             raw="line",
         )
         q.extend(bad)
-        return df, q
-
-    @staticmethod
-    def _time(region: Region, tz: str) -> pl.Expr:
-        h = pl.col("header").str.replace_all(r"\s+", " ")
-        iso_t = parse_time(h.str.extract(_ISO, 1).str.replace(" ", "T"), ISO_FORMATS, tz)
-        mdy = parse_time(h.str.extract(_MDY, 1), ["%b %d %Y %H:%M:%S"], tz)
-        # A BSD header has no year: the file's modification time gives it, and a
-        # month later than that (December read in January) belongs to the year before.
-        mtime = dt.datetime.fromtimestamp(region.path.stat().st_mtime, ZoneInfo(tz))
-        md = h.str.extract(_MD, 1)
-        this_year = parse_time(pl.lit(f"{mtime.year} ") + md, ["%Y %b %d %H:%M:%S"], tz)
-        last_year = parse_time(pl.lit(f"{mtime.year - 1} ") + md, ["%Y %b %d %H:%M:%S"], tz)
-        limit = (mtime + dt.timedelta(days=1)).astimezone(dt.UTC)
-        bsd = pl.when(this_year > limit).then(last_year).otherwise(this_year)
-        return pl.coalesce(iso_t, mdy, bsd).cast(UTC)
+        return df, q, read
 
     def pair(
         self, events: pl.DataFrame, sessions: OpenSessions, q: Quarantined, state: dict[str, Any]
@@ -283,3 +307,80 @@ class CiscoAsaVpn(SessionLogAdapter):
             "bytes_out": bytes_out,
             "_location": r["_location"],
         }
+
+
+def _with_time(df: pl.DataFrame, chunk: Chunk, tz: str, run_start: dt.datetime) -> pl.DataFrame:
+    """``time`` (UTC) of every line, and ``_future`` for year-less ones that land ahead.
+
+    Year-less (BSD) lines get ``year = base + wraps``: ``wraps`` counts the times
+    the month fell back (December, then January) since the chunk's start, and
+    ``base`` comes from the nearest dated line, else the last read of this file,
+    else the file name's date, else the modification time.
+    """
+    h = pl.col("header").str.replace_all(r"\s+", " ")
+    iso_t = parse_time(h.str.extract(_ISO, 1).str.replace(" ", "T"), ISO_FORMATS, tz)
+    mdy = parse_time(h.str.extract(_MDY, 1), ["%b %d %Y %H:%M:%S"], tz)
+    df = df.with_columns(
+        pl.coalesce(iso_t, mdy).cast(UTC).alias("_dated"),
+        h.str.extract(_MD, 1).alias("_md"),
+    )
+    # Month (and day) of every timestamped line; 2000 is a leap year, for Feb 29.
+    md_local = pl.lit("2000 ") + pl.col("_md")
+    local = pl.col("_dated").dt.convert_time_zone(tz)
+    month = pl.coalesce(
+        local.dt.month(),
+        md_local.str.strptime(pl.Datetime, "%Y %b %d %H:%M:%S", strict=False).dt.month(),
+    ).cast(pl.Int32)
+    memo = chunk.memo
+    prev = month.forward_fill().shift(1)
+    if memo.get("last_month"):
+        prev = prev.fill_null(int(memo["last_month"]))
+    wraps = ((prev - month) > _WRAP_MONTHS).fill_null(False).cast(pl.Int32).cum_sum()
+    df = df.with_columns(month.alias("_month"), wraps.alias("_wraps"))
+    dated_base = (local.dt.year().cast(pl.Int32) - pl.col("_wraps")).forward_fill()
+    if memo.get("last_year"):
+        rule, fallback = memo.get("year_rule", "previous read"), int(memo["last_year"])
+    else:
+        rule, fallback = _year_evidence(df, chunk, tz)
+    has_dated = df.get_column("_dated").is_not_null().any()
+    if has_dated and not memo.get("last_year"):
+        rule = "dated line in the file"
+        base = dated_base.backward_fill()
+    else:
+        base = dated_base.fill_null(fallback)
+    year = base + pl.col("_wraps")
+    bsd = parse_time(
+        year.cast(pl.String) + pl.lit(" ") + pl.col("_md"), ["%Y %b %d %H:%M:%S"], tz
+    ).cast(UTC)
+    df = df.with_columns(
+        pl.coalesce(pl.col("_dated"), bsd).alias("time"),
+        (pl.col("_dated").is_null() & (bsd > run_start + dt.timedelta(days=1)))
+        .fill_null(False)
+        .alias("_future"),
+        year.alias("_year"),
+    )
+    stamped = df.filter(pl.col("_month").is_not_null())
+    if stamped.height:
+        memo["last_month"] = int(stamped.get_column("_month")[-1])
+        memo["last_year"] = int(stamped.get_column("_year")[-1])
+    if df.select((pl.col("_dated").is_null() & pl.col("_md").is_not_null()).any()).item():
+        memo["year_rule"] = rule  # only where a year had to be found
+    return df
+
+
+def _year_evidence(df: pl.DataFrame, chunk: Chunk, tz: str) -> tuple[str, int]:
+    """The year of the chunk's first year-less line: from the file name, else its mtime."""
+    m = _NAME_DATE.search(chunk.path.name)
+    if m:
+        ref = dt.datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=ZoneInfo(tz))
+        rule = "date in the file name"
+    else:
+        ref = dt.datetime.fromtimestamp(chunk.path.stat().st_mtime, ZoneInfo(tz))
+        rule = "file's modification time"
+    first = df.filter(pl.col("_md").is_not_null()).head(1).get_column("_md").to_list()
+    if not first:
+        return rule, ref.year
+    md = dt.datetime.strptime(f"2000 {first[0]}", "%Y %b %d %H:%M:%S")  # noqa: DTZ007 - month/day only
+    # The first line is not after the reference (+1 day): else it is from the year before.
+    day = dt.date(ref.year, md.month, min(md.day, 28 if md.month == 2 else md.day))
+    return rule, ref.year - 1 if day > ref.date() + dt.timedelta(days=1) else ref.year

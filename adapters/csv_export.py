@@ -22,7 +22,7 @@ whole; the store's upsert keeps one row per natural key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,16 +32,10 @@ import pyarrow as pa
 
 from workstyle import schemas
 from workstyle.adapters import csv_mapping, rowfilters, units
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.base import Quarantined, ReadRequest
 from workstyle.adapters.csvread import read_csv_lines
-from workstyle.adapters.files import (
-    ENCODINGS,
-    FileErrors,
-    content_fingerprint,
-    discover,
-    read_bytes,
-    to_utf8,
-)
+from workstyle.adapters.filebase import Chunk, FileAdapter
+from workstyle.adapters.files import ENCODINGS, decode
 from workstyle.adapters.parsing import (
     DEFAULT_DATE_FORMATS,
     DEFAULT_TIME_FORMATS,
@@ -64,8 +58,9 @@ from workstyle.schemas import derivations
 COMPOSE_SEPARATOR = "|"
 
 
-class CsvExport(Adapter):
+class CsvExport(FileAdapter):
     kind = "csv"
+    growth = "whole"
     tables = tuple(schemas.TABLES)
     summary = (
         "Export files (CSV, gzip ok) mapped column by column to a canonical table;"
@@ -177,58 +172,30 @@ class CsvExport(Adapter):
     def output_tables(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
         return (options["table"],)
 
-    def check(self) -> str:
-        files = self._files()
-        if not files:
-            return f"warning: no file matches {self._pattern()}"
-        return f"ok, {len(files)} file(s) match {self._pattern()}"
+    def recognise(self, path: Path, data: bytes) -> str:
+        chunk = Chunk(path, "", 1, decode(data[:65536], self.opt("encoding"), path, 1)[0])
+        text = self._body(chunk)[0].split("\n", 1)[0].rstrip("\r")
+        df, _ = read_csv_lines(text, path, first_line=1, delimiter=self.opt("delimiter"))
+        self._check_headers(path, [c.strip().lstrip("\ufeff") for c in df.columns])
+        return "every mapped header present"
 
-    def _pattern(self) -> Path:
-        p = Path(self.opt("path")).expanduser()
-        return p if p.is_absolute() else self.source.base_dir / p
+    def batch_table(self) -> str:
+        return self.opt("table")
 
-    def _files(self) -> list[Path]:
-        return discover([self._pattern()])
-
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        spec = schemas.get(self.opt("table"))
-        files = self._files()
-        manifest: dict[str, Any] = dict(request.state.get("files", {}))
-        tz = self.opt("timezone") or request.timezone
-        errors = FileErrors()
-        for n, path in enumerate(files, start=1):
-            with errors.guard():
-                data = read_bytes(path)
-                fp = content_fingerprint(data)
-                if request.mode == "incremental" and fp in manifest:
-                    continue
-                if request.mode == "backfill" and fp in request.done_units:
-                    continue
-                rows, q, total, filtered = self._parse(path, data, spec, tz)
-                manifest[fp] = {"path": str(path), "rows": total}
-                yield Batch(
-                    table=spec.name,
-                    rows=rows,
-                    quarantined=q,
-                    rows_read=total,
-                    filtered=filtered,
-                    checkpoint={"files": dict(manifest)},
-                    unit=fp,
-                    progress=(n, len(files)),
-                )
-        errors.raise_if_any()
-
-    def _parse(
-        self, path: Path, data: bytes, spec: schemas.TableSpec, tz: str
-    ) -> tuple[pl.DataFrame, Quarantined, int, pl.DataFrame]:
-        body = to_utf8(data, self.opt("encoding"), path)
+    def _body(self, chunk: Chunk) -> tuple[str, int]:
+        """The text from the header line on, and the header's line number."""
         skip = self.opt("skip_rows")
-        for _ in range(skip):
-            nl = body.find(b"\n")
-            body = body[nl + 1 :] if nl >= 0 else b""
-        df, invalid = read_csv_lines(
-            body, path, first_line=skip + 1, delimiter=self.opt("delimiter")
-        )
+        parts = chunk.text.split("\n", skip)
+        return (parts[skip] if len(parts) > skip else ""), skip + 1
+
+    def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
+        spec = schemas.get(self.opt("table"))
+        path = chunk.path
+        tz = self.opt("timezone") or request.timezone
+        body, first = self._body(chunk)
+        if not body.strip():
+            return pl.DataFrame(), Quarantined.empty(), 0  # no header: an empty export
+        df, invalid = read_csv_lines(body, path, first_line=first, delimiter=self.opt("delimiter"))
         df = df.rename({c: c.strip().lstrip("\ufeff") for c in df.columns if c != "_line"})
         q = Quarantined.empty()
         for row in invalid:
@@ -248,11 +215,11 @@ class CsvExport(Adapter):
             pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"),
             raw_text.get_column("_raw"),
         )
-        df, unjudged, filtered = self._filter(df, spec, tz, str(path))
+        df, unjudged, chunk.filtered = self._filter(df, spec, tz, str(path))
         q.extend(unjudged)
         rows, bad = self._to_canonical(df, spec, tz)
         q.extend(bad)
-        return rows, q, total, filtered
+        return rows, q, total
 
     def _filter(
         self, df: pl.DataFrame, spec: schemas.TableSpec, tz: str, location: str

@@ -1,14 +1,21 @@
-"""Reading CSV bytes into string columns with the physical line number of every row.
+"""Reading CSV text into string columns with the physical line number of every record.
 
 pyarrow parses in bulk (multi-threaded); rows with the wrong number of fields are
-handed back with their text so that they can be quarantined, never dropped. Line
-numbers are exact when the data has no quoted line breaks (a quoted line break
-makes the row's halves invalid rows of their own, which are quarantined).
+handed back with their text so that they can be quarantined, never dropped. A row's
+``_line`` is the physical line its record starts on, whether the file is read whole
+or from the middle, so keys built from it never change:
+
+- a quoted line break (a field over two lines) is read by the standard library's
+  csv module, which tracks the lines each record consumes;
+- a bare CR inside a line is data, not a line end (pyarrow would split the row);
+- a field over pyarrow's block size is read with a block large enough.
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +24,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from workstyle.adapters.files import locate_lines
 from workstyle.collector.errors import SourceError
+
+#: Stands in for a bare CR while pyarrow parses (it would end the row there).
+_CR = "\ufffc"
+_BARE_CR = re.compile(r"\r(?!\n|$)")
 
 
 @dataclass
@@ -29,68 +39,165 @@ class InvalidRow:
 
 
 def read_csv_lines(
-    body: bytes,
+    text: str,
     path: Path,
     *,
     first_line: int,
     column_names: list[str] | None = None,
     delimiter: str = ",",
 ) -> tuple[pl.DataFrame, list[InvalidRow]]:
-    """Parse UTF-8 CSV ``body`` whose first byte is at line ``first_line``.
+    """Parse CSV ``text`` whose first character is at line ``first_line``.
 
-    With ``column_names`` None, the body's first line is the header. Returns every
-    column as strings plus ``_line`` (1-based physical line), and the invalid rows.
+    With ``column_names`` None, the first line is the header. Returns every column
+    as strings plus ``_line`` (1-based physical line of the record), and the
+    records with another number of fields.
     """
+    bare_cr = "\r" in text and _BARE_CR.search(text) is not None
+    if bare_cr:
+        text = _BARE_CR.sub(_CR, text)
+    lines = text.split("\n")
+    header_lines = 0
+    if column_names is None:
+        header = lines[0].rstrip("\r") if lines else ""
+        column_names = next(csv.reader([header], delimiter=delimiter), [])
+        if not column_names:
+            raise SourceError(f"{path}: no header line; expected the export's column names")
+        header_lines = 1
+    names = _unique(column_names)
+    data = lines[header_lines:]
+    data_first = first_line + header_lines
+    spans_lines = '"' in text and _odd_quotes(data)
+    result = None if spans_lines else _pyarrow(data, data_first, names, delimiter)
+    if result is None:
+        result = _stdlib(data, data_first, names, delimiter)
+    df, invalid = result
+    if bare_cr:
+        df = df.with_columns(pl.col(pl.String).str.replace_all(_CR, "\r", literal=True))
+        invalid = [InvalidRow(r.line, r.text.replace(_CR, "\r"), r.fields) for r in invalid]
+    return df, invalid
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Header names made unique (pyarrow and polars need that): a repeat gets ``_2``."""
+    out: list[str] = []
+    for n in names:
+        name, k = n, 2
+        while name in out:
+            name, k = f"{n}_{k}", k + 1
+        out.append(name)
+    return out
+
+
+def _odd_quotes(lines: list[str]) -> bool:
+    """Whether some line has an odd number of quotes: a quoted field goes on past it."""
+    counts = pl.Series(lines, dtype=pl.String).str.count_matches('"', literal=True)
+    return bool((counts % 2 == 1).any())
+
+
+def _pyarrow(
+    lines: list[str], first: int, names: list[str], delimiter: str
+) -> tuple[pl.DataFrame, list[InvalidRow]] | None:
+    """One record per non-blank line, parsed by pyarrow; None when rows and lines disagree."""
     invalid: list[tuple[str, int]] = []
 
     def on_invalid(row: Any) -> str:
         invalid.append((row.text, row.actual_columns))
         return "skip"
 
-    header_lines = 0 if column_names is not None else 1
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(body),
-            read_options=pacsv.ReadOptions(column_names=column_names, use_threads=True),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=_all_strings(body, column_names, delimiter),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise SourceError(f"{path}: not readable as CSV: {str(exc).splitlines()[0]}") from None
+    body = "\n".join(lines).encode("utf-8")
+    table = None
+    block = 1 << 20
+    while table is None:
+        invalid.clear()
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(body),
+                read_options=pacsv.ReadOptions(
+                    column_names=names, use_threads=True, block_size=block
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, invalid_row_handler=on_invalid
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc) and block < len(body):
+                block = len(body) + 1  # a field over the block: one block then
+                continue
+            return None
     df = pl.from_arrow(table)
     if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table
         raise TypeError("expected a DataFrame")
-    data_first = first_line + header_lines
-    has_blank = b"\n\n" in body or b"\n\r\n" in body
-    if not invalid and not has_blank:
-        return df.with_row_index("_line", offset=data_first).with_columns(
-            pl.col("_line").cast(pl.Int64)
-        ), []
-    text = body.decode("utf-8")
-    data_text = text.split("\n", header_lines)[-1] if header_lines else text
-    numbers = [data_first + i for i, ln in enumerate(data_text.split("\n")) if ln.strip("\r")]
-    bad_lines = locate_lines(data_text, data_first, [t for t, _ in invalid])
-    bad_set = set(bad_lines)
-    good = [n for n in numbers if n not in bad_set]
+    numbers = [first + i for i, ln in enumerate(lines) if ln not in ("", "\r")]
+    if invalid:
+        bad = _locate(lines, first, [t for t, _ in invalid])
+        if bad is None:
+            return None
+        bad_set = set(bad)
+        good = [n for n in numbers if n not in bad_set]
+        rows = [
+            InvalidRow(ln, t.rstrip("\r\n"), n) for (t, n), ln in zip(invalid, bad, strict=True)
+        ]
+    else:
+        good, rows = numbers, []
     if len(good) != df.height:
-        raise SourceError(
-            f"{path}: could not align rows with lines (quoted line breaks?);"
-            " the file was not ingested"
-        )
-    rows = [InvalidRow(ln, t, n) for (t, n), ln in zip(invalid, bad_lines, strict=True)]
+        return None
     return df.with_columns(pl.Series("_line", good, pl.Int64)), rows
 
 
-def _all_strings(
-    body: bytes, column_names: list[str] | None, delimiter: str
-) -> dict[str, pa.DataType]:
-    if column_names is None:
-        first = body.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
-        import csv
+def _locate(lines: list[str], first: int, wanted: list[str]) -> list[int] | None:
+    """Line numbers of ``wanted`` texts among ``lines`` (in order), or None if one is missing."""
+    out: list[int] = []
+    start = 0
+    for w in wanted:
+        w = w.rstrip("\r\n")
+        for i in range(start, len(lines)):
+            if lines[i].rstrip("\r") == w:
+                out.append(first + i)
+                start = i + 1
+                break
+        else:
+            return None
+    return out
 
-        column_names = next(csv.reader([first], delimiter=delimiter), [])
-    return {name: pa.string() for name in column_names}
+
+def _stdlib(
+    lines: list[str], first: int, names: list[str], delimiter: str
+) -> tuple[pl.DataFrame, list[InvalidRow]]:
+    """Records over several lines: the csv module, which counts the lines each one takes."""
+    columns: list[list[str]] = [[] for _ in names]
+    numbers: list[int] = []
+    invalid: list[InvalidRow] = []
+    feed = (ln + "\n" for ln in lines)
+    reader = csv.reader(feed, delimiter=delimiter)
+    consumed = 0
+    while True:
+        start = consumed
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            consumed = reader.line_num
+            text = "\n".join(lines[start:consumed])
+            invalid.append(InvalidRow(first + start, f"{text} ({exc})", 0))
+            continue
+        consumed = reader.line_num
+        if not row:
+            continue  # a blank line
+        if len(row) != len(names):
+            invalid.append(
+                InvalidRow(first + start, "\n".join(lines[start:consumed]).rstrip("\r"), len(row))
+            )
+            continue
+        numbers.append(first + start)
+        for col, value in zip(columns, row, strict=True):
+            col.append(value)
+    df = pl.DataFrame(
+        {n: pl.Series(n, c, pl.String) for n, c in zip(names, columns, strict=True)}
+    ).with_columns(pl.Series("_line", numbers, pl.Int64))
+    return df, invalid

@@ -19,24 +19,29 @@ preferred; else ``date`` + ``time`` with the ``tz`` field (``+0900``); else
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
 
-from workstyle.adapters.base import Quarantined
-from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad
-from workstyle.adapters.syslog import (
-    LOG_FILE_OPTIONS,
-    SESSION_OPTIONS,
-    OpenSessions,
-    Region,
-    SessionLogAdapter,
-    from_iso,
-    kv,
+from workstyle.adapters.base import Quarantined, ReadRequest
+from workstyle.adapters.filebase import (
+    PATHS_OPTIONS,
+    TIMEZONE_OPTION,
+    Chunk,
+    FileAdapter,
     lines_frame,
     quarantine_rows,
+)
+from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad, unparsed
+from workstyle.adapters.sessions import (
+    SESSION_OPTIONS,
+    OpenSessions,
+    SessionPairing,
+    from_iso,
     sessions_frame,
 )
+from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
 
 FIELDS = (
@@ -58,6 +63,12 @@ FIELDS = (
 )
 
 
+def kv(key: str) -> pl.Expr:
+    """The value of ``key=value`` or ``key="quoted value"`` in the ``line`` column."""
+    value = pl.col("line").str.extract(r"(?:^|[\s>:])" + key + r'=("[^"]*"|[^\s]*)', 1)
+    return value.str.strip_chars('"').alias(key)
+
+
 def epoch_to_utc(col: pl.Expr) -> pl.Expr:
     """FortiOS ``eventtime``: seconds, milli-, micro- or nanoseconds by magnitude."""
     n = parse_int(col)
@@ -73,13 +84,14 @@ def epoch_to_utc(col: pl.Expr) -> pl.Expr:
     return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
 
 
-class FortiGateVpn(SessionLogAdapter):
+class FortiGateVpn(SessionPairing, FileAdapter):
     """FortiGate SSL-VPN tunnel-up/down syslog lines -> remote_sessions."""
 
     kind: ClassVar[str] = "fortigate_vpn"
     summary: ClassVar[str] = "FortiGate SSL-VPN sessions from syslog files (tunnel-up/down)."
     options: ClassVar[tuple[Option, ...]] = (
-        *LOG_FILE_OPTIONS,
+        *PATHS_OPTIONS,
+        TIMEZONE_OPTION,
         Option(
             "tunnel_types",
             "list",
@@ -89,9 +101,16 @@ class FortiGateVpn(SessionLogAdapter):
         *SESSION_OPTIONS,
     )
 
-    def parse(self, region: Region, tz: str) -> tuple[pl.DataFrame, Quarantined]:
-        """The tunnel-up/down lines of a region, with their times; bad lines quarantined."""
-        df = lines_frame(region).filter(pl.col("line").str.strip_chars() != "")
+    def recognise(self, path: Path, data: bytes) -> str:
+        if b"logid=" not in data[:65536]:
+            raise SourceError(f"{path}: no FortiGate log line (logid=...) in its first 64 KiB")
+        return "FortiGate key=value syslog"
+
+    def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
+        """The tunnel-up/down lines of a chunk, with their times; bad lines quarantined."""
+        tz = self.zone(request)
+        df = lines_frame(chunk).filter(pl.col("line").str.strip_chars() != "")
+        read = df.height
         fortinet = pl.col("line").str.contains(r'(?:^|[\s>:])logid="?\d') & pl.col(
             "line"
         ).str.contains(r'(?:^|[\s>:])type="?[a-z]')
@@ -133,11 +152,13 @@ class FortiGateVpn(SessionLogAdapter):
                     down & pl.col("duration").is_not_null() & pl.col("duration_s").is_null(),
                     pl.format("duration {} is not a number of seconds", pl.col("duration")),
                 ),
+                unparsed(pl.col("sentbyte"), pl.col("sent"), "sentbyte"),
+                unparsed(pl.col("rcvdbyte"), pl.col("rcvd"), "rcvdbyte"),
             ],
             raw="line",
         )
         q.extend(bad)
-        return df, q
+        return df, q, read
 
     def pair(
         self, events: pl.DataFrame, sessions: OpenSessions, q: Quarantined, state: dict[str, Any]

@@ -22,22 +22,25 @@ read from where the last run stopped; the job key is the file's fingerprint + li
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
-from workstyle.adapters.parsing import UTC, parse_bool, parse_int, parse_time, split_bad
-from workstyle.adapters.syslog import (
-    LOG_FILE_OPTIONS,
-    LogFiles,
-    Region,
-    check_timezone,
+from workstyle.adapters.base import Quarantined, ReadRequest
+from workstyle.adapters.filebase import (
+    PATHS_OPTIONS,
+    TIMEZONE_OPTION,
+    Chunk,
+    FileAdapter,
     lines_frame,
+    live_request,
 )
-from workstyle.collector.options import Option
+from workstyle.adapters.parsing import UTC, failed, parse_bool, parse_int, parse_time, split_bad
+from workstyle.adapters.sessions import check_timezone
+from workstyle.collector.errors import SourceError
+from workstyle.collector.options import Option, SourceConfig
 from workstyle.schemas import derivations
 
 MANUAL_COLUMNS = [
@@ -83,14 +86,10 @@ def parse_lines(
     adapter: PaperCutNgPrintLog, path: Path, text: str, first_line: int, tz: str
 ) -> pl.DataFrame:
     """``print_jobs`` rows of log text whose first line is ``first_line``: for the live reader."""
-    region = Region(path, "live", first_line, text, {}, "")
-    header = int(adapter.opt("header_lines") or 0)
-    df = lines_frame(region).with_row_index("_n", offset=first_line)
-    df = df.filter((pl.col("_n") > header) & (pl.col("line").str.strip_chars() != ""))
-    return adapter._parse(df, "live", tz)[0]
+    return adapter.parse(Chunk(path, "live", first_line, text), live_request(tz))[0]
 
 
-class PaperCutNgPrintLog(Adapter):
+class PaperCutNgPrintLog(FileAdapter):
     """PaperCut NG/MF tab-separated daily print logs -> print_jobs."""
 
     kind: ClassVar[str] = "papercut_ng_print_log"
@@ -99,7 +98,8 @@ class PaperCutNgPrintLog(Adapter):
         "PaperCut NG/MF server print logs (printlog_yyyy_mm_dd.log, tab-separated)."
     )
     options: ClassVar[tuple[Option, ...]] = (
-        *LOG_FILE_OPTIONS,
+        *PATHS_OPTIONS,
+        TIMEZONE_OPTION,
         Option(
             "columns",
             "list",
@@ -138,33 +138,23 @@ class PaperCutNgPrintLog(Adapter):
             problems.append(("columns", "must name 'date' and 'time', or 'datetime'"))
         return problems
 
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        state = request.state if request.mode == "incremental" else {}
-        manifest = dict(state.get("files", {}))
-        header = int(self.opt("header_lines") or 0)
+    def __init__(self, source: SourceConfig, secrets: Any = None) -> None:
+        super().__init__(source, secrets)
         # Hash past the header too: daily files share an identical header line.
-        files = LogFiles(
-            [str(p) for p in self.opt("paths")],
-            self.opt("encoding") or "auto",
-            head_lines=header + 1,
-        )
-        tz = self.opt("timezone") or request.timezone
-        regions = files.regions(request, manifest)
-        for i, region in enumerate(regions, start=1):
-            df = lines_frame(region).with_row_index("_n", offset=region.first_line)
-            df = df.filter((pl.col("_n") > header) & (pl.col("line").str.strip_chars() != ""))
-            rows, q = self._parse(df, region.fingerprint, tz)
-            manifest[region.fingerprint] = region.entry
-            yield Batch(
-                table="print_jobs",
-                rows=rows,
-                quarantined=q,
-                rows_read=df.height,
-                checkpoint={"files": dict(manifest)},
-                unit=region.unit,
-                progress=(i, len(regions)),
-            )
-        files.raise_errors()
+        self.head_lines = int(self.opt("header_lines") or 0) + 1
+
+    def recognise(self, path: Path, data: bytes) -> str:
+        first = data.split(b"\n", int(self.opt("header_lines") or 0) + 1)[-2:][0]
+        if first.count(b"\t") < 3:
+            raise SourceError(f"{path}: the first job line is not tab-separated fields")
+        return "PaperCut NG/MF tab-separated print log"
+
+    def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
+        header = int(self.opt("header_lines") or 0)
+        df = lines_frame(chunk)
+        df = df.filter((pl.col("_n") > header) & (pl.col("line").str.strip_chars() != ""))
+        rows, q = self._parse(df, chunk.identity, self.opt("timezone") or request.timezone)
+        return rows, q, df.height
 
     def _parse(
         self, df: pl.DataFrame, fingerprint: str, tz: str
@@ -214,7 +204,7 @@ class PaperCutNgPrintLog(Adapter):
         df = df.with_columns(
             parse_time(text, formats, tz).cast(UTC).alias("printed_at"),
             pages.alias("pages"),
-            copies.cast(pl.Int32).alias("copies"),
+            copies.alias("copies"),
             duplex.alias("duplex"),
             pl.coalesce(~gray, color_pages > 0).alias("color"),
         )
@@ -238,6 +228,10 @@ class PaperCutNgPrintLog(Adapter):
                     pl.format("time {} matches no time_formats", text),
                 ),
                 (enough & pl.col("pages").is_null(), "pages is not a number"),
+                (
+                    enough & failed(field("copies"), pl.col("copies")),
+                    pl.format("copies {} is not a number", field("copies")),
+                ),
             ],
             raw="line",
         )

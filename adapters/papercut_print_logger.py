@@ -24,29 +24,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import re
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import polars as pl
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.base import Quarantined, ReadRequest
 from workstyle.adapters.csvread import read_csv_lines
-from workstyle.adapters.files import (
-    ENCODINGS,
-    FileErrors,
-    complete_length,
-    discover,
-    head_fingerprint,
-    read_bytes,
-    strip_bom,
-    to_utf8,
-)
+from workstyle.adapters.filebase import Chunk, FileAdapter, live_chunk, live_request
+from workstyle.adapters.files import ENCODINGS, strip_bom
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
@@ -59,16 +46,15 @@ HEADER = (
 )
 NAMES = HEADER.split(",")
 FIELDS = [*NAMES, "_trailing"]
-HEAD_LINES = 3  # banner, header, first job
-HEAD_BYTES = 64 * 1024  # enough for the three head lines of any real file
-#: Parse threads, and how many bytes of files may be read ahead of the pipeline.
-PARSE_THREADS = max(2, os.cpu_count() or 1)
-PARSE_AHEAD_BYTES = 64 * 1024 * 1024
 _FILE_DATE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?\.csv")
 
 
-class PaperCutPrintLogger(Adapter):
+class PaperCutPrintLogger(FileAdapter):
     kind = "papercut_print_logger"
+    head_lines = 3  # banner, header, first job
+    quoted = True
+    threaded = True
+    recognise_on_read = True
     tables = ("print_jobs",)
     summary = "PaperCut Print Logger daily CSV files (papercut-print-log-YYYY-MM-DD.csv)."
     options: ClassVar[tuple[Option, ...]] = (
@@ -100,119 +86,32 @@ class PaperCutPrintLogger(Adapter):
         ),
     )
 
-    def files(self) -> list[Path]:
-        folder = self.source.path("path")
-        return discover([folder / self.opt("pattern")])
+    def patterns(self) -> list[Path]:
+        return [self.source.path("path") / self.opt("pattern")]
 
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        files = self.files()
-        manifest: dict[str, Any] = dict(request.state.get("files", {}))
-        tz = self.opt("timezone") or request.timezone
-        failures: list[tuple[int, str]] = []
-        # Files are parsed ahead on worker threads (pyarrow and polars release the GIL),
-        # so parsing uses every core and overlaps the pipeline's flushes. Batches are
-        # still yielded in file order, each with the manifest as of that file.
-        pending: deque[_Pending] = deque()
-        ahead = 0
+    def may_hold(self, path: Path, request: ReadRequest) -> bool:
+        return request.mode != "backfill" or _may_hold_window(path, request)
 
-        def finish() -> Batch | None:
-            nonlocal ahead
-            job = pending.popleft()
-            ahead -= job.size
-            try:
-                rows, q, lines = job.future.result()
-            except SourceError as exc:
-                failures.append((job.n, str(exc)))
-                return None
-            manifest[job.fp] = {"offset": job.end, "lines": lines, "path": str(job.path)}
-            return Batch(
-                table="print_jobs",
-                rows=rows,
-                quarantined=q,
-                rows_read=rows.height + len(q),
-                checkpoint={"files": dict(manifest)},
-                unit=job.fp,
-                progress=(job.n, len(files)),
+    def recognise(self, path: Path, data: bytes) -> str:
+        if not strip_bom(data[:64]).startswith(BANNER[: len(data)]):
+            raise SourceError(
+                f"{path}: not a PaperCut Print Logger CSV (first line"
+                " is not the 'PaperCut Print Logger' banner)"
             )
+        return "PaperCut Print Logger CSV"
 
-        pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="papercut-parse")
-        try:
-            for n, path in enumerate(files, start=1):
-                if request.mode == "backfill" and not _may_hold_window(path, request):
-                    continue
-                if request.mode == "incremental" and _unchanged(path, manifest):
-                    continue  # known and not grown: skipped without reading it whole
-                try:
-                    data = read_bytes(path)
-                    if data and not strip_bom(data[:64]).startswith(BANNER[: len(data)]):
-                        raise SourceError(
-                            f"{path}: not a PaperCut Print Logger CSV (first line"
-                            " is not the 'PaperCut Print Logger' banner)"
-                        )
-                    fp = head_fingerprint(data, HEAD_LINES)
-                except SourceError as exc:
-                    failures.append((n, str(exc)))
-                    continue
-                if fp is None:
-                    continue  # no job written yet
-                if request.mode == "backfill" and fp in request.done_units:
-                    continue
-                if any(job.fp == fp for job in pending):
-                    # A copy of a file still being parsed: its manifest entry decides.
-                    while pending:
-                        if (batch := finish()) is not None:
-                            yield batch
-                prev = manifest.get(fp) if request.mode == "incremental" else None
-                offset = prev["offset"] if prev else 0
-                line = prev["lines"] if prev else 0
-                end = complete_length(data, path, self.opt("settle_seconds"))
-                if end <= offset:
-                    continue
-                future = pool.submit(self._parse, path, data, offset, end, line, fp, tz)
-                pending.append(_Pending(n, path, fp, end, len(data), future))
-                ahead += len(data)
-                while pending and (ahead > PARSE_AHEAD_BYTES or pending[0].future.done()):
-                    if (batch := finish()) is not None:
-                        yield batch
-            while pending:
-                if (batch := finish()) is not None:
-                    yield batch
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        errors = FileErrors()
-        # In file order, as a sequential read would have met them.
-        errors.errors.extend(message for _, message in sorted(failures))
-        errors.raise_if_any()
-
-    def _parse(
-        self, path: Path, data: bytes, offset: int, end: int, line: int, fp: str, tz: str
-    ) -> tuple[pl.DataFrame, Quarantined, int]:
-        """Parse bytes [offset, end) of one file; return rows, quarantine, lines consumed."""
-        encoding = self.opt("encoding")
-        if offset == 0:
-            head = strip_bom(data[:4096])
-            if not head.startswith(BANNER):
-                raise SourceError(
-                    f"{path}: not a PaperCut Print Logger CSV (first line is not"
-                    " the 'PaperCut Print Logger' banner)"
-                )
-            body = to_utf8(data[:end], encoding, path)
-            first_nl = body.find(b"\n")
-            second_nl = body.find(b"\n", first_nl + 1)
-            header = body[first_nl + 1 : second_nl].decode().strip().rstrip(",")
+    def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
+        """Rows of one chunk (from the banner, or from where the last run stopped)."""
+        text, first_line, path = chunk.text, chunk.first_line, chunk.path
+        if first_line == 1:
+            banner, header, text = (text.split("\n", 2) + ["", ""])[:3]
+            header = header.strip().rstrip(",")
             if header != HEADER:
                 raise SourceError(
                     f"{path}: unexpected header {header[:80]!r}; expected {HEADER[:40]}..."
                 )
-            body = body[second_nl + 1 :]
             first_line = 3
-        else:
-            body = to_utf8(data[offset:end], encoding, path)
-            first_line = line + 1
-        lines_in_body = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
-        consumed = first_line - 1 + lines_in_body
-
-        df, invalid = read_csv_lines(body, path, first_line=first_line, column_names=FIELDS)
+        df, invalid = read_csv_lines(text, path, first_line=first_line, column_names=FIELDS)
         q = Quarantined.empty()
         rescued = []
         for row in invalid:
@@ -236,15 +135,15 @@ class PaperCutPrintLogger(Adapter):
             )
             df = pl.concat([df, extra]).sort("_line")
         df = df.with_columns(pl.lit(str(path)).cast(pl.Categorical).alias("_file"))
-        rows, bad = self._to_canonical(df, fp, tz)
+        rows, bad = self._to_canonical(df, chunk.identity, self.opt("timezone") or request.timezone)
         if len(bad):
-            raw_lines = body.decode("utf-8").split("\n")
+            raw_lines = text.split("\n")
             bad.raw = [
                 raw_lines[int(loc.rsplit(":", 1)[1]) - first_line].rstrip("\r")
                 for loc in bad.location
             ]
         q.extend(bad)
-        return rows, q, consumed
+        return rows, q, rows.height + len(q)
 
     @staticmethod
     def _to_canonical(df: pl.DataFrame, fp: str, tz: str) -> tuple[pl.DataFrame, Quarantined]:
@@ -294,7 +193,7 @@ class PaperCutPrintLogger(Adapter):
             blank_to_null(pl.col("Printer")).alias("printer"),
             blank_to_null(pl.col("Client")).alias("client"),
             pl.col("pages"),
-            pl.col("copies").cast(pl.Int32),
+            pl.col("copies"),
             duplex.alias("duplex"),
             (pl.col("_gray") == "NOT GRAYSCALE").alias("color"),
             blank_to_null(pl.col("Paper Size")).alias("paper_size"),
@@ -305,51 +204,6 @@ class PaperCutPrintLogger(Adapter):
             pl.col("_line"),
         )
         return rows, q
-
-
-def parse_chunk(
-    adapter: PaperCutPrintLogger, path: Path, data: bytes, offset: int, line: int, tz: str
-) -> tuple[pl.DataFrame, Quarantined, int]:
-    """``print_jobs`` rows of the complete lines in ``data[offset:]`` (offset 0 checks the
-    banner and header) and the lines consumed: for the live reader."""
-    end = data.rfind(b"\n") + 1
-    if end <= offset:
-        return pl.DataFrame(), Quarantined.empty(), line
-    return adapter._parse(path, data, offset, end, line, "live", tz)
-
-
-@dataclass
-class _Pending:
-    """A file handed to a parse thread, in file order."""
-
-    n: int
-    path: Path
-    fp: str
-    end: int
-    size: int
-    future: Future[tuple[pl.DataFrame, Quarantined, int]]
-
-
-def _unchanged(path: Path, manifest: dict[str, Any]) -> bool:
-    """Whether a file is known and has not grown, judged from its head and size alone.
-
-    A nightly run then reads only the new files (and the grown tail of today's),
-    not every file of the years already ingested. A compressed file, or one whose
-    first lines are longer than the head read, is left to the full read.
-    """
-    if not manifest:
-        return False
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(HEAD_BYTES)
-            size = os.fstat(fh.fileno()).st_size
-    except OSError:
-        return False  # the full read reports it
-    if head[:2] == b"\x1f\x8b":
-        return False
-    fp = head_fingerprint(head, HEAD_LINES)
-    prev = manifest.get(fp) if fp else None
-    return prev is not None and size <= prev["offset"]
 
 
 def _may_hold_window(path: Path, request: ReadRequest) -> bool:
@@ -367,3 +221,16 @@ def _may_hold_window(path: Path, request: ReadRequest) -> bool:
     if request.start and last < request.start.date() - margin:
         return False
     return not (request.end and first > request.end.date() + margin)
+
+
+def parse_chunk(
+    adapter: PaperCutPrintLogger, path: Path, data: bytes, offset: int, line: int, tz: str
+) -> tuple[pl.DataFrame, Quarantined, int]:
+    """``print_jobs`` rows of the complete lines in ``data[offset:]`` (offset 0 checks the
+    banner and header) and the lines consumed: for the live reader."""
+    end = data.rfind(b"\n") + 1
+    if end <= offset:
+        return pl.DataFrame(), Quarantined.empty(), line
+    chunk = live_chunk(path, data[offset:end], line + 1, adapter.opt("encoding"))
+    rows, q, _ = adapter.parse(chunk, live_request(tz))
+    return rows, q, line + data.count(b"\n", offset, end)

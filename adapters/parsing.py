@@ -121,6 +121,14 @@ def failed(raw: pl.Expr, parsed: pl.Expr) -> pl.Expr:
     return blank_to_null(raw).is_not_null() & parsed.is_null()
 
 
+def unparsed(raw: pl.Expr, parsed: pl.Expr, label: str) -> tuple[pl.Expr, pl.Expr]:
+    """A ``split_bad`` check: ``label``'s value was there but is not a whole number in range."""
+    return (
+        failed(raw, parsed),
+        pl.format(f"{label} {{}} is not a whole number (or out of range)", raw),
+    )
+
+
 def locations(rows: pl.DataFrame, location: str = "_location") -> list[str]:
     """Where each row came from: a ``location`` column, or ``_file`` and ``_line``.
 

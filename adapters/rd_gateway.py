@@ -17,25 +17,24 @@ checkpoint, and quarantined if no end ever comes. Event times are UTC.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import polars as pl
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
-from workstyle.adapters.parsing import parse_int, split_bad
-from workstyle.adapters.syslog import (
-    SESSION_OPTIONS,
-    OpenSessions,
-    digest,
-    normalise_person,
-    sessions_frame,
+from workstyle.adapters.base import Quarantined, ReadRequest
+from workstyle.adapters.filebase import Chunk
+from workstyle.adapters.parsing import parse_int, split_bad, unparsed
+from workstyle.adapters.sessions import SESSION_OPTIONS, OpenSessions, SessionPairing, digest
+from workstyle.adapters.winevent import (
+    EVENT_FILE_OPTIONS,
+    EventExports,
+    element,
+    system_columns,
 )
-from workstyle.adapters.winevent import EVENT_FILE_OPTIONS, EventFiles, element, system_columns
 from workstyle.collector.options import Option
 
 
-class RdGateway(Adapter):
+class RdGateway(SessionPairing, EventExports):
     """RD Gateway 302/303 events (wevtutil XML or .evtx) -> remote_sessions."""
 
     kind: ClassVar[str] = "rd_gateway"
@@ -54,74 +53,54 @@ class RdGateway(Adapter):
         *SESSION_OPTIONS,
     )
 
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        state = request.state if request.mode == "incremental" else {}
-        manifest = dict(state.get("files", {}))
-        files = EventFiles([str(p) for p in self.opt("paths")], self.opt("encoding") or "auto")
-        new = files.new_files(request, manifest)
-        q = Quarantined.empty()
-        frames = []
-        for f in new:
-            q.extend(f.quarantined)
-            frames.append(f.frame)
-            manifest[f.fingerprint] = {"path": str(f.path)}
+    @classmethod
+    def validate(cls, options: Any) -> list[tuple[str, str]]:
+        return []
+
+    def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
+        """The 302 and end events of one export, with their fields; bad events quarantined."""
+        _, frame, q = self.events(chunk)
         ends = [str(e) for e in (self.opt("end_events") or [303])]
-        events = (
-            pl.concat(frames).with_columns(system_columns())
-            if frames
-            else pl.DataFrame(schema={"xml": pl.String})
+        events = frame.with_columns(system_columns())
+        read = events.height
+        events = events.filter(pl.col("event_id").is_in(["302", *ends])).with_columns(
+            element("Username").alias("user"),
+            element("IpAddress").alias("ip"),
+            element("Resource").alias("resource"),
+            element("ConnectionProtocol").alias("protocol"),
+            element("SessionDuration").alias("_duration"),
+            element("BytesReceived").alias("_received"),
+            element("BytesTransfered").alias("_sent"),
+            pl.col("xml").alias("line"),
         )
-        rows_read = events.height
-        if events.height:
-            events = events.filter(pl.col("event_id").is_in(["302", *ends])).with_columns(
-                element("Username").alias("user"),
-                element("IpAddress").alias("ip"),
-                element("Resource").alias("resource"),
-                element("ConnectionProtocol").alias("protocol"),
-                parse_int(element("SessionDuration")).alias("duration_s"),
-                parse_int(element("BytesReceived")).alias("received"),
-                parse_int(element("BytesTransfered")).alias("sent"),
-                pl.col("xml").alias("line"),
-            )
-            is_end = pl.col("event_id").is_in(ends)
-            events, bad = split_bad(
-                events,
-                [
-                    (pl.col("time").is_null(), "no TimeCreated SystemTime"),
-                    (
-                        pl.col("record_id").is_null() | pl.col("computer").is_null(),
-                        "no EventRecordID or Computer",
-                    ),
-                    (pl.col("user").is_null(), "no Username in EventInfo"),
-                    (is_end & pl.col("duration_s").is_null(), "end event without SessionDuration"),
-                ],
-                raw="line",
-            )
-            q.extend(bad)
-            events = events.sort("time", "_location")
-        sessions = OpenSessions(
-            state.get("open"), dt.timedelta(hours=float(self.opt("open_session_max_hours") or 72))
+        events = events.with_columns(
+            parse_int(pl.col("_duration")).alias("duration_s"),
+            parse_int(pl.col("_received")).alias("received"),
+            parse_int(pl.col("_sent")).alias("sent"),
         )
-        rows = self._pair(events, sessions) if events.height else []
-        newest = events.get_column("time").max() if events.height else None
-        sessions.expire(newest if isinstance(newest, dt.datetime) else None, q)
-        frame = normalise_person(
-            sessions_frame(rows),
-            self.opt("lowercase_users") is not False,
-            self.opt("strip_domain") is not False,
+        is_end = pl.col("event_id").is_in(ends)
+        events, bad = split_bad(
+            events,
+            [
+                (pl.col("time").is_null(), "no TimeCreated SystemTime"),
+                (
+                    pl.col("record_id").is_null() | pl.col("computer").is_null(),
+                    "no EventRecordID or Computer",
+                ),
+                (pl.col("user").is_null(), "no Username in EventInfo"),
+                (is_end & pl.col("duration_s").is_null(), "end event without SessionDuration"),
+                unparsed(pl.col("_received"), pl.col("received"), "BytesReceived"),
+                unparsed(pl.col("_sent"), pl.col("sent"), "BytesTransfered"),
+            ],
+            raw="line",
         )
-        yield Batch(
-            table="remote_sessions",
-            rows=frame,
-            quarantined=q,
-            rows_read=rows_read,
-            checkpoint={"files": manifest, "open": sessions.dump()},
-            unit=new[0].fingerprint if new else None,
-            progress=(len(new), len(new)),
-        )
-        for f in new[1:]:
-            yield Batch(table="remote_sessions", rows=sessions_frame([]), unit=f.fingerprint)
-        files.raise_errors()
+        q.extend(bad)
+        return events, q, read
+
+    def pair(
+        self, events: pl.DataFrame, sessions: OpenSessions, q: Quarantined, state: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        return self._pair(events, sessions)
 
     @staticmethod
     def _pair(events: pl.DataFrame, sessions: OpenSessions) -> list[dict[str, Any]]:

@@ -22,16 +22,21 @@ always true for this source. The key is computer + EventRecordID of the 307.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 import polars as pl
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.base import Quarantined, ReadRequest
+from workstyle.adapters.filebase import Chunk, live_chunk, live_request
 from workstyle.adapters.parsing import DEFAULT_TIME_FORMATS, UTC, parse_int, parse_time, split_bad
-from workstyle.adapters.syslog import check_timezone
-from workstyle.adapters.winevent import EVENT_FILE_OPTIONS, EventFiles, element, system_columns
+from workstyle.adapters.sessions import check_timezone
+from workstyle.adapters.winevent import (
+    EVENT_FILE_OPTIONS,
+    EventExports,
+    element,
+    system_columns,
+)
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
 
@@ -60,10 +65,11 @@ EVENT_COLUMNS = {
 }
 
 
-class WindowsPrintEvents(Adapter):
+class WindowsPrintEvents(EventExports):
     """PrintService 307/805 from wevtutil XML, .evtx or Export-Csv -> print_jobs."""
 
     kind: ClassVar[str] = "windows_print_events"
+    allow_csv = True
     tables: ClassVar[tuple[str, ...]] = ("print_jobs",)
     summary: ClassVar[str] = (
         "Windows print server jobs from PrintService event 307 (copies"
@@ -90,27 +96,21 @@ class WindowsPrintEvents(Adapter):
     def validate(cls, options: dict[str, Any]) -> list[tuple[str, str]]:  # type: ignore[override]
         return check_timezone(options)
 
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        state = request.state if request.mode == "incremental" else {}
-        manifest = dict(state.get("files", {}))
-        files = EventFiles(
-            [str(p) for p in self.opt("paths")], self.opt("encoding") or "auto", allow_csv=True
-        )
-        new = files.new_files(request, manifest)
+    def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
+        """The 307/805 events of one export (XML, .evtx or CSV)."""
+        kind, frame, q = self.events(chunk)
         tz = self.opt("timezone") or request.timezone
-        q = Quarantined.empty()
-        frames: list[pl.DataFrame] = []
-        rows_read = 0
-        for f in new:
-            try:
-                events = from_xml(f.frame) if f.kind == "xml" else from_csv(f.frame, tz, f.path)
-            except SourceError as exc:
-                files.errors.append(str(exc))
-                continue
-            q.extend(f.quarantined)
-            rows_read += f.frame.height
-            frames.append(events)
-            manifest[f.fingerprint] = {"path": str(f.path)}
+        events = from_xml(frame) if kind == "xml" else from_csv(frame, tz, chunk.path)
+        return events, q, frame.height
+
+    def combine(
+        self,
+        frames: list[pl.DataFrame],
+        request: ReadRequest,
+        state: dict[str, Any],
+        q: Quarantined,
+    ) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """Jobs of every 307, copies from the 805s (kept for the next run's 307s too)."""
         events = (
             pl.concat(frames, how="vertical_relaxed")
             if frames
@@ -118,18 +118,7 @@ class WindowsPrintEvents(Adapter):
         )
         jobs, pending, bad = self._jobs(events, state.get("pending_805", []))
         q.extend(bad)
-        yield Batch(
-            table="print_jobs",
-            rows=jobs,
-            quarantined=q,
-            rows_read=rows_read,
-            checkpoint={"files": manifest, "pending_805": pending},
-            unit=new[0].fingerprint if new else None,
-            progress=(len(new), len(new)),
-        )
-        for f in new[1:]:
-            yield Batch(table="print_jobs", rows=jobs.clear(), unit=f.fingerprint)
-        files.raise_errors()
+        return jobs, {"pending_805": pending}
 
     def _jobs(
         self, events: pl.DataFrame, saved_805: list[dict[str, Any]]
@@ -186,7 +175,7 @@ class WindowsPrintEvents(Adapter):
             tolerance=window,
             check_sortedness=False,
         )
-        copies = pl.col("copies").cast(pl.Int32)
+        copies = pl.col("copies")
         pages = pl.col("pages_per_copy") * pl.col("copies").fill_null(1)
         jobs = joined.select(
             pl.format("{}:{}", pl.col("computer"), pl.col("record_id")).alias("job_id"),
@@ -221,8 +210,12 @@ class WindowsPrintEvents(Adapter):
 
 def file_jobs(adapter: WindowsPrintEvents, path: Path, data: bytes, tz: str) -> pl.DataFrame:
     """``print_jobs`` rows of one export file (copies from its own 805s): for the live reader."""
-    f = EventFiles([], adapter.opt("encoding") or "auto", allow_csv=True)._decode(path, "", data)
-    events = from_xml(f.frame) if f.kind == "xml" else from_csv(f.frame, tz, path)
+    chunk = (
+        Chunk(path, "live", 1, "", data)
+        if adapter.binary(data)
+        else live_chunk(path, data, 1, adapter.opt("encoding"))
+    )
+    events, _, _ = adapter.parse(chunk, live_request(tz))
     return adapter._jobs(events, [])[0]
 
 

@@ -10,26 +10,24 @@ five predefined entities), which is what makes that safe.
 ``.evtx`` files are read with the ``evtx`` package (Rust parser, Python wheels),
 which renders each record to the same XML a wevtutil export holds.
 
-Export files are written once, so they are recognised by a hash of their whole
-content: a copy or a rename is not read again; a re-export that overlaps the
-last one is read whole and the natural keys (computer + EventRecordID) keep one
-row per event.
+Export files are written once, so :class:`EventExports` (the FileAdapter of both
+kinds) recognises them by a hash of their whole content: a copy or a rename is
+not read again; a re-export that overlaps the last one is read whole and the
+natural keys (computer + EventRecordID) keep one row per event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import polars as pl
 
-from workstyle.adapters.base import Quarantined, ReadRequest
-from workstyle.adapters.files import content_fingerprint, discover, read_bytes, to_utf8
+from workstyle.adapters.base import Quarantined
+from workstyle.adapters.csvread import read_csv_lines
+from workstyle.adapters.filebase import PATHS_OPTIONS, Chunk, FileAdapter, quarantine_rows
 from workstyle.adapters.parsing import UTC, parse_time
-from workstyle.adapters.syslog import quarantine_rows
 from workstyle.collector.errors import SourceError
-from workstyle.collector.options import Option
 
 EVTX_MAGIC = b"ElfFile\x00"
 SYSTEM_TIME_FORMATS = (
@@ -40,85 +38,50 @@ SYSTEM_TIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%:z",
 )
 
-EVENT_FILE_OPTIONS: tuple[Option, ...] = (
-    Option(
-        "paths",
-        "list",
-        "Glob patterns of the exported files: wevtutil XML (*.xml), .evtx, or CSV"
-        " where the kind accepts it.",
-        required=True,
-        identity=True,
-    ),
-    Option(
-        "encoding",
-        "str",
-        "Text encoding of XML/CSV exports.",
-        default="auto",
-        choices=("utf-8", "cp932", "auto"),
-    ),
-)
+#: Options of the event-export kinds (the same shape as every glob-reading kind).
+EVENT_FILE_OPTIONS = PATHS_OPTIONS
 
 
-@dataclass
-class EventFile:
-    """One export file not read before, decoded into a frame of events."""
+class EventExports(FileAdapter):
+    """Base of the event-export kinds: each file whole, decoded into a frame of events."""
 
-    path: Path
-    fingerprint: str
-    #: ``xml`` (one row per event: ``xml``, ``_location``) or ``csv`` (the CSV's columns).
-    kind: str
-    frame: pl.DataFrame
-    quarantined: Quarantined
+    growth = "whole"
+    combined = True
+    #: Whether ``Get-WinEvent | Export-Csv`` files are accepted.
+    allow_csv: ClassVar[bool] = False
 
+    def binary(self, data: bytes) -> bool:
+        return data.startswith(EVTX_MAGIC)
 
-@dataclass
-class EventFiles:
-    """Finds export files and decodes the ones not read before."""
-
-    patterns: list[str]
-    encoding: str = "auto"
-    allow_csv: bool = False
-    errors: list[str] = field(default_factory=list)
-
-    def new_files(self, request: ReadRequest, manifest: dict[str, Any]) -> list[EventFile]:
-        """Files whose content was not read before (incremental) or not done (backfill)."""
-        out: list[EventFile] = []
-        seen: set[str] = set()
-        for path in discover(self.patterns):
-            try:
-                data = read_bytes(path)
-                fp = content_fingerprint(data)
-                if (
-                    fp in seen
-                    or (request.mode == "incremental" and fp in manifest)
-                    or (request.mode == "backfill" and fp in request.done_units)
-                ):
-                    continue
-                seen.add(fp)
-                out.append(self._decode(path, fp, data))
-            except SourceError as exc:
-                self.errors.append(str(exc))
-        return out
-
-    def _decode(self, path: Path, fp: str, data: bytes) -> EventFile:
+    def recognise(self, path: Path, data: bytes) -> str:
         if data.startswith(EVTX_MAGIC):
-            return EventFile(path, fp, "xml", evtx_events(path), Quarantined.empty())
-        text = to_utf8(data, self.encoding, path).decode("utf-8")
-        head = text.lstrip()[:200]
-        if head.startswith("<"):
-            frame, q = xml_events(text, path)
-            return EventFile(path, fp, "xml", frame, q)
-        if self.allow_csv:
-            return EventFile(path, fp, "csv", csv_events(text, path), Quarantined.empty())
+            return ".evtx file"
+        head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+        if head.startswith(b"<"):
+            return "wevtutil XML export"
+        header = [*head.split(b"\n", 2), b""][1 if head.startswith(b"#TYPE") else 0]
+        if self.allow_csv and all(c in header for c in (b"Id", b"RecordId", b"TimeCreated")):
+            return "Get-WinEvent CSV export"
         raise SourceError(
-            f"{path}: neither a wevtutil XML export nor an .evtx file; export"
-            " with 'wevtutil qe <channel> /f:xml' or 'wevtutil epl'"
+            f"{path}: neither a wevtutil XML export nor an .evtx file"
+            + (
+                " nor a Get-WinEvent | Export-Csv file (Id, RecordId, TimeCreated)"
+                if self.allow_csv
+                else ""
+            )
+            + "; export with 'wevtutil qe <channel> /f:xml' or 'wevtutil epl'"
         )
 
-    def raise_errors(self) -> None:
-        """One SourceError naming every file that could not be read, after the others."""
-        if self.errors:
-            raise SourceError("; ".join(self.errors))
+    def events(self, chunk: Chunk) -> tuple[str, pl.DataFrame, Quarantined]:
+        """``xml`` (rows of ``xml``, ``_location``) or ``csv`` (the export's columns)."""
+        what = self.recognise(chunk.path, chunk.data)
+        if what == ".evtx file":
+            return "xml", evtx_events(chunk.path), Quarantined.empty()
+        if what == "wevtutil XML export":
+            frame, q = xml_events(chunk.text, chunk.path)
+            return "xml", frame, q
+        frame, q = csv_events(chunk.text, chunk.path)
+        return "csv", frame, q
 
 
 def xml_events(text: str, path: Path) -> tuple[pl.DataFrame, Quarantined]:
@@ -180,27 +143,19 @@ def evtx_events(path: Path) -> pl.DataFrame:
     )
 
 
-def csv_events(text: str, path: Path) -> pl.DataFrame:
+def csv_events(text: str, path: Path) -> tuple[pl.DataFrame, Quarantined]:
     """A ``Get-WinEvent | Export-Csv`` file, all columns as text, with ``path:line``."""
-    lines = text.splitlines()
-    if lines and lines[0].startswith("#TYPE"):
+    first = 1
+    if text.startswith("#TYPE"):
         # Windows PowerShell 5.1 writes a '#TYPE ...' line unless -NoTypeInformation.
-        text = "\n".join(lines[1:])
-        skipped = 1
-    else:
-        skipped = 0
-    try:
-        df = pl.read_csv(text.encode("utf-8"), infer_schema=False, truncate_ragged_lines=True)
-    except pl.exceptions.PolarsError as exc:
-        raise SourceError(f"{path}: not a readable CSV export ({exc})") from None
-    # Data row i is on line i + 2 (+1 after a #TYPE line); events have one-line values.
-    return (
-        df.with_row_index("_i")
-        .with_columns(
-            pl.format("{}:{}", pl.lit(str(path)), pl.col("_i") + 2 + skipped).alias("_location")
-        )
-        .drop("_i")
-    )
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        first = 2
+    df, invalid = read_csv_lines(text, path, first_line=first)
+    q = Quarantined.empty()
+    for row in invalid:
+        q.add(f"{path}:{row.line}", f"expected {df.width - 1} fields, found {row.fields}", row.text)
+    located = pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location")
+    return df.with_columns(located).drop("_line"), q
 
 
 def unescape(col: pl.Expr) -> pl.Expr:

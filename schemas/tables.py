@@ -69,6 +69,23 @@ class TableSpec:
     def field(self, name: str) -> pa.Field:
         return self.schema.field(name)
 
+    @property
+    def int_ranges(self) -> dict[str, tuple[int, int, str]]:
+        """Integer columns -> (lowest, highest, type name) the stored type holds."""
+        out = {}
+        for f in self.fields:
+            if pa.types.is_integer(f.type):
+                info = _INT_RANGES[f.type.bit_width, pa.types.is_signed_integer(f.type)]
+                out[f.name] = (*info, str(f.type))
+        return out
+
+
+_INT_RANGES = {
+    (bits, signed): ((-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1))
+    for bits in (8, 16, 32, 64)
+    for signed in (True, False)
+}
+
 
 def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
     return pa.field(name, type_, nullable=nullable)

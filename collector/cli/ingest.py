@@ -52,6 +52,8 @@ def _fmt_result(r) -> str:  # noqa: ANN001
         )
     if r.error:
         line += f"\n{'':<24} {r.error}"
+    if r.warning:
+        line += f"\n{'':<24} warning: {r.warning}"
     return line
 
 

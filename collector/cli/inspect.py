@@ -50,6 +50,13 @@ def status(obj: Context, fmt: str) -> None:
             click.echo(f"  not fetched      {spans} (older than the API keeps)")
         if last.get("error"):
             click.echo(f"  last error       {last['error']}")
+        if r.get("year_rules"):
+            rules = ", ".join(
+                f"{rule} ({n} file{'s' if n > 1 else ''})" for rule, n in r["year_rules"].items()
+            )
+            click.echo(f"  year from        {rules}")
+        if last.get("warning"):
+            click.echo(f"  warning          {last['warning']}")
 
 
 @click.command()

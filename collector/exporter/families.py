@@ -271,6 +271,7 @@ class SourceHealth:
     read: float | None
     ingested: float | None
     quarantined: float | None
+    files_matched: float | None = None
 
 
 def read_state(path: Path) -> SourceHealth:
@@ -301,6 +302,7 @@ def read_state(path: Path) -> SourceHealth:
         read=number("rows_read"),
         ingested=number("rows_new", "rows_updated", "rows_unchanged"),
         quarantined=number("rows_quarantined"),
+        files_matched=number("files_matched") if last.get("files_matched") is not None else None,
     )
 
 
@@ -553,6 +555,10 @@ class WorkstyleCollector:
             "watermark_timestamp_seconds",
             "Everything before this instant is committed (incremental runs).",
         )
+        matched = gauge(
+            "files_matched",
+            "File sources: files the source's patterns matched in the last run (0: none).",
+        )
         failures = gauge(
             "consecutive_failures",
             "Incremental runs in a row that did not succeed (0 after a success).",
@@ -575,6 +581,7 @@ class WorkstyleCollector:
                 (read, st.read),
                 (ingested, st.ingested),
                 (quarantined, st.quarantined),
+                (matched, st.files_matched),
             ):
                 if v is not None:
                     family.add_metric(name, v)
@@ -590,6 +597,7 @@ class WorkstyleCollector:
             quarantined,
             newest,
             watermark,
+            matched,
             failures,
         )
 

@@ -74,6 +74,10 @@ class SourceResult:
     duration: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # config | source | quota | bug
+    #: Something the user should know although the run succeeded ("no files matched ...").
+    warning: str | None = None
+    #: File kinds: files the source's patterns matched.
+    files_matched: int | None = None
     newest_event: dt.datetime | None = None
     window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
     by_table: dict[str, int] = field(default_factory=dict)
@@ -104,6 +108,8 @@ class SourceResult:
             "duration_seconds": self.duration,
             "error": self.error,
             "error_kind": self.error_kind,
+            "warning": self.warning,
+            "files_matched": self.files_matched,
             "newest_event": self.newest_event,
             "window_start": self.window[0],
             "window_end": self.window[1],
@@ -232,7 +238,10 @@ class Pipeline:
                 start.isoformat() if start else "beginning",
                 end.isoformat() if end else "now",
             )
-            self._consume(adapter, source, request, state, res, done, dry_run=dry_run)
+            try:
+                self._consume(adapter, source, request, state, res, done, dry_run=dry_run)
+            finally:
+                _note_files(adapter, res)
             if mode == "incremental" and not dry_run:
                 # Everything before this run's start has now been read and committed.
                 state.watermark = max(filter(None, [state.watermark, self.run_start]))
@@ -289,7 +298,6 @@ class Pipeline:
                 if newest is not None and (res.newest_event is None or newest > res.newest_event):
                     res.newest_event = newest
                 if bad.height:
-                    res.quarantined += bad.height
                     quarantine.append(bad)
                 if dry_run:
                     continue
@@ -298,10 +306,13 @@ class Pipeline:
                 res.updated += upserted.updated
                 res.unchanged += upserted.unchanged
                 res.duplicates += upserted.duplicates
+            # Counted once written: the run line never reports rows _quarantine lacks.
+            held = sum(f.height for f in quarantine)
+            if not dry_run and quarantine:
+                q = pl.concat(quarantine, how="vertical_relaxed")
+                self.store.upsert(QUARANTINE, source.name, q, ingested_at)
+            res.quarantined += held
             if not dry_run:
-                if quarantine:
-                    q = pl.concat(quarantine, how="vertical_relaxed")
-                    self.store.upsert(QUARANTINE, source.name, q, ingested_at)
                 if filtered:
                     f = pl.concat(filtered, how="vertical_relaxed").with_columns(
                         pl.lit(self.run_id).alias("run_id"),
@@ -347,7 +358,6 @@ class Pipeline:
                     _count_filtered(res, batch.filtered)
                     filtered.append(batch.filtered.with_columns(pl.lit(batch.table).alias("table")))
                 if len(batch.quarantined):
-                    res.quarantined += len(batch.quarantined)
                     quarantine.append(self._quarantine_frame(batch.table, batch.quarantined))
                 buffered += rows.height + len(batch.quarantined)
                 if batch.checkpoint is not None:
@@ -475,6 +485,18 @@ class Pipeline:
             log.error("%s: could not record the run: %s", source.name, exc)
 
 
+def _note_files(adapter: Adapter, res: SourceResult) -> None:
+    """A file source whose patterns matched nothing says so."""
+    matched = adapter.files_matched
+    if matched is None:
+        return
+    res.files_matched = sum(matched.values())
+    unmatched = [p for p, n in matched.items() if n == 0]
+    if unmatched:
+        res.warning = f"no files matched {', '.join(unmatched)}"
+        log.warning("%s: %s", res.source, res.warning)
+
+
 def merge_spans(
     spans: list[tuple[dt.datetime, dt.datetime]],
 ) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -505,6 +527,14 @@ def _violations(spec: TableSpec) -> list[tuple[pl.Expr, pl.Expr | str]]:
         checks.append((pl.col(col).is_null(), f"missing {col}"))
     for col in spec.non_negative:
         checks.append((pl.col(col) < 0, f"negative {col}"))
+    # Before the store's cast to the stored type, which would fail the whole write.
+    for col, (lo, hi, type_name) in spec.int_ranges.items():
+        checks.append(
+            (
+                (pl.col(col) < lo) | (pl.col(col) > hi),
+                pl.format(f"{col} {{}} is out of range for {type_name}", pl.col(col)),
+            )
+        )
     for col, allowed in spec.enums.items():
         checks.append(
             (

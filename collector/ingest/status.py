@@ -29,6 +29,16 @@ def _filtered(store: Store, source: str) -> dict[str, int]:
     return dict(sorted(frame.rows()))
 
 
+def year_rules(checkpoint: dict[str, Any]) -> dict[str, int]:
+    """Files per rule that gave year-less timestamps their year (file kinds' manifests)."""
+    out: dict[str, int] = {}
+    for entry in (checkpoint.get("files") or {}).values():
+        rule = (entry.get("memo") or {}).get("year_rule") if isinstance(entry, dict) else None
+        if rule:
+            out[rule] = out.get(rule, 0) + 1
+    return out
+
+
 def source_status(cfg: Config) -> list[dict[str, Any]]:
     store = Store.at(cfg.location)
     states = StateStore(cfg.location)
@@ -51,6 +61,7 @@ def source_status(cfg: Config) -> list[dict[str, Any]]:
                 "consecutive_failures": st.consecutive_failures,
                 "rows": rows,
                 "quarantined": _count_rows(store, QUARANTINE.name, source.name),
+                "year_rules": year_rules(st.checkpoint),
                 "filtered": _filtered(store, source.name),
             }
         )

@@ -1,7 +1,7 @@
 """Live values from the logs themselves, no API needed: VPN sessions open now, print today.
 
 Both follow their files with :class:`~workstyle.collector.live.tail.Tail` and parse new
-lines with the adapter's own parser (``adapters.syslog.parse_text``,
+lines with the adapter's own parser (``adapters.sessions.parse_text``,
 ``adapters.papercut_print_logger.parse_chunk``), so a line reads the same live and at
 night. Person names are reduced to a keyed hash in memory to count distinct users;
 nothing but counts leaves a reader.
@@ -50,7 +50,7 @@ class VpnLogReader(_LogReader):
     def read(self) -> dict[str, float]:
         import polars as pl
 
-        from workstyle.adapters.syslog import normalise_person, parse_text
+        from workstyle.adapters.sessions import normalise_person, parse_text
 
         frames: list[Any] = []
         chunks = self.tail.read()
@@ -128,7 +128,7 @@ class CiscoAsaLogReader(VpnLogReader):
     def changes(self, events: Any) -> Any:
         import polars as pl
 
-        from workstyle.adapters.syslog import digest
+        from workstyle.adapters.sessions import digest
 
         excluded = [str(t) for t in self.full.options.get("exclude_session_types") or []]
         msg = pl.col("msgid")
@@ -307,6 +307,11 @@ class WindowsPrintReader(_LogReader):
 
 
 def _decode(data: bytes, encoding: str, chunk: Any) -> str:
-    from workstyle.adapters.files import to_utf8
+    from workstyle.adapters.files import decode
 
-    return to_utf8(data, encoding, chunk.path).decode("utf-8")
+    # Live has no quarantine: a line that does not decode fails this file's poll (the
+    # nightly run quarantines that line alone and reads the rest).
+    text, _, bad = decode(data, encoding, chunk.path, chunk.line + 1)
+    if len(bad):
+        raise SourceError(f"{bad.location[0]}: {bad.reason[0]}")
+    return text

@@ -1,0 +1,520 @@
+"""The template of every file kind: the read loop is here, a subclass only parses chunks.
+
+:class:`FileAdapter` owns, once for all file kinds: discovery (patterns resolved
+against the config file's folder; a missing folder is the source's error), which
+files are new (append-only files by :class:`~workstyle.adapters.files.Identities`,
+exports by a hash of their whole content), the manifest with offsets, backfill
+units and resume, per-line decoding with quarantine, per-file error collection (a
+file that cannot be read or parsed fails alone, is reported and retried next run)
+and progress. A subclass supplies :meth:`FileAdapter.parse`: one decoded
+:class:`Chunk` -> canonical rows, quarantined rows, records read. Kinds that join
+events across files (session pairing) set ``combined`` and implement
+:meth:`FileAdapter.combine` (see :mod:`workstyle.adapters.sessions`).
+
+Checkpoint shape: ``{"files": {identity: entry}, ...what combine keeps}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+
+from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.files import (
+    ENCODINGS,
+    Discovery,
+    Identities,
+    complete_length,
+    content_fingerprint,
+    decode,
+    discover,
+    head_length,
+    read_bytes,
+    resolve,
+    sha,
+    strip_bom,
+)
+from workstyle.collector.errors import SourceError
+from workstyle.collector.options import Option
+
+log = logging.getLogger("collector")
+
+#: Seconds a file must be unchanged before a last line without a newline is read.
+SETTLE_SECONDS = 300.0
+#: Bytes read to find a file's head lines before deciding whether to read it all.
+HEAD_BYTES = 64 * 1024
+#: Parse threads, and how many bytes of files may be read ahead of the pipeline.
+PARSE_THREADS = max(2, os.cpu_count() or 1)
+PARSE_AHEAD_BYTES = 64 * 1024 * 1024
+
+#: The options every kind reading files by glob patterns has.
+PATHS_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "paths",
+        "list",
+        "Glob patterns of the files, relative to the config file; rotated and .gz copies"
+        " are recognised (e.g. ['/var/log/remote/vpn/*.log*']).",
+        required=True,
+        identity=True,
+    ),
+    Option(
+        "encoding",
+        "str",
+        "Text encoding (auto: UTF-8 with or without BOM, else CP932); a line that does"
+        " not decode is quarantined alone.",
+        default="auto",
+        choices=ENCODINGS,
+    ),
+)
+
+#: The zone of timestamps a device writes without an offset.
+TIMEZONE_OPTION = Option(
+    "timezone",
+    "str",
+    "IANA zone of the device clock, for timestamps written without an offset;"
+    " default: [collector] timezone.",
+    default=None,
+)
+
+
+@dataclass
+class Chunk:
+    """The not-yet-read part of one file, decoded (undecodable lines left empty)."""
+
+    path: Path
+    #: The file's identity: part of the natural key of rows keyed by position.
+    identity: str
+    #: 1-based physical line number of the first line of ``text``.
+    first_line: int
+    text: str
+    #: The raw (decompressed) bytes of the chunk, for binary formats.
+    data: bytes = b""
+    #: Notes a kind keeps per file between reads (e.g. the year of the last line).
+    memo: dict[str, Any] = field(default_factory=dict)
+    #: Rows a kind left out on purpose (row filters), counted in the batch.
+    filtered: pl.DataFrame | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+
+@dataclass
+class _Work:
+    """One chunk planned for parsing, and the manifest entry to write once it is read."""
+
+    n: int
+    chunk: Chunk
+    decoded: Quarantined
+    unit: str
+    commit: Callable[[], None]
+    size: int
+
+
+Parsed = tuple[pl.DataFrame, Quarantined, int]
+
+
+class FileAdapter(Adapter):
+    """Base of every file kind: discovery, recognition, manifest, decoding, errors."""
+
+    windowed = True
+    #: ``append``: files only grow, read from where the last run stopped (keys may
+    #: use identity + line); ``whole``: exports, read again whole when they change.
+    growth: ClassVar[str] = "append"
+    #: Lines hashed to find candidate matches of an append-only file.
+    head_lines: ClassVar[int] = 1
+    #: CSV: a record may span lines inside quotes (a read never stops mid-record).
+    quoted: ClassVar[bool] = False
+    #: Join the parsed frames of every file before yielding (session pairing).
+    combined: ClassVar[bool] = False
+    #: Parse files on threads (pyarrow and polars release the GIL).
+    threaded: ClassVar[bool] = False
+    #: Call :meth:`recognise` on every file read, not only in ``check``.
+    recognise_on_read: ClassVar[bool] = False
+
+    # -- hooks ----------------------------------------------------------------------
+    def patterns(self) -> list[Path]:
+        """The source's glob patterns, resolved against the config file's folder."""
+        paths = self.opt("paths")
+        if paths is None:
+            paths = [self.opt("path")]
+        return [resolve(str(p), self.source.base_dir) for p in paths]
+
+    def may_hold(self, path: Path, request: ReadRequest) -> bool:
+        """Whether a file may hold rows of the request's window (by its name, say)."""
+        return True
+
+    def binary(self, data: bytes) -> bool:
+        """Whether ``data`` is a binary format (not decoded; parsed from ``Chunk.data``)."""
+        return False
+
+    def recognise(self, path: Path, data: bytes) -> str:
+        """Raise SourceError when the file is not this kind's format; else describe it."""
+        return "readable"
+
+    def parse(self, chunk: Chunk, request: ReadRequest) -> Parsed:
+        """Canonical rows (or events, when ``combined``), quarantined rows, records read."""
+        raise NotImplementedError
+
+    def combine(
+        self,
+        frames: list[pl.DataFrame],
+        request: ReadRequest,
+        state: dict[str, Any],
+        q: Quarantined,
+    ) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """Rows from the parsed frames of every file, and state to keep (``combined`` kinds)."""
+        raise NotImplementedError
+
+    def settle_seconds(self) -> float:
+        value = self.opt("settle_seconds")
+        return SETTLE_SECONDS if value is None else float(value)
+
+    # -- the loop ---------------------------------------------------------------------
+    def discover(self) -> Discovery:
+        found = discover(self.patterns())
+        self.files_matched = found.matched
+        return found
+
+    def check(self) -> str:
+        """Folder exists, files match, the first file is recognised."""
+        found = self.discover()
+        if not found.files:
+            return f"warning: no files matched {', '.join(found.unmatched())}"
+        first = found.files[0]
+        what = self.recognise(first, read_bytes(first))
+        return f"ok, {len(found.files)} file(s) match; first ({first.name}): {what}"
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        found = self.discover()
+        manifest: dict[str, Any] = dict(request.state.get("files", {}))
+        errors: list[str] = []
+        work = self._plan(found.files, request, manifest, errors)
+        if self.combined:
+            yield from self._read_combined(work, request, manifest, errors)
+        else:
+            yield from self._read_each(work, request, manifest, errors, len(found.files))
+        if errors:
+            raise SourceError(f"{len(errors)} file(s) could not be read; first: {errors[0]}")
+
+    def _plan(
+        self, files: list[Path], request: ReadRequest, manifest: dict[str, Any], errors: list[str]
+    ) -> Iterator[_Work]:
+        """The chunks to read, in file order: only what is new, each file's content once."""
+        incremental = request.mode == "incremental"
+        by_path = {e.get("path"): e for e in manifest.values() if e.get("stat")}
+        todo: list[tuple[int, Path, list[int]]] = []
+        for n, path in enumerate(files, start=1):
+            if not self.may_hold(path, request):
+                continue
+            try:
+                stat = _stat(path)
+            except SourceError as exc:
+                errors.append(str(exc))
+                continue
+            known_entry = by_path.get(str(path))
+            if incremental and known_entry is not None and known_entry["stat"] == stat:
+                continue  # known and unchanged: not even read
+            todo.append((n, path, stat))
+        identities = Identities(manifest, self.head_lines)
+        taken: set[str] = set()
+        copies = _Copies(self.head_lines, [p for _, p, _ in todo])
+        for n, path, stat in todo:
+            try:
+                if self.growth == "append" and copies.is_copy(path):
+                    continue
+                data = read_bytes(path)
+                if not strip_bom(data):
+                    continue  # empty: nothing yet
+                if self.recognise_on_read:
+                    self.recognise(path, data)
+                if self.growth == "whole":
+                    ident = content_fingerprint(data)
+                    if ident in taken or (incremental and ident in manifest):
+                        continue
+                    start, end, lines, entry = 0, len(data), 0, {}
+                else:
+                    end = complete_length(data, path, self.settle_seconds(), self.quoted)
+                    known = identities.recognise(data, end, taken)
+                    if known is None:
+                        continue  # not even its head lines yet
+                    ident, entry = known.identity, known.entry
+                    start, lines = (known.offset, known.lines) if incremental else (0, 0)
+                    if end <= start:
+                        continue
+                lines_after = lines + data.count(b"\n", start, end)
+                if end == len(data) and not data.endswith(b"\n"):
+                    lines_after += 1  # a settled last line without a newline
+                unit = f"{ident}:{end}" if self.growth == "append" else ident
+                if not incremental and unit in request.done_units:
+                    continue
+                taken.add(ident)
+                chunk, decoded = self._chunk(path, ident, data, start, end, lines, entry)
+                commit = _committer(
+                    manifest, identities, ident, entry, data, end, lines_after, chunk, stat, self
+                )
+            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                errors.append(_failure(path, exc))
+                continue
+            yield _Work(n, chunk, decoded, unit, commit, end - start)
+
+    def _chunk(
+        self,
+        path: Path,
+        ident: str,
+        data: bytes,
+        start: int,
+        end: int,
+        lines: int,
+        entry: dict[str, Any],
+    ) -> tuple[Chunk, Quarantined]:
+        raw = data[start:end]
+        memo = dict(entry.get("memo") or {})
+        if self.binary(raw):
+            return Chunk(path, ident, 1, "", raw, memo), Quarantined.empty()
+        encoding = (entry.get("encoding") if start else None) or self.opt("encoding") or "auto"
+        text, used, q = decode(raw, encoding, path, lines + 1)
+        memo["encoding"] = used
+        return Chunk(path, ident, lines + 1, text, raw, memo), q
+
+    def _run_parse(self, work: _Work, request: ReadRequest) -> Parsed:
+        rows, q, read = self.parse(work.chunk, request)
+        work.decoded.extend(q)
+        return rows, work.decoded, read + len(work.decoded) - len(q)
+
+    def _read_each(
+        self,
+        work: Iterator[_Work],
+        request: ReadRequest,
+        manifest: dict[str, Any],
+        errors: list[str],
+        total: int,
+    ) -> Iterator[Batch]:
+        """A batch per chunk, in file order; parsed ahead on threads when ``threaded``."""
+        pending: deque[tuple[_Work, Future[Parsed]]] = deque()
+        ahead = 0
+        pool = ThreadPoolExecutor(PARSE_THREADS if self.threaded else 1, "file-parse")
+
+        def finish() -> Batch | None:
+            nonlocal ahead
+            w, future = pending.popleft()
+            ahead -= w.size
+            try:
+                rows, q, read = future.result()
+            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                errors.append(_failure(w.chunk.path, exc))
+                return None
+            w.commit()
+            return Batch(
+                table=self.batch_table(),
+                rows=rows,
+                quarantined=q,
+                rows_read=read,
+                filtered=w.chunk.filtered,
+                checkpoint={**request.state, "files": dict(manifest)},
+                unit=w.unit,
+                progress=(w.n, total),
+            )
+
+        try:
+            for w in work:
+                pending.append((w, pool.submit(self._run_parse, w, request)))
+                ahead += w.size
+                while pending and (ahead > PARSE_AHEAD_BYTES or pending[0][1].done()):
+                    if (batch := finish()) is not None:
+                        yield batch
+            while pending:
+                if (batch := finish()) is not None:
+                    yield batch
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _read_combined(
+        self,
+        work: Iterator[_Work],
+        request: ReadRequest,
+        manifest: dict[str, Any],
+        errors: list[str],
+    ) -> Iterator[Batch]:
+        """Every chunk parsed, then joined by :meth:`combine` into one batch."""
+        frames: list[pl.DataFrame] = []
+        q = Quarantined.empty()
+        units: list[str] = []
+        read = 0
+        for w in work:
+            try:
+                events, bad, n = self._run_parse(w, request)
+            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                errors.append(_failure(w.chunk.path, exc))
+                continue
+            w.commit()
+            frames.append(events)
+            q.extend(bad)
+            units.append(w.unit)
+            read += n
+        state = request.state if request.mode == "incremental" else {}
+        rows, extra = self.combine(frames, request, state, q)
+        yield Batch(
+            table=self.batch_table(),
+            rows=rows,
+            quarantined=q,
+            rows_read=read,
+            checkpoint={"files": manifest, **extra},
+            unit=units[0] if units else None,
+            progress=(len(units), len(units)),
+        )
+        # The other files of this read are committed with the same flush.
+        for unit in units[1:]:
+            yield Batch(table=self.batch_table(), rows=rows.clear(), unit=unit)
+
+    def batch_table(self) -> str:
+        return self.tables[0]
+
+
+class _Copies:
+    """Files of this run that are byte-prefixes of a longer file with the same head lines.
+
+    Only files sharing their head lines are compared, and only those are held in
+    memory together; the longest of each set of copies is read.
+    """
+
+    def __init__(self, head_lines: int, files: list[Path]) -> None:
+        self.head_lines = head_lines
+        self.files = files
+        self.heads: dict[str, list[Path]] | None = None
+        self.copies: set[Path] = set()
+        self.done: set[str] = set()
+
+    def is_copy(self, path: Path) -> bool:
+        if len(self.files) < 2:
+            return False
+        if self.heads is None:
+            self.heads = {}
+            for p in self.files:
+                head = _head(p, self.head_lines)
+                if head is not None:
+                    self.heads.setdefault(head, []).append(p)
+        head = next((h for h, ps in self.heads.items() if path in ps), None)
+        group = self.heads.get(head or "", [])
+        if len(group) > 1 and head not in self.done:
+            self.done.add(head or "")
+            datas = sorted(((read_bytes(p), p) for p in group), key=lambda d: -len(d[0]))
+            kept: list[bytes] = []
+            for data, p in datas:
+                if any(k.startswith(data) for k in kept):
+                    self.copies.add(p)
+                else:
+                    kept.append(data)
+        return path in self.copies
+
+
+def _head(path: Path, lines: int) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(HEAD_BYTES)
+        if data[:2] == b"\x1f\x8b" or head_length(strip_bom(data), lines) is None:
+            data = read_bytes(path)
+    except (OSError, SourceError):
+        return None  # the read of this file itself reports it
+    data = strip_bom(data)
+    n = head_length(data, lines)
+    return None if n is None else sha(data[:n])
+
+
+def _stat(path: Path) -> list[int]:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read file: {exc}") from None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _committer(
+    manifest: dict[str, Any],
+    identities: Identities,
+    ident: str,
+    entry: dict[str, Any],
+    data: bytes,
+    end: int,
+    lines: int,
+    chunk: Chunk,
+    stat: list[int],
+    adapter: FileAdapter,
+) -> Callable[[], None]:
+    """What to write into the manifest once the chunk's rows are yielded."""
+
+    def commit() -> None:
+        if adapter.growth == "whole":
+            manifest[ident] = {"path": str(chunk.path), "stat": stat}
+            return
+        new = identities.record(ident, entry, data, end, lines, chunk.path)
+        new["memo"] = chunk.memo
+        new["encoding"] = chunk.memo.get("encoding")
+        # The stat says "read whole" only when nothing was left for the next run.
+        new["stat"] = stat if end == len(data) else None
+        manifest[ident] = new
+
+    return commit
+
+
+def _failure(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        return str(exc)
+    log.error("%s: internal error while parsing", path, exc_info=exc)
+    return f"{path}: internal error while parsing ({exc!r}); the file is retried next run"
+
+
+def lines_frame(chunk: Chunk) -> pl.DataFrame:
+    """The chunk's lines: ``line`` (text, CR removed), ``_n`` (physical line), ``_location``."""
+    text = chunk.text[:-1] if chunk.text.endswith("\n") else chunk.text
+    lines = pl.Series("line", text.split("\n"), dtype=pl.String)
+    return (
+        pl.DataFrame([lines])
+        .with_row_index("_n", offset=chunk.first_line)
+        .with_columns(
+            pl.col("line").str.strip_suffix("\r"),
+            pl.format("{}:{}", pl.lit(str(chunk.path)), pl.col("_n")).alias("_location"),
+        )
+    )
+
+
+def quarantine_rows(df: pl.DataFrame, reason: str | pl.Expr, raw: str = "line") -> Quarantined:
+    """Quarantine every row of ``df`` with its location and raw text."""
+    if df.height == 0:
+        return Quarantined.empty()
+    reasons = (
+        df.select(reason.alias("r")).get_column("r").to_list()
+        if isinstance(reason, pl.Expr)
+        else [reason] * df.height
+    )
+    return Quarantined(
+        location=df.get_column("_location").to_list(),
+        reason=reasons,
+        raw=df.get_column(raw).cast(pl.String).to_list(),
+    )
+
+
+def live_chunk(path: Path, data: bytes, first_line: int, encoding: str) -> Chunk:
+    """A chunk of bytes the live readers tail, decoded as a read would.
+
+    Live views have no quarantine: a line that does not decode fails the poll of
+    that file (the nightly read quarantines that line alone).
+    """
+    text, _, bad = decode(data, encoding or "auto", path, first_line)
+    if len(bad):
+        raise SourceError(f"{bad.location[0]}: {bad.reason[0]}")
+    return Chunk(path, "live", first_line, text, data)
+
+
+def live_request(tz: str) -> ReadRequest:
+    """The request a live reader parses with: now, in the source's zone."""
+    return ReadRequest(mode="incremental", run_start=dt.datetime.now(dt.UTC), timezone=tz)
