@@ -201,3 +201,96 @@ def _stdlib(
         {n: pl.Series(n, c, pl.String) for n, c in zip(names, columns, strict=True)}
     ).with_columns(pl.Series("_line", numbers, pl.Int64))
     return df, invalid
+
+
+@dataclass
+class ManyRows:
+    """CSV bodies of several chunks parsed in one call: string columns, ``_chunk``, ``_line``."""
+
+    frame: pl.DataFrame
+    #: (chunk index, physical line, text, fields) of the records with another field count.
+    invalid: list[tuple[int, int, str, int]]
+
+
+def read_csv_many(
+    bodies: list[bytes], first_lines: list[int], names: list[str], delimiter: str = ","
+) -> ManyRows | None:
+    """Parse many header-less CSV bodies at once (the fast path), or None if it cannot.
+
+    Every body must be UTF-8 and end at a line end. The bodies are joined and parsed
+    by one multi-threaded pyarrow call; each row gets the index of its body and its
+    physical line. None (parse each body alone, the careful way) when a row may not
+    be one line: a record over several lines, a blank line, a bare CR, invalid
+    UTF-8, or an invalid row that cannot be found.
+    """
+    buf = b"".join(b if b.endswith(b"\n") else b + b"\n" for b in bodies)
+    if buf.count(b"\r") != buf.count(b"\r\n"):
+        return None
+    counts = [b.count(b"\n") + (0 if b.endswith(b"\n") else 1) for b in bodies]
+    invalid_text: list[tuple[str, int]] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid_text.append((row.text, row.actual_columns))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(buf),
+            read_options=pacsv.ReadOptions(
+                column_names=names, use_threads=True, block_size=4 << 20
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return None
+    total = sum(counts)
+    if table.num_rows + len(invalid_text) != total:
+        return None  # a blank line or a record over several lines: not one row per line
+    bad = _find_lines(buf, [t for t, _ in invalid_text])
+    if bad is None:
+        return None
+    starts = [0]
+    for c in counts[:-1]:
+        starts.append(starts[-1] + c)
+    offsets = pl.Series("start", starts, pl.Int64)
+    firsts = pl.Series("first", first_lines, pl.Int64)
+    g = pl.int_range(0, total, dtype=pl.Int64, eager=True)
+    if bad:
+        g = pl.DataFrame({"g": g}).filter(~pl.col("g").is_in(bad)).to_series()
+    chunk = (offsets.search_sorted(g, side="right") - 1).cast(pl.UInt32)
+    line = g - offsets.gather(chunk) + firsts.gather(chunk)
+    df = pl.from_arrow(table)
+    if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table
+        raise TypeError("expected a DataFrame")
+    df = df.with_columns(chunk.alias("_chunk"), line.alias("_line"))
+    invalid = []
+    for gl, (text, n) in zip(bad, invalid_text, strict=True):
+        ci = int(offsets.search_sorted(gl, side="right")) - 1
+        invalid.append((ci, gl - starts[ci] + first_lines[ci], text.rstrip("\r\n"), n))
+    return ManyRows(df, invalid)
+
+
+def _find_lines(buf: bytes, texts: list[str]) -> list[int] | None:
+    """The 0-based line of each text (whole lines, in order), or None if one is missing."""
+    out: list[int] = []
+    pos, line, after = 0, 0, 0
+    for t in texts:
+        needle = t.rstrip("\r\n").encode("utf-8")
+        at = after
+        while True:
+            at = buf.find(needle, at)
+            if at < 0:
+                return None
+            end = at + len(needle)
+            if (at == 0 or buf[at - 1] == 10) and buf[end : end + 1] in (b"\n", b"\r"):
+                break
+            at += 1
+        line += buf.count(b"\n", pos, at)
+        out.append(line)
+        pos, after = at, end
+    return out

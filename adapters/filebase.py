@@ -54,6 +54,9 @@ HEAD_BYTES = 64 * 1024
 #: Parse threads, and how many bytes of files may be read ahead of the pipeline.
 PARSE_THREADS = max(2, os.cpu_count() or 1)
 PARSE_AHEAD_BYTES = 64 * 1024 * 1024
+#: Bytes of chunks a ``grouped`` kind parses in one plan (:meth:`FileAdapter.parse_many`):
+#: large enough that per-call costs vanish, small enough to bound memory.
+GROUP_BYTES = 32 * 1024 * 1024
 
 #: The options every kind reading files by glob patterns has.
 PATHS_OPTIONS: tuple[Option, ...] = (
@@ -111,13 +114,16 @@ class _Work:
 
     n: int
     chunk: Chunk
-    decoded: Quarantined
+    #: Lines that did not decode; None until decoded (``grouped`` kinds decode lazily).
+    decoded: Quarantined | None
     unit: str
     commit: Callable[[], None]
     size: int
 
 
 Parsed = tuple[pl.DataFrame, Quarantined, int]
+#: Works parsed together and their shared result (or the one file's failure).
+_Parsed = tuple[list["_Work"], "Parsed | BaseException"]
 
 
 class FileAdapter(Adapter):
@@ -137,6 +143,9 @@ class FileAdapter(Adapter):
     threaded: ClassVar[bool] = False
     #: Call :meth:`recognise` on every file read, not only in ``check``.
     recognise_on_read: ClassVar[bool] = False
+    #: Many chunks are parsed at once by :meth:`parse_many` (the fast path); a chunk
+    #: it declines is decoded and parsed alone by :meth:`parse`.
+    grouped: ClassVar[bool] = False
 
     # -- hooks ----------------------------------------------------------------------
     def patterns(self) -> list[Path]:
@@ -161,6 +170,10 @@ class FileAdapter(Adapter):
     def parse(self, chunk: Chunk, request: ReadRequest) -> Parsed:
         """Canonical rows (or events, when ``combined``), quarantined rows, records read."""
         raise NotImplementedError
+
+    def parse_many(self, chunks: list[Chunk], request: ReadRequest) -> Parsed | None:
+        """Rows of many undecoded chunks in one plan, with ``_chunk`` (index); None declines."""
+        return None
 
     def combine(
         self,
@@ -198,6 +211,8 @@ class FileAdapter(Adapter):
         work = self._plan(found.files, request, manifest, errors)
         if self.combined:
             yield from self._read_combined(work, request, manifest, errors)
+        elif self.grouped:
+            yield from self._read_grouped(work, request, manifest, errors, len(found.files))
         else:
             yield from self._read_each(work, request, manifest, errors, len(found.files))
         if errors:
@@ -255,7 +270,9 @@ class FileAdapter(Adapter):
                 if not incremental and unit in request.done_units:
                     continue
                 taken.add(ident)
-                chunk, decoded = self._chunk(path, ident, data, start, end, lines, entry)
+                chunk, decoded = self._chunk(
+                    path, ident, data, start, end, lines, entry, decode=not self.grouped
+                )
                 commit = _committer(
                     manifest, identities, ident, entry, data, end, lines_after, chunk, stat, self
                 )
@@ -272,20 +289,50 @@ class FileAdapter(Adapter):
         end: int,
         lines: int,
         entry: dict[str, Any],
-    ) -> tuple[Chunk, Quarantined]:
+        *,
+        decode: bool = True,
+    ) -> tuple[Chunk, Quarantined | None]:
         raw = data[start:end]
         memo = dict(entry.get("memo") or {})
         if self.binary(raw):
             return Chunk(path, ident, 1, "", raw, memo), Quarantined.empty()
-        encoding = (entry.get("encoding") if start else None) or self.opt("encoding") or "auto"
-        text, used, q = decode(raw, encoding, path, lines + 1)
-        memo["encoding"] = used
-        return Chunk(path, ident, lines + 1, text, raw, memo), q
+        memo["encoding"] = entry.get("encoding") if start else None
+        chunk = Chunk(path, ident, lines + 1, "", raw, memo)
+        return chunk, (self._decode(chunk) if decode else None)
+
+    def _decode(self, chunk: Chunk) -> Quarantined:
+        """Decode the chunk's bytes into ``chunk.text``; the lines that did not decode."""
+        encoding = chunk.memo.get("encoding") or self.opt("encoding") or "auto"
+        chunk.text, used, q = decode(chunk.data, encoding, chunk.path, chunk.first_line)
+        chunk.memo["encoding"] = used
+        return q
 
     def _run_parse(self, work: _Work, request: ReadRequest) -> Parsed:
+        if work.decoded is None:
+            work.decoded = self._decode(work.chunk)
         rows, q, read = self.parse(work.chunk, request)
         work.decoded.extend(q)
         return rows, work.decoded, read + len(work.decoded) - len(q)
+
+    def _run_group(self, group: list[_Work], request: ReadRequest) -> list[_Parsed]:
+        """The group in one plan when the kind can; else, or for what it declines, alone."""
+        out: list[_Parsed] = []
+        try:
+            many = self.parse_many([w.chunk for w in group], request)
+        except SourceError:
+            many = None  # one file's error: found and reported by parsing each alone
+        if many is None and len(group) > 1:
+            # Try halves: one odd file (a record over two lines, say) costs only its half.
+            half = len(group) // 2
+            return self._run_group(group[:half], request) + self._run_group(group[half:], request)
+        if many is not None:
+            return [(group, many)]
+        w = group[0]
+        try:
+            out.append(([w], self._run_parse(w, request)))
+        except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+            out.append(([w], exc))
+        return out
 
     def _read_each(
         self,
@@ -330,6 +377,61 @@ class FileAdapter(Adapter):
             while pending:
                 if (batch := finish()) is not None:
                     yield batch
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _read_grouped(
+        self,
+        work: Iterator[_Work],
+        request: ReadRequest,
+        manifest: dict[str, Any],
+        errors: list[str],
+        total: int,
+    ) -> Iterator[Batch]:
+        """A batch per group of chunks (up to GROUP_BYTES), one group parsed ahead.
+
+        One thread parses (polars and pyarrow use every core inside one call) while
+        the pipeline validates and writes the group before: memory is two groups.
+        """
+        pool = ThreadPoolExecutor(1, "file-parse")
+        pending: deque[Future[list[_Parsed]]] = deque()
+
+        def finish() -> Iterator[Batch]:
+            for works, result in pending.popleft().result():
+                if isinstance(result, BaseException):
+                    errors.append(_failure(works[0].chunk.path, result))
+                    continue
+                for w in works:
+                    w.commit()
+                rows, q, read = result
+                yield Batch(
+                    table=self.batch_table(),
+                    rows=rows.drop("_chunk", strict=False),
+                    quarantined=q,
+                    rows_read=read,
+                    checkpoint={**request.state, "files": dict(manifest)},
+                    unit=works[0].unit,
+                    progress=(works[-1].n, total),
+                )
+                # The group's other files are committed with the same flush.
+                for w in works[1:]:
+                    yield Batch(table=self.batch_table(), rows=rows.clear(), unit=w.unit)
+
+        try:
+            group: list[_Work] = []
+            size = 0
+            for w in work:
+                group.append(w)
+                size += w.size
+                if size >= GROUP_BYTES:
+                    pending.append(pool.submit(self._run_group, group, request))
+                    group, size = [], 0
+                    while len(pending) > 1:
+                        yield from finish()
+            if group:
+                pending.append(pool.submit(self._run_group, group, request))
+            while pending:
+                yield from finish()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

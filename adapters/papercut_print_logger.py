@@ -31,9 +31,9 @@ from typing import ClassVar
 import polars as pl
 
 from workstyle.adapters.base import Quarantined, ReadRequest
-from workstyle.adapters.csvread import read_csv_lines
-from workstyle.adapters.filebase import Chunk, FileAdapter
-from workstyle.adapters.files import ENCODINGS, strip_bom
+from workstyle.adapters.csvread import read_csv_lines, read_csv_many
+from workstyle.adapters.filebase import Chunk, FileAdapter, Parsed
+from workstyle.adapters.files import ENCODINGS, MAX_LINE_BYTES, strip_bom
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
@@ -53,6 +53,7 @@ class PaperCutPrintLogger(FileAdapter):
     head_lines = 3  # banner, header, first job
     quoted = True
     threaded = True
+    grouped = True
     recognise_on_read = True
     tables = ("print_jobs",)
     summary = "PaperCut Print Logger daily CSV files (papercut-print-log-YYYY-MM-DD.csv)."
@@ -133,8 +134,11 @@ class PaperCutPrintLogger(FileAdapter):
                 rescued, schema={**{f: pl.String for f in FIELDS}, "_line": pl.Int64}
             )
             df = pl.concat([df, extra]).sort("_line")
-        df = df.with_columns(pl.lit(str(path)).cast(pl.Categorical).alias("_file"))
-        rows, bad = self._to_canonical(df, chunk.identity, self.opt("timezone") or request.timezone)
+        df = df.with_columns(
+            pl.lit(str(path)).cast(pl.Categorical).alias("_file"),
+            pl.lit(chunk.identity[:16]).alias("_fp"),
+        )
+        rows, bad = self._to_canonical(df, self.opt("timezone") or request.timezone)
         if len(bad):
             raw_lines = text.split("\n")
             bad.raw = [
@@ -144,8 +148,90 @@ class PaperCutPrintLogger(FileAdapter):
         q.extend(bad)
         return rows, q, rows.height + len(q)
 
+    def parse_many(self, chunks: list[Chunk], request: ReadRequest) -> Parsed | None:
+        """Many chunks' rows in one parse and one plan; None for what needs :meth:`parse`."""
+        if (self.opt("encoding") or "auto") not in ("auto", "utf-8"):
+            return None
+        bodies: list[bytes] = []
+        firsts: list[int] = []
+        for c in chunks:
+            data = c.data
+            if c.memo.get("encoding") not in (None, "utf-8") or len(data) > MAX_LINE_BYTES:
+                return None
+            if data.count(b'"') % 2:
+                return None  # a quote left open: a record over lines, or a truncated one
+            first = c.first_line
+            if first == 1:
+                data = strip_bom(data)
+                end = data.find(b"\n", data.find(b"\n") + 1)
+                header = data[data.find(b"\n") + 1 : end].rstrip(b"\r").rstrip(b",")
+                if end < 0 or header != HEADER.encode():
+                    return None  # parse() says what is wrong with this file
+                data, first = data[end + 1 :], 3
+            bodies.append(data)
+            firsts.append(first)
+        # The row form (with or without the trailing comma) is the first row's; a row
+        # of the other form is read too.
+        trailing = next((_trailing_comma(b) for b in bodies if b), True)
+        names = FIELDS if trailing else NAMES
+        many = read_csv_many(bodies, firsts, names)
+        if many is None:
+            return None
+        df = many.frame
+        if not trailing:
+            df = df.with_columns(pl.lit("").alias("_trailing"))
+        q = Quarantined.empty()
+        rescued = []
+        for ci, line, text, fields in many.invalid:
+            if fields in (len(NAMES), len(FIELDS)):
+                values = next(csv.reader([text]))[: len(NAMES)]
+                rescued.append(
+                    {
+                        **dict(zip(NAMES, values, strict=True)),
+                        "_trailing": "",
+                        "_chunk": ci,
+                        "_line": line,
+                    }
+                )
+            else:
+                q.add(
+                    f"{chunks[ci].path}:{line}",
+                    f"expected {len(NAMES)} fields (+ trailing comma), found {fields}",
+                    text,
+                )
+        if rescued:
+            extra = pl.DataFrame(
+                rescued,
+                schema={**{f: pl.String for f in FIELDS}, "_chunk": pl.UInt32, "_line": pl.Int64},
+            )
+            df = pl.concat([df.select(extra.columns), extra]).sort("_chunk", "_line")
+        files = pl.DataFrame(
+            {
+                "_chunk": pl.Series(range(len(chunks)), dtype=pl.UInt32),
+                "_file": pl.Series([str(c.path) for c in chunks], dtype=pl.Categorical),
+                "_fp": [c.identity[:16] for c in chunks],
+            }
+        )
+        df = df.join(files, on="_chunk", how="left", maintain_order="left")
+        rows, bad = self._to_canonical(df, self.opt("timezone") or request.timezone)
+        if len(bad):
+            by_path = {str(c.path): i for i, c in enumerate(chunks)}
+            lines: dict[int, list[bytes]] = {}
+            raws = []
+            for loc in bad.location:
+                path, _, n = loc.rpartition(":")
+                ci = by_path[path]
+                if ci not in lines:
+                    lines[ci] = bodies[ci].split(b"\n")
+                raws.append(lines[ci][int(n) - firsts[ci]].rstrip(b"\r").decode("utf-8"))
+            bad.raw = raws
+        q.extend(bad)
+        for c in chunks:
+            c.memo["encoding"] = "utf-8"
+        return rows, q, rows.height + len(q)
+
     @staticmethod
-    def _to_canonical(df: pl.DataFrame, fp: str, tz: str) -> tuple[pl.DataFrame, Quarantined]:
+    def _to_canonical(df: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, Quarantined]:
         time = parse_time(pl.col("Time"), ("%Y-%m-%d %H:%M:%S",), tz)
         # PaperCut writes plain integers: a direct cast is enough (and much cheaper).
         pages = pl.col("Pages").str.strip_chars().cast(pl.Int64, strict=False)
@@ -191,7 +277,7 @@ class PaperCutPrintLogger(FileAdapter):
             .otherwise(pl.col("pages"))
         )
         rows = good.select(
-            pl.format("{}:{}", pl.lit(fp[:16]), pl.col("_line")).alias("job_id"),
+            pl.format("{}:{}", pl.col("_fp"), pl.col("_line")).alias("job_id"),
             pl.col("printed_at"),
             pl.col("User").alias("person"),
             blank_to_null(pl.col("Printer")).alias("printer"),
@@ -208,6 +294,12 @@ class PaperCutPrintLogger(FileAdapter):
             pl.col("_line"),
         )
         return rows, q
+
+
+def _trailing_comma(body: bytes) -> bool:
+    """Whether the body's first row ends with the logger's trailing comma."""
+    end = body.find(b"\n")
+    return body[: end if end >= 0 else len(body)].rstrip(b"\r").endswith(b",")
 
 
 def _may_hold_window(path: Path, request: ReadRequest) -> bool:
