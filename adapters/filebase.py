@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +117,7 @@ class _Work:
     #: Lines that did not decode; None until decoded (``grouped`` kinds decode lazily).
     decoded: Quarantined | None
     unit: str
-    commit: Callable[[], None]
+    commit: _Commit
     size: int
 
 
@@ -273,7 +273,7 @@ class FileAdapter(Adapter):
                 chunk, decoded = self._chunk(
                     path, ident, data, start, end, lines, entry, decode=not self.grouped
                 )
-                commit = _committer(
+                commit = _Commit(
                     manifest, identities, ident, entry, data, end, lines_after, chunk, stat, self
                 )
                 yield _Work(n, chunk, decoded, unit, commit, end - start)
@@ -308,6 +308,7 @@ class FileAdapter(Adapter):
         return q
 
     def _run_parse(self, work: _Work, request: ReadRequest) -> Parsed:
+        work.commit.prepare()
         if work.decoded is None:
             work.decoded = self._decode(work.chunk)
         rows, q, read = self.parse(work.chunk, request)
@@ -317,6 +318,8 @@ class FileAdapter(Adapter):
     def _run_group(self, group: list[_Work], request: ReadRequest) -> list[_Parsed]:
         """The group in one plan when the kind can; else, or for what it declines, alone."""
         out: list[_Parsed] = []
+        for w in group:
+            w.commit.prepare()
         try:
             many = self.parse_many([w.chunk for w in group], request)
         except SourceError:
@@ -488,6 +491,7 @@ class _Copies:
         self.head_lines = head_lines
         self.files = files
         self.heads: dict[str, list[Path]] | None = None
+        self.head_of: dict[Path, str] = {}
         self.copies: set[Path] = set()
         self.done: set[str] = set()
 
@@ -500,7 +504,8 @@ class _Copies:
                 head = _head(p, self.head_lines)
                 if head is not None:
                     self.heads.setdefault(head, []).append(p)
-        head = next((h for h, ps in self.heads.items() if path in ps), None)
+                    self.head_of[p] = head
+        head = self.head_of.get(path)
         group = self.heads.get(head or "", [])
         if len(group) > 1 and head not in self.done:
             self.done.add(head or "")
@@ -535,32 +540,40 @@ def _stat(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _committer(
-    manifest: dict[str, Any],
-    identities: Identities,
-    ident: str,
-    entry: dict[str, Any],
-    data: bytes,
-    end: int,
-    lines: int,
-    chunk: Chunk,
-    stat: list[int],
-    adapter: FileAdapter,
-) -> Callable[[], None]:
+@dataclass
+class _Commit:
     """What to write into the manifest once the chunk's rows are yielded."""
 
-    def commit() -> None:
-        if adapter.growth == "whole":
-            manifest[ident] = {"path": str(chunk.path), "stat": stat}
-            return
-        new = identities.record(ident, entry, data, end, lines, chunk.path)
-        new["memo"] = chunk.memo
-        new["encoding"] = chunk.memo.get("encoding")
-        # The stat says "read whole" only when nothing was left for the next run.
-        new["stat"] = stat if end == len(data) else None
-        manifest[ident] = new
+    manifest: dict[str, Any]
+    identities: Identities
+    ident: str
+    entry: dict[str, Any]
+    data: bytes
+    end: int
+    lines: int
+    chunk: Chunk
+    stat: list[int]
+    adapter: FileAdapter
+    digest: str | None = None
 
-    return commit
+    def prepare(self) -> None:
+        """Hash the bytes read (on a parse thread: hashing releases the GIL)."""
+        if self.adapter.growth == "append" and self.digest is None:
+            self.digest = sha(memoryview(self.data)[: self.end])
+
+    def __call__(self) -> None:
+        if self.adapter.growth == "whole":
+            self.manifest[self.ident] = {"path": str(self.chunk.path), "stat": self.stat}
+            return
+        self.prepare()
+        new = self.identities.record(
+            self.ident, self.entry, self.data, self.end, self.lines, self.chunk.path, self.digest
+        )
+        new["memo"] = self.chunk.memo
+        new["encoding"] = self.chunk.memo.get("encoding")
+        # The stat says "read whole" only when nothing was left for the next run.
+        new["stat"] = self.stat if self.end == len(self.data) else None
+        self.manifest[self.ident] = new
 
 
 def _failure(path: Path, exc: BaseException) -> str:

@@ -11,6 +11,7 @@ A source that fails is recorded and the next source still runs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from workstyle import schemas
 from workstyle.adapters import adapter_class
@@ -30,7 +32,7 @@ from workstyle.adapters.parsing import split_bad
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.errors import CollectorError, ConfigError, QuotaExhausted
 from workstyle.collector.ingest.state import SourceState, StateStore
-from workstyle.collector.ingest.store import Store, UpsertResult
+from workstyle.collector.ingest.store import Store, UpsertResult, month_key, month_start
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import Pseudonymiser
 from workstyle.collector.secrets import read_secret
@@ -265,18 +267,26 @@ class Pipeline:
         buffers: dict[str, list[pl.DataFrame]] = {}
         quarantine: list[pl.DataFrame] = []
         buffered = 0
-        pending_checkpoint: dict[str, Any] | None = None
-        pending_units: list[str] = []
+        #: Per batch not yet committed: the newest partition month of its rows (None:
+        #: no rows), its checkpoint and unit, in read order.
+        pending: list[tuple[int | None, dict[str, Any] | None, str | None]] = []
 
-        def flush() -> None:
-            nonlocal buffered, pending_checkpoint, pending_units
-            ingested_at = dt.datetime.now(dt.UTC)
-            # Validation and pseudonymisation run once per flush over everything buffered:
-            # a few large columnar operations instead of many small ones.
-            for table, frames in buffers.items():
-                spec = schemas.get(table)
-                frame = pl.concat(frames, how="diagonal_relaxed")
-                rows, bad, outside = self._prepare(spec, frame, source, request)
+        def write(table: str, frames: list[pl.DataFrame], ingested_at: dt.datetime) -> None:
+            spec = schemas.get(table)
+            frame = pl.concat(frames, how="diagonal_relaxed")
+            frames.clear()
+            # Validated, pseudonymised and written a month at a time: the copies these
+            # steps make are one partition's, not the whole buffer's.
+            parts = [frame]
+            if spec.monthly and frame.height > 1 and spec.partition_by in frame.columns:
+                # A partition column not yet of the stored type is validated whole.
+                with contextlib.suppress(pl.exceptions.PolarsError):
+                    parts = frame.with_columns(month_key(spec).alias("__month")).partition_by(
+                        "__month", maintain_order=True, include_key=False
+                    )
+            del frame
+            for part in parts:
+                rows, bad, outside = self._prepare(spec, part, source, request)
                 res.outside_window += outside
                 res.by_table[table] = res.by_table.get(table, 0) + rows.height
                 newest = _newest(spec, rows, self.cfg.timezone)
@@ -291,27 +301,54 @@ class Pipeline:
                 res.updated += upserted.updated
                 res.unchanged += upserted.unchanged
                 res.duplicates += upserted.duplicates
+
+        def flush(keep_from: int | None = None) -> None:
+            """Write the buffers; with ``keep_from``, keep rows of that month and later."""
+            nonlocal buffered, pending
+            ingested_at = dt.datetime.now(dt.UTC)
+            kept: dict[str, list[pl.DataFrame]] = {}
+            for table, frames in buffers.items():
+                if keep_from is not None:
+                    spec = schemas.get(table)
+                    whole = pl.concat(frames, how="diagonal_relaxed")
+                    later = (pl.col(spec.partition_by) >= month_start(spec, keep_from)).fill_null(
+                        False
+                    )
+                    kept[table] = [whole.filter(later)]
+                    frames[:] = [whole.filter(~later)]
+                    del whole
+                write(table, frames, ingested_at)
             # Counted once written: the run line never reports rows _quarantine lacks.
             held = sum(f.height for f in quarantine)
             if not dry_run and quarantine:
                 q = pl.concat(quarantine, how="vertical_relaxed")
                 self.store.upsert(QUARANTINE, source.name, q, ingested_at)
             res.quarantined += held
+            # The batches whose rows are all written: every one, or those before the
+            # first batch with a row of a kept month.
+            n = len(pending)
+            if keep_from is not None:
+                n = next(
+                    (i for i, (m, _, _) in enumerate(pending) if m is not None and m >= keep_from),
+                    n,
+                )
+            committed, pending = pending[:n], pending[n:]
+            checkpoint = next((c for _, c, _ in reversed(committed) if c is not None), None)
+            units = [u for _, _, u in committed if u is not None]
             if not dry_run:
                 # The data is committed: now, and only now, the state may move.
-                if pending_checkpoint is not None and request.mode == "incremental":
-                    state.checkpoint = pending_checkpoint
+                if checkpoint is not None and request.mode == "incremental":
+                    state.checkpoint = checkpoint
                     self.states.save(state)
-                if pending_units and request.mode == "backfill":
-                    done.update(pending_units)
+                if units and request.mode == "backfill":
+                    done.update(units)
                     self.states.save_backfill(
                         source.name, state.identity, request.start, request.end, done
                     )
             buffers.clear()
+            buffers.update({t: f for t, f in kept.items() if f[0].height})
             quarantine.clear()
-            buffered = 0
-            pending_checkpoint = None
-            pending_units = []
+            buffered = sum(f.height for fs in buffers.values() for f in fs)
 
         last_flush = time.monotonic()
         try:
@@ -327,21 +364,22 @@ class Pipeline:
                             ).alias(LOCATION_COL)
                         )
                     buffers.setdefault(batch.table, []).append(rows)
+                newest_month = _newest_month(batch.table, rows)
                 if len(batch.quarantined):
                     quarantine.append(self._quarantine_frame(batch.table, batch.quarantined))
                 buffered += rows.height + len(batch.quarantined)
-                if batch.checkpoint is not None:
-                    pending_checkpoint = batch.checkpoint
-                if batch.unit is not None:
-                    pending_units.append(batch.unit)
+                pending.append((newest_month, batch.checkpoint, batch.unit))
                 if batch.progress and self.progress:
                     self.progress(source.name, *batch.progress)
-                if (
-                    buffered >= self.flush_rows
-                    or adapter.commit_each_batch
-                    or time.monotonic() - last_flush >= FLUSH_SECONDS
-                ):
+                if adapter.commit_each_batch or time.monotonic() - last_flush >= FLUSH_SECONDS:
                     flush()
+                    last_flush = time.monotonic()
+                elif buffered >= self.flush_rows:
+                    # Files come in time order: the months before the newest are complete
+                    # and are written now, once; the newest waits for its other rows
+                    # (unless it alone fills the buffer).
+                    keep = _newest_buffered(buffers)
+                    flush(keep if keep is not None and _older_rows(buffers, keep) else None)
                     last_flush = time.monotonic()
         finally:
             # Whatever was read before a failure is valid: commit it and its checkpoint.
@@ -450,6 +488,41 @@ class Pipeline:
             self.store.upsert(RUNS, source.name, ledger, dt.datetime.now(dt.UTC))
         except OSError as exc:
             log.error("%s: could not record the run: %s", source.name, exc)
+
+
+def _newest_month(table: str, rows: pl.DataFrame) -> int | None:
+    """The newest partition month (year * 100 + month) of the rows; None without rows."""
+    spec = schemas.get(table)
+    if not rows.height or not spec.monthly or spec.partition_by not in rows.columns:
+        return None
+    value = rows.get_column(spec.partition_by).max()
+    if isinstance(value, dt.date):  # a datetime is a date too
+        return value.year * 100 + value.month
+    if isinstance(value, int) and pa.types.is_integer(spec.field(spec.partition_by).type):
+        return value
+    return None  # not of the stored type: validation says why
+
+
+def _newest_buffered(buffers: dict[str, list[pl.DataFrame]]) -> int | None:
+    """The newest month in the buffer, when it holds one monthly table (else None)."""
+    if len(buffers) != 1:
+        return None
+    ((table, frames),) = buffers.items()
+    months = [m for f in frames if (m := _newest_month(table, f)) is not None]
+    return max(months) if months else None
+
+
+def _older_rows(buffers: dict[str, list[pl.DataFrame]], month: int) -> bool:
+    """Whether some buffered row is of a month before ``month`` (something to write)."""
+    ((table, frames),) = buffers.items()
+    spec = schemas.get(table)
+    start = month_start(spec, month)
+    return any(
+        f.height
+        and spec.partition_by in f.columns
+        and f.select((pl.col(spec.partition_by) < start).any()).item()
+        for f in frames
+    )
 
 
 def _note_files(adapter: Adapter, res: SourceResult) -> None:
