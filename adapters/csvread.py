@@ -207,90 +207,95 @@ def _stdlib(
 class ManyRows:
     """CSV bodies of several chunks parsed in one call: string columns, ``_chunk``, ``_line``."""
 
+    #: Every field a string (missing ones empty), ``_raw`` (the line), ``_chunk``
+    #: (index), ``_line`` and ``_fields`` (the record's number of fields).
     frame: pl.DataFrame
-    #: (chunk index, physical line, text, fields) of the records with another field count.
-    invalid: list[tuple[int, int, str, int]]
+    #: The numbers of fields a record may have; a row with another is the caller's
+    #: to quarantine (``bad_width``).
+    widths: list[int]
+
+    def bad_width(self) -> pl.Expr:
+        """True for rows whose number of fields is not one of ``widths``."""
+        return ~pl.col("_fields").is_in(self.widths)
 
 
 def read_csv_many(
-    bodies: list[bytes], first_lines: list[int], names: list[str], delimiter: str = ","
+    bodies: list[bytes],
+    first_lines: list[int],
+    names: list[str],
+    *,
+    accept: tuple[int, ...] = (),
+    quoted: tuple[str, ...] = (),
+    delimiter: str = ",",
 ) -> ManyRows | None:
-    """Parse many header-less CSV bodies at once (the fast path), or None if it cannot.
+    """Parse many header-less CSV bodies in one polars plan (the fast path), or None.
 
-    Every body must be UTF-8 and end at a line end. The bodies are joined and parsed
-    by one multi-threaded pyarrow call; each row gets the index of its body and its
-    physical line. None (parse each body alone, the careful way) when a row may not
-    be one line: a record over several lines, a blank line, a bare CR, invalid
-    UTF-8, or an invalid row that cannot be found.
+    The bodies (UTF-8, each ending at a line end) are parsed in parallel, and also
+    read as plain lines: a row's fields are its line's delimiters, less those inside
+    the ``quoted`` columns, plus one; the few rows where that is not ``len(names)``
+    or in ``accept`` are counted exactly by the csv module. None (parse each body
+    alone, the careful way) when a row may not be one line: a record over several
+    lines, a bare CR, a NUL, a first row of another width, or invalid UTF-8.
     """
-    buf = b"".join(b if b.endswith(b"\n") else b + b"\n" for b in bodies)
-    if buf.count(b"\r") != buf.count(b"\r\n"):
-        return None
-    counts = [b.count(b"\n") + (0 if b.endswith(b"\n") else 1) for b in bodies]
-    invalid_text: list[tuple[str, int]] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid_text.append((row.text, row.actual_columns))
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(buf),
-            read_options=pacsv.ReadOptions(
-                column_names=names, use_threads=True, block_size=4 << 20
-            ),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid:
-        return None
+    bodies = [b if b.endswith(b"\n") else b + b"\n" for b in bodies]
+    for b in bodies:
+        if b.count(b"\r") != b.count(b"\r\n") or b"\x00" in b:
+            return None
+        first = b[: b.find(b"\n")].rstrip(b"\r").decode("utf-8", "replace")
+        width = len(next(csv.reader([first], delimiter=delimiter), []))
+        if first and width != len(names):
+            return None  # the parser takes its width from each body's first row
+    counts = [b.count(b"\n") for b in bodies]
     total = sum(counts)
-    if table.num_rows + len(invalid_text) != total:
-        return None  # a blank line or a record over several lines: not one row per line
-    bad = _find_lines(buf, [t for t, _ in invalid_text])
-    if bad is None:
-        return None
+    try:
+        fields = pl.scan_csv(
+            bodies,
+            has_header=False,
+            separator=delimiter,
+            schema=dict.fromkeys(names, pl.String),
+            truncate_ragged_lines=True,
+            empty_string_is_null=False,
+            missing_columns="insert",
+        ).collect()
+        lines = pl.scan_csv(
+            bodies,
+            has_header=False,
+            separator="\x00",
+            quote_char=None,
+            schema={"_raw": pl.String},
+            truncate_ragged_lines=True,
+            empty_string_is_null=False,
+        ).collect()
+    except pl.exceptions.PolarsError:
+        return None  # invalid UTF-8, say
+    if fields.height != total or lines.height != total:
+        return None  # a record over several lines: not one row per line
     starts = [0]
     for c in counts[:-1]:
         starts.append(starts[-1] + c)
     offsets = pl.Series("start", starts, pl.Int64)
     firsts = pl.Series("first", first_lines, pl.Int64)
     g = pl.int_range(0, total, dtype=pl.Int64, eager=True)
-    if bad:
-        g = pl.DataFrame({"g": g}).filter(~pl.col("g").is_in(bad)).to_series()
     chunk = (offsets.search_sorted(g, side="right") - 1).cast(pl.UInt32)
-    line = g - offsets.gather(chunk) + firsts.gather(chunk)
-    df = pl.from_arrow(table)
-    if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table
-        raise TypeError("expected a DataFrame")
-    df = df.with_columns(chunk.alias("_chunk"), line.alias("_line"))
-    invalid = []
-    for gl, (text, n) in zip(bad, invalid_text, strict=True):
-        ci = int(offsets.search_sorted(gl, side="right")) - 1
-        invalid.append((ci, gl - starts[ci] + first_lines[ci], text.rstrip("\r\n"), n))
-    return ManyRows(df, invalid)
-
-
-def _find_lines(buf: bytes, texts: list[str]) -> list[int] | None:
-    """The 0-based line of each text (whole lines, in order), or None if one is missing."""
-    out: list[int] = []
-    pos, line, after = 0, 0, 0
-    for t in texts:
-        needle = t.rstrip("\r\n").encode("utf-8")
-        at = after
-        while True:
-            at = buf.find(needle, at)
-            if at < 0:
-                return None
-            end = at + len(needle)
-            if (at == 0 or buf[at - 1] == 10) and buf[end : end + 1] in (b"\n", b"\r"):
-                break
-            at += 1
-        line += buf.count(b"\n", pos, at)
-        out.append(line)
-        pos, after = at, end
-    return out
+    raw = pl.col("_raw").str.strip_suffix("\r")
+    inside = [pl.col(c).str.count_matches(delimiter, literal=True) for c in quoted]
+    n_fields = raw.str.count_matches(delimiter, literal=True) + 1
+    if inside:
+        n_fields = n_fields - pl.sum_horizontal(inside)
+    df = pl.concat([fields, lines], how="horizontal").with_columns(
+        raw.alias("_raw"),
+        chunk.alias("_chunk"),
+        (g - offsets.gather(chunk) + firsts.gather(chunk)).alias("_line"),
+        n_fields.alias("_fields"),
+    )
+    if df.select((pl.col("_raw") == "").any()).item():
+        df = df.filter(pl.col("_raw") != "")  # blank lines are no rows
+    # The quick count is off when a field outside ``quoted`` holds a delimiter: the
+    # few rows it finds odd are counted exactly.
+    widths = [len(names), *accept]
+    odd = df.select(pl.arg_where(~pl.col("_fields").is_in(widths))).to_series()
+    if len(odd):
+        texts = df.get_column("_raw").gather(odd).to_list()
+        exact = [len(next(csv.reader([t], delimiter=delimiter), [])) for t in texts]
+        df = df.with_columns(df.get_column("_fields").scatter(odd, exact))
+    return ManyRows(df, widths)

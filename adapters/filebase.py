@@ -445,11 +445,39 @@ class FileAdapter(Adapter):
         manifest: dict[str, Any],
         errors: list[str],
     ) -> Iterator[Batch]:
-        """Every chunk parsed, then joined by :meth:`combine` into one batch."""
+        """Chunks parsed and joined by :meth:`combine` a window (GROUP_BYTES) at a time.
+
+        What :meth:`combine` keeps (the sessions still open) is carried from one window
+        to the next as it is from one run to the next, so memory is one window's
+        events, however many files a read covers.
+        """
+        state = request.state if request.mode == "incremental" else {}
         frames: list[pl.DataFrame] = []
         q = Quarantined.empty()
         units: list[str] = []
-        read = 0
+        read = size = 0
+
+        def window() -> Iterator[Batch]:
+            nonlocal state, q, read, size
+            rows, extra = self.combine(frames, request, state, q)
+            state = {"files": dict(manifest), **extra}
+            yield Batch(
+                table=self.batch_table(),
+                rows=rows,
+                quarantined=q,
+                rows_read=read,
+                checkpoint=state,
+                unit=units[0] if units else None,
+                progress=(len(units), len(units)),
+            )
+            # The window's other files are committed with the same flush.
+            for unit in units[1:]:
+                yield Batch(table=self.batch_table(), rows=rows.clear(), unit=unit)
+            frames.clear()
+            units.clear()
+            q, read, size = Quarantined.empty(), 0, 0
+
+        emitted = False
         for w in work:
             try:
                 events, bad, n = self._run_parse(w, request)
@@ -461,20 +489,12 @@ class FileAdapter(Adapter):
             q.extend(bad)
             units.append(w.unit)
             read += n
-        state = request.state if request.mode == "incremental" else {}
-        rows, extra = self.combine(frames, request, state, q)
-        yield Batch(
-            table=self.batch_table(),
-            rows=rows,
-            quarantined=q,
-            rows_read=read,
-            checkpoint={"files": manifest, **extra},
-            unit=units[0] if units else None,
-            progress=(len(units), len(units)),
-        )
-        # The other files of this read are committed with the same flush.
-        for unit in units[1:]:
-            yield Batch(table=self.batch_table(), rows=rows.clear(), unit=unit)
+            size += w.size
+            if size >= GROUP_BYTES:
+                yield from window()
+                emitted = True
+        if units or not emitted:
+            yield from window()
 
     def batch_table(self) -> str:
         return self.tables[0]

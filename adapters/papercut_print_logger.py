@@ -174,37 +174,18 @@ class PaperCutPrintLogger(FileAdapter):
         # of the other form is read too.
         trailing = next((_trailing_comma(b) for b in bodies if b), True)
         names = FIELDS if trailing else NAMES
-        many = read_csv_many(bodies, firsts, names)
+        many = read_csv_many(
+            bodies,
+            firsts,
+            names,
+            accept=(len(NAMES),) if trailing else (len(FIELDS),),
+            quoted=("Document Name",),
+        )
         if many is None:
             return None
         df = many.frame
         if not trailing:
             df = df.with_columns(pl.lit("").alias("_trailing"))
-        q = Quarantined.empty()
-        rescued = []
-        for ci, line, text, fields in many.invalid:
-            if fields in (len(NAMES), len(FIELDS)):
-                values = next(csv.reader([text]))[: len(NAMES)]
-                rescued.append(
-                    {
-                        **dict(zip(NAMES, values, strict=True)),
-                        "_trailing": "",
-                        "_chunk": ci,
-                        "_line": line,
-                    }
-                )
-            else:
-                q.add(
-                    f"{chunks[ci].path}:{line}",
-                    f"expected {len(NAMES)} fields (+ trailing comma), found {fields}",
-                    text,
-                )
-        if rescued:
-            extra = pl.DataFrame(
-                rescued,
-                schema={**{f: pl.String for f in FIELDS}, "_chunk": pl.UInt32, "_line": pl.Int64},
-            )
-            df = pl.concat([df.select(extra.columns), extra]).sort("_chunk", "_line")
         files = pl.DataFrame(
             {
                 "_chunk": pl.Series(range(len(chunks)), dtype=pl.UInt32),
@@ -213,25 +194,19 @@ class PaperCutPrintLogger(FileAdapter):
             }
         )
         df = df.join(files, on="_chunk", how="left", maintain_order="left")
-        rows, bad = self._to_canonical(df, self.opt("timezone") or request.timezone)
-        if len(bad):
-            by_path = {str(c.path): i for i, c in enumerate(chunks)}
-            lines: dict[int, list[bytes]] = {}
-            raws = []
-            for loc in bad.location:
-                path, _, n = loc.rpartition(":")
-                ci = by_path[path]
-                if ci not in lines:
-                    lines[ci] = bodies[ci].split(b"\n")
-                raws.append(lines[ci][int(n) - firsts[ci]].rstrip(b"\r").decode("utf-8"))
-            bad.raw = raws
-        q.extend(bad)
+        width = (
+            many.bad_width(),
+            pl.format(f"expected {len(NAMES)} fields (+ trailing comma), found {{}}", "_fields"),
+        )
+        rows, q = self._to_canonical(df, self.opt("timezone") or request.timezone, width)
         for c in chunks:
             c.memo["encoding"] = "utf-8"
         return rows, q, rows.height + len(q)
 
     @staticmethod
-    def _to_canonical(df: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, Quarantined]:
+    def _to_canonical(
+        df: pl.DataFrame, tz: str, width: tuple[pl.Expr, pl.Expr] | None = None
+    ) -> tuple[pl.DataFrame, Quarantined]:
         time = parse_time(pl.col("Time"), ("%Y-%m-%d %H:%M:%S",), tz)
         # PaperCut writes plain integers: a direct cast is enough (and much cheaper).
         pages = pl.col("Pages").str.strip_chars().cast(pl.Int64, strict=False)
@@ -268,7 +243,10 @@ class PaperCutPrintLogger(FileAdapter):
                 pl.format("Grayscale {} is not GRAYSCALE or NOT GRAYSCALE", pl.col("Grayscale")),
             ),
         ]
-        good, q = split_bad(df, checks)
+        # A record of another width is quarantined for that alone (its fields are shifted).
+        df, q = split_bad(df, [width]) if width is not None else (df, Quarantined.empty())
+        good, bad = split_bad(df, checks)
+        q.extend(bad)
         duplex = pl.col("_duplex") == "DUPLEX"
         per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
         sheets = (
