@@ -207,95 +207,79 @@ def _stdlib(
 class ManyRows:
     """CSV bodies of several chunks parsed in one call: string columns, ``_chunk``, ``_line``."""
 
-    #: Every field a string (missing ones empty), ``_raw`` (the line), ``_chunk``
-    #: (index), ``_line`` and ``_fields`` (the record's number of fields).
+    #: The fields as strings (missing ones empty), ``_more`` (non-empty when a record
+    #: has more fields than names), ``_chunk`` (index of its body) and ``_line``.
     frame: pl.DataFrame
-    #: The numbers of fields a record may have; a row with another is the caller's
-    #: to quarantine (``bad_width``).
-    widths: list[int]
+    bodies: list[bytes]
+    first_lines: list[int]
+    delimiter: str = ","
 
-    def bad_width(self) -> pl.Expr:
-        """True for rows whose number of fields is not one of ``widths``."""
-        return ~pl.col("_fields").is_in(self.widths)
+    def texts(self, rows: pl.DataFrame) -> list[str]:
+        """The lines of a few rows (by ``_chunk`` and ``_line``), from the bodies."""
+        split: dict[int, list[bytes]] = {}
+        out = []
+        for ci, line in rows.select("_chunk", "_line").iter_rows():
+            if ci not in split:
+                split[ci] = self.bodies[ci].split(b"\n")
+            out.append(split[ci][line - self.first_lines[ci]].rstrip(b"\r").decode("utf-8"))
+        return out
+
+    def width(self, text: str) -> int:
+        """The number of fields of one record's text."""
+        return len(next(csv.reader([text], delimiter=self.delimiter), []))
 
 
 def read_csv_many(
-    bodies: list[bytes],
-    first_lines: list[int],
-    names: list[str],
-    *,
-    accept: tuple[int, ...] = (),
-    quoted: tuple[str, ...] = (),
-    delimiter: str = ",",
+    bodies: list[bytes], first_lines: list[int], names: list[str], *, delimiter: str = ","
 ) -> ManyRows | None:
-    """Parse many header-less CSV bodies in one polars plan (the fast path), or None.
+    """Parse many header-less CSV bodies in one parallel polars scan (the fast path), or None.
 
-    The bodies (UTF-8, each ending at a line end) are parsed in parallel, and also
-    read as plain lines: a row's fields are its line's delimiters, less those inside
-    the ``quoted`` columns, plus one; the few rows where that is not ``len(names)``
-    or in ``accept`` are counted exactly by the csv module. None (parse each body
+    The bodies must be UTF-8 and each end at a line end. A record with fewer fields
+    than names has the rest empty; one with more has ``_more`` set: a record whose
+    width matters is counted exactly (:meth:`ManyRows.width`) among the few rows a
+    kind's checks find bad. A blank line is an all-empty row. None (parse each body
     alone, the careful way) when a row may not be one line: a record over several
-    lines, a bare CR, a NUL, a first row of another width, or invalid UTF-8.
+    lines, a bare CR, a first row of another width, or invalid UTF-8.
     """
     bodies = [b if b.endswith(b"\n") else b + b"\n" for b in bodies]
     for b in bodies:
-        if b.count(b"\r") != b.count(b"\r\n") or b"\x00" in b:
+        if b"\r" in b and b.count(b"\r") != b.count(b"\r\n"):
             return None
         first = b[: b.find(b"\n")].rstrip(b"\r").decode("utf-8", "replace")
-        width = len(next(csv.reader([first], delimiter=delimiter), []))
-        if first and width != len(names):
+        if first and len(next(csv.reader([first], delimiter=delimiter), [])) != len(names):
             return None  # the parser takes its width from each body's first row
     counts = [b.count(b"\n") for b in bodies]
-    total = sum(counts)
+    more = ["_more", "_more2"]
     try:
-        fields = pl.scan_csv(
+        df = pl.scan_csv(
             bodies,
             has_header=False,
             separator=delimiter,
-            schema=dict.fromkeys(names, pl.String),
+            schema=dict.fromkeys([*names, *more], pl.String),
             truncate_ragged_lines=True,
             empty_string_is_null=False,
             missing_columns="insert",
         ).collect()
-        lines = pl.scan_csv(
-            bodies,
-            has_header=False,
-            separator="\x00",
-            quote_char=None,
-            schema={"_raw": pl.String},
-            truncate_ragged_lines=True,
-            empty_string_is_null=False,
-        ).collect()
     except pl.exceptions.PolarsError:
         return None  # invalid UTF-8, say
-    if fields.height != total or lines.height != total:
+    if df.height != sum(counts):
         return None  # a record over several lines: not one row per line
-    starts = [0]
-    for c in counts[:-1]:
-        starts.append(starts[-1] + c)
-    offsets = pl.Series("start", starts, pl.Int64)
-    firsts = pl.Series("first", first_lines, pl.Int64)
-    g = pl.int_range(0, total, dtype=pl.Int64, eager=True)
-    chunk = (offsets.search_sorted(g, side="right") - 1).cast(pl.UInt32)
-    raw = pl.col("_raw").str.strip_suffix("\r")
-    inside = [pl.col(c).str.count_matches(delimiter, literal=True) for c in quoted]
-    n_fields = raw.str.count_matches(delimiter, literal=True) + 1
-    if inside:
-        n_fields = n_fields - pl.sum_horizontal(inside)
-    df = pl.concat([fields, lines], how="horizontal").with_columns(
-        raw.alias("_raw"),
+    n = len(bodies)
+    chunk = pl.select(
+        pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.Series(counts, dtype=pl.UInt32)).explode()
+    ).to_series()
+    # A row's line: its position in the whole, less its body's start, plus that
+    # body's first line.
+    shift, start = [], 0
+    for count, first in zip(counts, first_lines, strict=True):
+        shift.append(first - start)
+        start += count
+    line = pl.int_range(df.height, dtype=pl.Int64, eager=True) + pl.Series(
+        shift, dtype=pl.Int64
+    ).gather(chunk)
+    df = df.with_columns(
+        ((pl.col("_more") != "") | (pl.col("_more2") != "")).alias("_more"),
         chunk.alias("_chunk"),
-        (g - offsets.gather(chunk) + firsts.gather(chunk)).alias("_line"),
-        n_fields.alias("_fields"),
-    )
-    if df.select((pl.col("_raw") == "").any()).item():
-        df = df.filter(pl.col("_raw") != "")  # blank lines are no rows
-    # The quick count is off when a field outside ``quoted`` holds a delimiter: the
-    # few rows it finds odd are counted exactly.
-    widths = [len(names), *accept]
-    odd = df.select(pl.arg_where(~pl.col("_fields").is_in(widths))).to_series()
-    if len(odd):
-        texts = df.get_column("_raw").gather(odd).to_list()
-        exact = [len(next(csv.reader([t], delimiter=delimiter), [])) for t in texts]
-        df = df.with_columns(df.get_column("_fields").scatter(odd, exact))
-    return ManyRows(df, widths)
+        line.alias("_line"),
+    ).drop("_more2")
+    return ManyRows(df, bodies, first_lines, delimiter)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -173,14 +174,7 @@ class PaperCutPrintLogger(FileAdapter):
         # The row form (with or without the trailing comma) is the first row's; a row
         # of the other form is read too.
         trailing = next((_trailing_comma(b) for b in bodies if b), True)
-        names = FIELDS if trailing else NAMES
-        many = read_csv_many(
-            bodies,
-            firsts,
-            names,
-            accept=(len(NAMES),) if trailing else (len(FIELDS),),
-            quoted=("Document Name",),
-        )
+        many = read_csv_many(bodies, firsts, FIELDS if trailing else NAMES)
         if many is None:
             return None
         df = many.frame
@@ -194,18 +188,30 @@ class PaperCutPrintLogger(FileAdapter):
             }
         )
         df = df.join(files, on="_chunk", how="left", maintain_order="left")
-        width = (
-            many.bad_width(),
-            pl.format(f"expected {len(NAMES)} fields (+ trailing comma), found {{}}", "_fields"),
+        more = (pl.col("_more"), "more fields")  # its reason is the width, below
+        rows, bad = self._to_canonical(
+            df, self.opt("timezone") or request.timezone, more, many.texts
         )
-        rows, q = self._to_canonical(df, self.opt("timezone") or request.timezone, width)
+        # The few bad rows: a blank line is none; a record of another width is
+        # quarantined for that alone (its other fields are shifted).
+        q = Quarantined.empty()
+        for location, reason, raw in zip(bad.location, bad.reason, bad.raw, strict=True):
+            width = many.width(raw) if raw.strip() else 0
+            if not width:
+                continue
+            if width not in (len(NAMES), len(FIELDS)):
+                reason = f"expected {len(NAMES)} fields (+ trailing comma), found {width}"
+            q.add(location, reason, raw)
         for c in chunks:
             c.memo["encoding"] = "utf-8"
         return rows, q, rows.height + len(q)
 
     @staticmethod
     def _to_canonical(
-        df: pl.DataFrame, tz: str, width: tuple[pl.Expr, pl.Expr] | None = None
+        df: pl.DataFrame,
+        tz: str,
+        more: tuple[pl.Expr, str] | None = None,
+        raw_of: Callable[[pl.DataFrame], list[str]] | None = None,
     ) -> tuple[pl.DataFrame, Quarantined]:
         time = parse_time(pl.col("Time"), ("%Y-%m-%d %H:%M:%S",), tz)
         # PaperCut writes plain integers: a direct cast is enough (and much cheaper).
@@ -243,10 +249,9 @@ class PaperCutPrintLogger(FileAdapter):
                 pl.format("Grayscale {} is not GRAYSCALE or NOT GRAYSCALE", pl.col("Grayscale")),
             ),
         ]
-        # A record of another width is quarantined for that alone (its fields are shifted).
-        df, q = split_bad(df, [width]) if width is not None else (df, Quarantined.empty())
-        good, bad = split_bad(df, checks)
-        q.extend(bad)
+        if more is not None:
+            checks.append(more)
+        good, q = split_bad(df, checks, raw_of=raw_of)
         duplex = pl.col("_duplex") == "DUPLEX"
         per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
         sheets = (
