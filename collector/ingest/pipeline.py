@@ -11,7 +11,6 @@ A source that fails is recorded and the next source still runs.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -32,7 +31,7 @@ from workstyle.adapters.parsing import split_bad
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.errors import CollectorError, ConfigError, QuotaExhausted
 from workstyle.collector.ingest.state import SourceState, StateStore
-from workstyle.collector.ingest.store import Store, UpsertResult, month_key, month_start
+from workstyle.collector.ingest.store import Store, UpsertResult, month_start
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import Pseudonymiser
 from workstyle.collector.secrets import read_secret
@@ -275,32 +274,26 @@ class Pipeline:
             spec = schemas.get(table)
             frame = pl.concat(frames, how="diagonal_relaxed")
             frames.clear()
-            # Validated, pseudonymised and written a month at a time: the copies these
-            # steps make are one partition's, not the whole buffer's.
-            parts = [frame]
-            if spec.monthly and frame.height > 1 and spec.partition_by in frame.columns:
-                # A partition column not yet of the stored type is validated whole.
-                with contextlib.suppress(pl.exceptions.PolarsError):
-                    parts = frame.with_columns(month_key(spec).alias("__month")).partition_by(
-                        "__month", maintain_order=True, include_key=False
-                    )
+            # Validated and pseudonymised once per flush (a few large columnar steps),
+            # then split into months once: the store writes each without splitting again.
+            rows, bad, outside = self._prepare(spec, frame, source, request)
             del frame
-            for part in parts:
-                rows, bad, outside = self._prepare(spec, part, source, request)
-                res.outside_window += outside
-                res.by_table[table] = res.by_table.get(table, 0) + rows.height
-                newest = _newest(spec, rows, self.cfg.timezone)
-                if newest is not None and (res.newest_event is None or newest > res.newest_event):
-                    res.newest_event = newest
-                if bad.height:
-                    quarantine.append(bad)
-                if dry_run:
-                    continue
-                upserted: UpsertResult = self.store.upsert(spec, source.name, rows, ingested_at)
-                res.new += upserted.new
-                res.updated += upserted.updated
-                res.unchanged += upserted.unchanged
-                res.duplicates += upserted.duplicates
+            res.outside_window += outside
+            res.by_table[table] = res.by_table.get(table, 0) + rows.height
+            newest = _newest(spec, rows, self.cfg.timezone)
+            if newest is not None and (res.newest_event is None or newest > res.newest_event):
+                res.newest_event = newest
+            if bad.height:
+                quarantine.append(bad)
+            if dry_run:
+                return
+            upserted = UpsertResult()
+            for month, part in self.store.months(spec, rows):
+                upserted += self.store.upsert_partition(spec, source.name, month, part, ingested_at)
+            res.new += upserted.new
+            res.updated += upserted.updated
+            res.unchanged += upserted.unchanged
+            res.duplicates += upserted.duplicates
 
         def flush(keep_from: int | None = None) -> None:
             """Write the buffers; with ``keep_from``, keep rows of that month and later."""

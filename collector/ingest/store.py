@@ -129,16 +129,24 @@ class Store(DatasetReader):
     ) -> UpsertResult:
         """Merge ``rows`` (canonical columns, valid) into their month partitions."""
         result = UpsertResult()
+        for month, part in self.months(spec, rows):
+            result += self.upsert_partition(spec, source, month, part, ingested_at)
+        return result
+
+    @staticmethod
+    def months(spec: TableSpec, rows: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+        """The rows split into their partitions, with each partition's name."""
         if rows.height == 0:
-            return result
+            return []
+        if not spec.monthly:
+            return [("all", rows)]
         # Split on a cheap integer month and format the name once per partition: the
         # month string of every row (strftime) cost more than the split itself.
         rows = rows.with_columns(month_key(spec).alias("__month"))
-        for part in rows.partition_by("__month", maintain_order=True):
-            part = part.drop("__month")
-            month = part.head(1).select(month_expr(spec)).item()
-            result += self.upsert_partition(spec, source, month, part, ingested_at)
-        return result
+        out = []
+        for part in rows.partition_by("__month", maintain_order=True, include_key=False):
+            out.append((part.head(1).select(month_expr(spec)).item(), part))
+        return out
 
     def upsert_partition(
         self, spec: TableSpec, source: str, month: str, rows: pl.DataFrame, ingested_at: dt.datetime
