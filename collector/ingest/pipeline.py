@@ -31,7 +31,7 @@ from workstyle.adapters.parsing import split_bad
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.errors import CollectorError, ConfigError, QuotaExhausted
 from workstyle.collector.ingest.state import SourceState, StateStore
-from workstyle.collector.ingest.store import Store, UpsertResult, month_start
+from workstyle.collector.ingest.store import MonthStream, Store, UpsertResult
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import Pseudonymiser
 from workstyle.collector.secrets import read_secret
@@ -41,8 +41,10 @@ from workstyle.schemas.tables import empty as empty_table
 
 log = logging.getLogger("collector")
 
-#: Rows buffered (all tables of a source) before a flush into the store.
-FLUSH_ROWS = 1_000_000
+#: Rows buffered (all tables of a source) before a flush into the store. A month's
+#: partition is written across flushes (MonthStream), so this bounds memory, not the
+#: number of times a month is written.
+FLUSH_ROWS = 300_000
 #: Longest time read rows wait in the buffer: progress of a slow source is committed
 #: at least this often, so a killed run loses at most this much work.
 FLUSH_SECONDS = 60.0
@@ -269,6 +271,9 @@ class Pipeline:
         #: Per batch not yet committed: the newest partition month of its rows (None:
         #: no rows), its checkpoint and unit, in read order.
         pending: list[tuple[int | None, dict[str, Any] | None, str | None]] = []
+        #: New partitions being written across flushes, by table and month: each month
+        #: is written once per run, however many flushes its rows span.
+        streams: dict[tuple[str, int], MonthStream] = {}
 
         def write(table: str, frames: list[pl.DataFrame], ingested_at: dt.datetime) -> None:
             spec = schemas.get(table)
@@ -289,40 +294,51 @@ class Pipeline:
                 return
             upserted = UpsertResult()
             for month, part in self.store.months(spec, rows):
-                upserted += self.store.upsert_partition(spec, source.name, month, part, ingested_at)
+                key = (table, _month_number(month))
+                stream = streams.get(key)
+                if stream is None and key[1]:
+                    stream = self.store.open_month(spec, source.name, month, ingested_at)
+                    if stream is not None:
+                        streams[key] = stream
+                if stream is not None:
+                    upserted += stream.write(part)
+                else:  # the partition exists: merged (upserted) now
+                    upserted += self.store.upsert_partition(
+                        spec, source.name, month, part, ingested_at
+                    )
             res.new += upserted.new
             res.updated += upserted.updated
             res.unchanged += upserted.unchanged
             res.duplicates += upserted.duplicates
 
-        def flush(keep_from: int | None = None) -> None:
-            """Write the buffers; with ``keep_from``, keep rows of that month and later."""
+        def flush(final: bool = True) -> None:
+            """Write the buffers; unless ``final``, each table's newest month stays open."""
             nonlocal buffered, pending
             ingested_at = dt.datetime.now(dt.UTC)
-            kept: dict[str, list[pl.DataFrame]] = {}
             for table, frames in buffers.items():
-                if keep_from is not None:
-                    spec = schemas.get(table)
-                    whole = pl.concat(frames, how="diagonal_relaxed")
-                    later = (pl.col(spec.partition_by) >= month_start(spec, keep_from)).fill_null(
-                        False
-                    )
-                    kept[table] = [whole.filter(later)]
-                    frames[:] = [whole.filter(~later)]
-                    del whole
                 write(table, frames, ingested_at)
+            # Files come in time order: a month older than the newest of its table is
+            # complete, and becomes visible now.
+            newest: dict[str, int] = {}
+            for table, month in streams:
+                newest[table] = max(newest.get(table, 0), month)
+            for (table, month), stream in list(streams.items()):
+                if final or month < newest[table]:
+                    stream.close()
+                    del streams[(table, month)]
             # Counted once written: the run line never reports rows _quarantine lacks.
             held = sum(f.height for f in quarantine)
             if not dry_run and quarantine:
                 q = pl.concat(quarantine, how="vertical_relaxed")
                 self.store.upsert(QUARANTINE, source.name, q, ingested_at)
             res.quarantined += held
-            # The batches whose rows are all written: every one, or those before the
-            # first batch with a row of a kept month.
+            # The batches whose rows are all visible: those before the first batch with
+            # a row of a month still open.
             n = len(pending)
-            if keep_from is not None:
+            if streams:
+                still_open = min(month for _, month in streams)
                 n = next(
-                    (i for i, (m, _, _) in enumerate(pending) if m is not None and m >= keep_from),
+                    (i for i, (m, _, _) in enumerate(pending) if m is not None and m >= still_open),
                     n,
                 )
             committed, pending = pending[:n], pending[n:]
@@ -339,9 +355,8 @@ class Pipeline:
                         source.name, state.identity, request.start, request.end, done
                     )
             buffers.clear()
-            buffers.update({t: f for t, f in kept.items() if f[0].height})
             quarantine.clear()
-            buffered = sum(f.height for fs in buffers.values() for f in fs)
+            buffered = 0
 
         last_flush = time.monotonic()
         try:
@@ -357,26 +372,24 @@ class Pipeline:
                             ).alias(LOCATION_COL)
                         )
                     buffers.setdefault(batch.table, []).append(rows)
-                newest_month = _newest_month(batch.table, rows)
                 if len(batch.quarantined):
                     quarantine.append(self._quarantine_frame(batch.table, batch.quarantined))
                 buffered += rows.height + len(batch.quarantined)
-                pending.append((newest_month, batch.checkpoint, batch.unit))
+                pending.append((_newest_month(batch.table, rows), batch.checkpoint, batch.unit))
                 if batch.progress and self.progress:
                     self.progress(source.name, *batch.progress)
                 if adapter.commit_each_batch or time.monotonic() - last_flush >= FLUSH_SECONDS:
                     flush()
                     last_flush = time.monotonic()
                 elif buffered >= self.flush_rows:
-                    # Files come in time order: the months before the newest are complete
-                    # and are written now, once; the newest waits for its other rows
-                    # (unless it alone fills the buffer).
-                    keep = _newest_buffered(buffers)
-                    flush(keep if keep is not None and _older_rows(buffers, keep) else None)
-                    last_flush = time.monotonic()
+                    flush(final=False)
         finally:
             # Whatever was read before a failure is valid: commit it and its checkpoint.
-            flush()
+            try:
+                flush()
+            finally:
+                for stream in streams.values():
+                    stream.abort()  # left open only when the flush failed: none shows
 
     # -- validation and privacy ------------------------------------------------------
     def _prepare(
@@ -496,26 +509,10 @@ def _newest_month(table: str, rows: pl.DataFrame) -> int | None:
     return None  # not of the stored type: validation says why
 
 
-def _newest_buffered(buffers: dict[str, list[pl.DataFrame]]) -> int | None:
-    """The newest month in the buffer, when it holds one monthly table (else None)."""
-    if len(buffers) != 1:
-        return None
-    ((table, frames),) = buffers.items()
-    months = [m for f in frames if (m := _newest_month(table, f)) is not None]
-    return max(months) if months else None
-
-
-def _older_rows(buffers: dict[str, list[pl.DataFrame]], month: int) -> bool:
-    """Whether some buffered row is of a month before ``month`` (something to write)."""
-    ((table, frames),) = buffers.items()
-    spec = schemas.get(table)
-    start = month_start(spec, month)
-    return any(
-        f.height
-        and spec.partition_by in f.columns
-        and f.select((pl.col(spec.partition_by) < start).any()).item()
-        for f in frames
-    )
+def _month_number(month: str) -> int:
+    """``YYYY-MM`` as year * 100 + month (0 for a table not split by month)."""
+    year, _, mm = month.partition("-")
+    return int(year) * 100 + int(mm) if mm.isdigit() and year.isdigit() else 0
 
 
 def _note_files(adapter: Adapter, res: SourceResult) -> None:

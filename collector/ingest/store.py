@@ -79,17 +79,6 @@ def month_key(spec: TableSpec) -> pl.Expr:
     return c.dt.year() * 100 + c.dt.month()
 
 
-def month_start(spec: TableSpec, key: int) -> Any:
-    """The first value of the partition column in the month ``key`` (see month_key)."""
-    col = spec.field(spec.partition_by)
-    if pa.types.is_integer(col.type):
-        return key
-    year, month = divmod(key, 100)
-    if pa.types.is_timestamp(col.type):
-        return dt.datetime(year, month, 1, tzinfo=dt.UTC if col.type.tz else None)
-    return dt.date(year, month, 1)
-
-
 class Store(DatasetReader):
     """The dataset, writable: atomic partition replacement and upserts by natural key."""
 
@@ -194,6 +183,15 @@ class Store(DatasetReader):
             partitions_written=1,
         )
 
+    def open_month(
+        self, spec: TableSpec, source: str, month: str, ingested_at: dt.datetime
+    ) -> MonthStream | None:
+        """A stream writing a partition that does not exist yet; None when it exists."""
+        path = self.partition_file(spec.name, source, month)
+        if self.exists(path):
+            return None
+        return MonthStream(self, spec, source, month, path, ingested_at)
+
     def cleanup_temp(self) -> int:
         """Remove hidden temporary files a killed writer left behind (call under the lock)."""
         removed = 0
@@ -212,6 +210,97 @@ class Store(DatasetReader):
                 self.fs.delete_file(info.path)
                 removed += 1
         return removed
+
+
+class MonthStream:
+    """A new partition written in parts across flushes, visible only once closed.
+
+    Each part becomes row groups of a hidden temporary file beside the partition;
+    :meth:`close` makes it the partition (fsync, rename), :meth:`abort` removes it.
+    A key seen in an earlier part cannot be replaced in a stream: :meth:`write`
+    then closes the stream and merges that part into the partition as an upsert.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        spec: TableSpec,
+        source: str,
+        month: str,
+        path: str,
+        ingested_at: dt.datetime,
+    ) -> None:
+        self.store, self.spec, self.source, self.month = store, spec, source, month
+        self.path, self.ingested_at = path, ingested_at
+        directory, _, name = path.rpartition("/")
+        store.fs.create_dir(directory, recursive=True)
+        self.tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
+        self.schema = _polars_arrow(spec.schema)
+        self.writer: pq.ParquetWriter | None = None
+        self.keys: list[pl.Series] = []
+        self.closed = False
+
+    def write(self, rows: pl.DataFrame) -> UpsertResult:
+        """Append valid canonical rows (or merge them, if a key repeats an earlier part)."""
+        if self.closed:
+            return self.store.upsert_partition(
+                self.spec, self.source, self.month, rows, self.ingested_at
+            )
+        key = list(self.spec.key)
+        given = rows.height
+        if rows.select(pl.struct(key).is_duplicated().any()).item():
+            rows = rows.unique(subset=key, keep="last", maintain_order=True)
+        dups = given - rows.height
+        hashes = rows.select(pl.struct(key).hash(seed=0)).to_series()
+        if self.keys and hashes.is_in(pl.concat(self.keys).implode()).any():
+            self.close()
+            result = self.store.upsert_partition(
+                self.spec, self.source, self.month, rows, self.ingested_at
+            )
+            result.duplicates += dups
+            return result
+        self.keys.append(hashes)
+        new = _conform(
+            self.spec,
+            rows.with_columns(
+                pl.lit(self.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
+            ),
+        )
+        table = new.to_arrow().cast(self.schema)
+        if self.writer is None:
+            self.out = self.store.fs.open_output_stream(self.tmp)
+            self.writer = pq.ParquetWriter(self.out, self.schema, compression="zstd")
+        self.writer.write_table(table)
+        return UpsertResult(new=new.height, duplicates=dups)
+
+    def close(self) -> int:
+        """Make the written parts the partition; the number of files written (0 or 1)."""
+        if self.closed:
+            return 0
+        self.closed = True
+        self.keys = []
+        if self.writer is None:
+            return 0
+        try:
+            self.writer.close()
+            self.out.close()
+            if self.store._local:
+                _fsync(self.tmp)
+            self.store.fs.move(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return 1
+
+    def abort(self) -> None:
+        """Remove the temporary file (a run that failed leaves no half partition)."""
+        self.closed = True
+        with contextlib.suppress(OSError, FileNotFoundError):
+            if self.writer is not None:
+                self.writer.close()
+                self.out.close()
+        with contextlib.suppress(OSError, FileNotFoundError):
+            self.store.fs.delete_file(self.tmp)
 
 
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
