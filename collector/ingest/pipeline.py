@@ -44,7 +44,7 @@ log = logging.getLogger("collector")
 #: Rows buffered (all tables of a source) before a flush into the store. A month's
 #: partition is written across flushes (MonthStream), so this bounds memory, not the
 #: number of times a month is written.
-FLUSH_ROWS = 300_000
+FLUSH_ROWS = 100_000
 #: Longest time read rows wait in the buffer: progress of a slow source is committed
 #: at least this often, so a killed run loses at most this much work.
 FLUSH_SECONDS = 60.0
