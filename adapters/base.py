@@ -82,6 +82,12 @@ class Batch:
     unit: str | None = None
     #: Progress hint: units done so far and in total, when the adapter knows.
     progress: tuple[int, int] | None = None
+    #: Spans ``[start, end)`` (UTC) of this unit the source can no longer supply
+    #: (older than its API keeps); reported, never silently skipped.
+    unavailable: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+    #: Rows left out on purpose by a configured rule (counted in ``rows_read``): one row
+    #: per location x rule x month with columns location, rule, period (YYYY-MM), rows.
+    filtered: pl.DataFrame | None = None
 
 
 class Adapter(ABC):

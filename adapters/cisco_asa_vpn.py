@@ -363,7 +363,8 @@ def _with_time(df: pl.DataFrame, chunk: Chunk, tz: str, run_start: dt.datetime) 
     if stamped.height:
         memo["last_month"] = int(stamped.get_column("_month")[-1])
         memo["last_year"] = int(stamped.get_column("_year")[-1])
-        memo["year_rule"] = rule
+    if df.select((pl.col("_dated").is_null() & pl.col("_md").is_not_null()).any()).item():
+        memo["year_rule"] = rule  # only where a year had to be found
     return df
 
 

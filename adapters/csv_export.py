@@ -10,6 +10,11 @@ formats and the zone they are written in, and can compose a natural key from
 several headers when the export has no single id (a recurring meeting's instances
 share one meeting id, so ``meeting_id = ["会議ID", "開始日時"]``).
 
+Rows can be filtered on the file's own columns before mapping (``where`` /
+``exclude``, :mod:`.rowfilters`; counted per rule, never silent), columns can declare
+the unit they are written in (:mod:`.units`), and derivable columns (sheets, a
+duration, an end time) are filled by :mod:`workstyle.schemas.derivations`.
+
 Each file is recognised by a hash of its whole content: an unchanged file is not
 read again (nor a copy of it under another name), and a regenerated export is read
 whole; the store's upsert keeps one row per natural key.
@@ -26,6 +31,7 @@ import polars as pl
 import pyarrow as pa
 
 from workstyle import schemas
+from workstyle.adapters import csv_mapping, rowfilters, units
 from workstyle.adapters.base import Quarantined, ReadRequest
 from workstyle.adapters.csvread import read_csv_lines
 from workstyle.adapters.filebase import Chunk, FileAdapter
@@ -45,7 +51,10 @@ from workstyle.adapters.parsing import (
 from workstyle.collector.errors import SourceError
 from workstyle.collector.fiscal_year import parse_fiscal_year
 from workstyle.collector.options import Option
+from workstyle.schemas import derivations
 
+#: Joins the parts of a composite key. Not '/': the parts are often dates written
+#: with slashes (04/01/2022), and the keys already stored use '|'.
 COMPOSE_SEPARATOR = "|"
 
 
@@ -55,7 +64,8 @@ class CsvExport(FileAdapter):
     tables = tuple(schemas.TABLES)
     summary = (
         "Export files (CSV, gzip ok) mapped column by column to a canonical table;"
-        " Japanese headers, CP932, value maps and composite keys supported."
+        " Japanese headers, CP932, value maps, composite keys, row filters, declared units"
+        " and derived values (sheets, durations, end times) supported."
     )
     windowed = True
     options: ClassVar[tuple[Option, ...]] = (
@@ -87,7 +97,8 @@ class CsvExport(FileAdapter):
         Option(
             "compose",
             "table",
-            "Canonical column -> list of headers joined with '|' (composite natural keys).",
+            f"Canonical column -> list of headers joined with '{COMPOSE_SEPARATOR}'"
+            " (composite natural keys).",
             default={},
         ),
         Option(
@@ -100,6 +111,7 @@ class CsvExport(FileAdapter):
             default={},
         ),
         Option("constants", "table", "Canonical column -> value for every row.", default={}),
+        *csv_mapping.OPTIONS,
         Option(
             "timezone",
             "str",
@@ -113,7 +125,7 @@ class CsvExport(FileAdapter):
         spec = schemas.get(options["table"])
         problems: list[tuple[str, str]] = []
         known = set(spec.columns)
-        for key in ("columns", "compose", "values", "formats", "constants"):
+        for key in ("columns", "compose", "values", "formats", "constants", "units"):
             for col in options.get(key) or {}:
                 if col not in known:
                     problems.append(
@@ -136,6 +148,7 @@ class CsvExport(FileAdapter):
             | set(options.get("compose") or {})
             | set(options.get("constants") or {})
         )
+        provided |= csv_mapping.derivable(spec, provided)
         for col in spec.required:
             if col not in provided:
                 problems.append(
@@ -153,7 +166,7 @@ class CsvExport(FileAdapter):
                 problems.append(("timezone", f"unknown time zone {tz!r}"))
         if len(options.get("delimiter") or "") != 1:
             problems.append(("delimiter", "expected a single character"))
-        return problems
+        return problems + csv_mapping.problems(options, spec)
 
     @classmethod
     def output_tables(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
@@ -161,7 +174,7 @@ class CsvExport(FileAdapter):
 
     def recognise(self, path: Path, data: bytes) -> str:
         chunk = Chunk(path, "", 1, decode(data[:65536], self.opt("encoding"), path, 1)[0])
-        text = self._body(chunk)[0].split("\n", 1)[0]
+        text = self._body(chunk)[0].split("\n", 1)[0].rstrip("\r")
         df, _ = read_csv_lines(text, path, first_line=1, delimiter=self.opt("delimiter"))
         self._check_headers(path, [c.strip().lstrip("\ufeff") for c in df.columns])
         return "every mapped header present"
@@ -202,9 +215,30 @@ class CsvExport(FileAdapter):
             pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"),
             raw_text.get_column("_raw"),
         )
+        df, unjudged, chunk.filtered = self._filter(df, spec, tz, str(path))
+        q.extend(unjudged)
         rows, bad = self._to_canonical(df, spec, tz)
         q.extend(bad)
         return rows, q, total
+
+    def _filter(
+        self, df: pl.DataFrame, spec: schemas.TableSpec, tz: str, location: str
+    ) -> tuple[pl.DataFrame, Quarantined, pl.DataFrame]:
+        """Apply where/exclude before mapping; left-out rows counted per rule and month."""
+        rules = rowfilters.rules(self.source.options)
+        df = rowfilters.prepare(df, rules)
+        df, unjudged = split_bad(df, rowfilters.unjudged_checks(rules))
+        df, left = rowfilters.apply(df, rules)
+        field = spec.field(spec.partition_by)
+        raw = self._source_expr(spec.partition_by)
+        if raw is None or not left.height:
+            month = pl.lit(None, pl.String)
+        elif spec.partition_by == "fiscal_year":
+            month = csv_mapping.month_of(_fiscal_years(left, raw), field, tz)
+        else:
+            fmt = (self.opt("formats") or {}).get(spec.partition_by)
+            month = csv_mapping.month_of(_parse(field, raw, fmt, tz)[0], field, tz)
+        return df, unjudged, csv_mapping.filtered_counts(left, month, location)
 
     def _check_headers(self, path: Path, headers: list[str]) -> None:
         wanted = dict(self.opt("columns"))
@@ -212,6 +246,7 @@ class CsvExport(FileAdapter):
             for i, h in enumerate(hs):
                 wanted[f"{col}[{i}]"] = h
         present = set(headers)
+        wanted.update(rowfilters.headers(self.source.options))
         for col, header in wanted.items():
             if header not in present:
                 shown = ", ".join(h for h in headers if h != "_line")
@@ -253,6 +288,9 @@ class CsvExport(FileAdapter):
             if raw is None:
                 continue
             value, kind = _parse(field, raw, formats.get(field.name), tz)
+            unit = (self.opt("units") or {}).get(field.name)
+            if unit:
+                value, kind = units.convert(raw, field.name, unit)
             if field.name == "fiscal_year":
                 value, kind = _fiscal_years(df, raw), "a fiscal year (R5, 2023 or 令和5年度)"
             parsed.append(value.alias(field.name))
@@ -262,6 +300,7 @@ class CsvExport(FileAdapter):
             )
         df = df.with_columns(parsed)
         good, q = split_bad(df, checks)
+        good = derivations.derive(spec.name, good)
         keep = [f.name for f in spec.fields if f.name in good.columns]
         return good.select(*keep, "_location", "_raw"), q
 

@@ -28,7 +28,7 @@ from workstyle.collector.errors import SourceError
 
 #: Stands in for a bare CR while pyarrow parses (it would end the row there).
 _CR = "\ufffc"
-_BARE_CR = re.compile(r"\r(?!\n)")
+_BARE_CR = re.compile(r"\r(?!\n|$)")
 
 
 @dataclass

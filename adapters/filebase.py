@@ -16,6 +16,7 @@ Checkpoint shape: ``{"files": {identity: entry}, ...what combine keeps}``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections import deque
@@ -104,6 +105,8 @@ class Chunk:
     data: bytes = b""
     #: Notes a kind keeps per file between reads (e.g. the year of the last line).
     memo: dict[str, Any] = field(default_factory=dict)
+    #: Rows a kind left out on purpose (row filters), counted in the batch.
+    filtered: pl.DataFrame | None = None
 
     @property
     def location(self) -> str:
@@ -278,9 +281,10 @@ class FileAdapter(Adapter):
                 commit = _Commit(
                     manifest, identities, ident, entry, data, end, lines_after, chunk, stat, self
                 )
-                yield _Work(n, chunk, decoded, unit, commit, end - start)
-            except SourceError as exc:
-                errors.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                errors.append(_failure(path, exc))
+                continue
+            yield _Work(n, chunk, decoded, unit, commit, end - start)
 
     def _chunk(
         self,
@@ -324,8 +328,8 @@ class FileAdapter(Adapter):
             w.commit.prepare()
         try:
             many = self.parse_many([w.chunk for w in group], request)
-        except SourceError:
-            many = None  # one file's error: found and reported by parsing each alone
+        except Exception:  # noqa: BLE001 - one file's error: found by parsing each alone
+            many = None
         if many is None and len(group) > 1:
             # Try halves: one odd file (a record over two lines, say) costs only its half.
             half = len(group) // 2
@@ -367,6 +371,7 @@ class FileAdapter(Adapter):
                 rows=rows,
                 quarantined=q,
                 rows_read=read,
+                filtered=w.chunk.filtered,
                 checkpoint={**request.state, "files": dict(manifest)},
                 unit=w.unit,
                 progress=(w.n, total),
@@ -633,3 +638,20 @@ def quarantine_rows(df: pl.DataFrame, reason: str | pl.Expr, raw: str = "line") 
         reason=reasons,
         raw=df.get_column(raw).cast(pl.String).to_list(),
     )
+
+
+def live_chunk(path: Path, data: bytes, first_line: int, encoding: str) -> Chunk:
+    """A chunk of bytes the live readers tail, decoded as a read would.
+
+    Live views have no quarantine: a line that does not decode fails the poll of
+    that file (the nightly read quarantines that line alone).
+    """
+    text, _, bad = decode(data, encoding or "auto", path, first_line)
+    if len(bad):
+        raise SourceError(f"{bad.location[0]}: {bad.reason[0]}")
+    return Chunk(path, "live", first_line, text, data)
+
+
+def live_request(tz: str) -> ReadRequest:
+    """The request a live reader parses with: now, in the source's zone."""
+    return ReadRequest(mode="incremental", run_start=dt.datetime.now(dt.UTC), timezone=tz)

@@ -177,10 +177,10 @@ def decode(data: bytes, encoding: str, path: Path, first_line: int) -> tuple[str
         try:
             out.append(raw.decode(encoding))
         except UnicodeDecodeError as exc:
-            other = " (nor cp932)" if encoding == "utf-8" and _fails(raw, "cp932") else ""
+            other = " (nor CP932)" if encoding == "utf-8" and _fails(raw, "cp932") else ""
             q.add(
                 where,
-                f"not valid {encoding}{other} at byte {exc.start} of the line; the line was"
+                f"not valid {encoding.upper()}{other} at byte {exc.start} of the line; the line was"
                 " not read (check the source's encoding setting: utf-8, cp932 or auto)",
                 raw.decode(encoding, errors="backslashreplace"),
             )

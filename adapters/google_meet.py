@@ -6,7 +6,8 @@ started at the earliest ``event time - duration_seconds`` and ended at the lates
 event time. A conference belongs to the window holding its first event; each window
 is queried with ``max_meeting_hours`` of margin on both sides, so every event of its
 conferences is seen even when the meeting crosses a window edge, and a row is never
-written from half its events. Events are deduplicated on their id.
+written from half its events. Events are deduplicated on their id. The API answers
+for the last 180 days: no window is asked for anything older.
 """
 
 from __future__ import annotations
@@ -20,19 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.base import Quarantined
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, TokenCache
-from workstyle.adapters.webconf import (
+from workstyle.adapters.windowed import (
+    Page,
+    PageRequest,
     Window,
-    base_url,
-    finish,
-    make_client,
+    WindowedApiSource,
+    WindowRows,
+    ceil_second,
     parse_iso,
-    pending_windows,
-    read_range,
     seconds_between,
-    split,
-    window_batch,
 )
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.options import Option
@@ -42,6 +41,8 @@ log = logging.getLogger("collector.google_meet")
 SCOPE = "https://www.googleapis.com/auth/admin.reports.audit.readonly"
 TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 ACTIVITY_PATH = "/admin/reports/v1/activity/users/all/applications/meet"
+#: "the most recent 180 days": how far back the Reports API answers.
+HISTORY = dt.timedelta(days=180)
 
 
 def _b64(data: bytes) -> str:
@@ -106,12 +107,11 @@ class _Conference:
         self.meeting_code = self.meeting_code or params.get("meeting_code")
 
 
-class GoogleMeet(Adapter):
+class GoogleMeet(WindowedApiSource):
     """Google Meet meeting instances from the Reports API (domain-wide delegation)."""
 
-    commit_each_batch = True  # API windows are slow to fetch: commit each one
-
     kind = "google_meet"
+    history_text = "the most recent 180 days"
     tables = ("meetings",)
     summary = "Google Meet meetings from Admin SDK Reports call_ended events."
     options = (
@@ -137,7 +137,6 @@ class GoogleMeet(Adapter):
         ),
         Option("token_url", "str", "Token endpoint; default: the key's token_uri."),
         Option("initial_days", "int", "History read by the first incremental run.", default=30),
-        Option("history_days", "int", "How far back the Reports API answers.", default=180),
         Option("window_days", "int", "Days per query window.", default=7),
         Option(
             "max_meeting_hours",
@@ -166,8 +165,8 @@ class GoogleMeet(Adapter):
             ) from None
         return key
 
-    def _client(self) -> HttpClient:
-        client = make_client(self)
+    def open_client(self) -> HttpClient:
+        client = self.make_client()
         key = self._key()
         client.token = TokenCache(lambda: self._fetch_token(client, key))
         return client
@@ -195,27 +194,14 @@ class GoogleMeet(Adapter):
         return body["access_token"], float(body.get("expires_in", 3600))
 
     # -- reading ----------------------------------------------------------------------
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        """One batch per window of conferences whose first call ended in it."""
-        history = int(self.opt("history_days") or 180)
-        start, end = read_range(
-            self, request, initial_days=int(self.opt("initial_days") or 30), history_days=history
-        )
-        windows = split(start, end, dt.timedelta(days=int(self.opt("window_days") or 7)))
-        client = self._client()
-        try:
-            for i, w in pending_windows(self, request, windows):
-                rows, q, read = self._window(client, w, request.run_start, history)
-                yield window_batch(self, request, w, (i, len(windows)), rows, q, read)
-        finally:
-            finish(self, client)
+    def oldest(self, now: dt.datetime) -> dt.datetime:
+        return ceil_second(now - HISTORY)
 
-    def _window(
-        self, client: HttpClient, w: Window, run_start: dt.datetime, history: int
-    ) -> tuple[list[dict[str, Any]], Quarantined, int]:
+    def read_window(self, client: HttpClient, w: Window) -> WindowRows:
+        """Conferences whose first call ended in ``w``, read with a margin each side."""
         margin = dt.timedelta(hours=int(self.opt("max_meeting_hours") or 24))
-        lo = max(w.start - margin, run_start - dt.timedelta(days=history))
-        hi = min(w.end + margin, run_start)
+        lo = w.start - margin if w.floor is None else max(w.start - margin, w.floor)
+        hi = w.end + margin if w.now is None else min(w.end + margin, w.now)
         q = Quarantined.empty()
         conferences: dict[str, _Conference] = {}
         seen: set[tuple[str, str]] = set()
@@ -249,23 +235,22 @@ class GoogleMeet(Adapter):
         ]
         return rows, q, len(rows) + len(q)
 
+    def next_page(self, page: Page) -> PageRequest | None:
+        token = page.body.get("nextPageToken")
+        return page.request.with_params(pageToken=token) if token else None
+
     def _activities(
         self, client: HttpClient, lo: dt.datetime, hi: dt.datetime
     ) -> Iterator[dict[str, Any]]:
-        url = base_url(self, "base_url", "https://admin.googleapis.com") + ACTIVITY_PATH
+        url = self.base_url("base_url", "https://admin.googleapis.com") + ACTIVITY_PATH
         params: dict[str, Any] = {
             "eventName": "call_ended",
             "startTime": f"{lo:%Y-%m-%dT%H:%M:%S.000Z}",
             "endTime": f"{hi:%Y-%m-%dT%H:%M:%S.000Z}",
             "maxResults": min(1000, int(self.opt("page_size") or 1000)),
         }
-        while True:
-            body = client.get_json(url, f"GET {ACTIVITY_PATH}", params)
-            yield from body.get("items") or []
-            token = body.get("nextPageToken")
-            if not token:
-                return
-            params = dict(params, pageToken=token)
+        for page in self.pages(client, PageRequest(url, f"GET {ACTIVITY_PATH}", params)):
+            yield from page.body.get("items") or []
 
     def _row(self, cid: str, c: _Conference, location: str) -> dict[str, Any]:
         return {
@@ -285,10 +270,10 @@ class GoogleMeet(Adapter):
 
     def check(self) -> str:
         """Mint a token and read one page of the last day's call_ended events."""
-        client = self._client()
+        client = self.open_client()
         try:
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-            url = base_url(self, "base_url", "https://admin.googleapis.com") + ACTIVITY_PATH
+            url = self.base_url("base_url", "https://admin.googleapis.com") + ACTIVITY_PATH
             client.get_json(
                 url,
                 f"GET {ACTIVITY_PATH}",

@@ -35,11 +35,13 @@ from workstyle.adapters.filebase import (
     Chunk,
     FileAdapter,
     lines_frame,
+    live_request,
 )
 from workstyle.adapters.parsing import UTC, failed, parse_bool, parse_int, parse_time, split_bad
 from workstyle.adapters.sessions import check_timezone
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option, SourceConfig
+from workstyle.schemas import derivations
 
 MANUAL_COLUMNS = [
     "date",
@@ -80,17 +82,11 @@ DEFAULT_TIME_FORMATS = [
 ]
 
 
-def sheets_of(pages: pl.Expr, copies: pl.Expr, duplex: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """Sheets by the canonical rule, and whether that is only an upper bound.
-
-    Duplex: copies x ceil(pages per copy / 2). Simplex: pages. Duplex unknown, or
-    duplex with copies unknown: pages, flagged as an upper bound.
-    """
-    per_copy = pages // copies
-    exact_duplex = duplex.fill_null(False) & copies.is_not_null() & (copies > 0)
-    sheets = pl.when(exact_duplex).then(copies * ((per_copy + 1) // 2)).otherwise(pages)
-    upper = duplex.is_null() | (duplex.fill_null(False) & ~exact_duplex)
-    return sheets, upper
+def parse_lines(
+    adapter: PaperCutNgPrintLog, path: Path, text: str, first_line: int, tz: str
+) -> pl.DataFrame:
+    """``print_jobs`` rows of log text whose first line is ``first_line``: for the live reader."""
+    return adapter.parse(Chunk(path, "live", first_line, text), live_request(tz))[0]
 
 
 class PaperCutNgPrintLog(FileAdapter):
@@ -239,7 +235,7 @@ class PaperCutNgPrintLog(FileAdapter):
             ],
             raw="line",
         )
-        sheets, upper = sheets_of(
+        sheets, upper = derivations.sheets(
             pl.col("pages"), pl.col("copies").cast(pl.Int64), pl.col("duplex")
         )
         rows = df.select(

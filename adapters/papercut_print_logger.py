@@ -33,11 +33,12 @@ import polars as pl
 
 from workstyle.adapters.base import Quarantined, ReadRequest
 from workstyle.adapters.csvread import read_csv_lines, read_csv_many
-from workstyle.adapters.filebase import Chunk, FileAdapter, Parsed
+from workstyle.adapters.filebase import Chunk, FileAdapter, Parsed, live_chunk, live_request
 from workstyle.adapters.files import ENCODINGS, MAX_LINE_BYTES, strip_bom
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
+from workstyle.schemas import derivations
 
 BANNER = b"PaperCut Print Logger"
 HEADER = (
@@ -253,12 +254,7 @@ class PaperCutPrintLogger(FileAdapter):
             checks.append(more)
         good, q = split_bad(df, checks, raw_of=raw_of)
         duplex = pl.col("_duplex") == "DUPLEX"
-        per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
-        sheets = (
-            pl.when(duplex)
-            .then(pl.col("copies") * ((per_copy + 1) // 2))
-            .otherwise(pl.col("pages"))
-        )
+        sheets, _ = derivations.sheets(pl.col("pages"), pl.col("copies"), duplex)
         rows = good.select(
             pl.format("{}:{}", pl.col("_fp"), pl.col("_line")).alias("job_id"),
             pl.col("printed_at"),
@@ -300,3 +296,16 @@ def _may_hold_window(path: Path, request: ReadRequest) -> bool:
     if request.start and last < request.start.date() - margin:
         return False
     return not (request.end and first > request.end.date() + margin)
+
+
+def parse_chunk(
+    adapter: PaperCutPrintLogger, path: Path, data: bytes, offset: int, line: int, tz: str
+) -> tuple[pl.DataFrame, Quarantined, int]:
+    """``print_jobs`` rows of the complete lines in ``data[offset:]`` (offset 0 checks the
+    banner and header) and the lines consumed: for the live reader."""
+    end = data.rfind(b"\n") + 1
+    if end <= offset:
+        return pl.DataFrame(), Quarantined.empty(), line
+    chunk = live_chunk(path, data[offset:end], line + 1, adapter.opt("encoding"))
+    rows, q, _ = adapter.parse(chunk, live_request(tz))
+    return rows, q, line + data.count(b"\n", offset, end)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -198,3 +199,13 @@ def digest(*parts: object) -> str:
     """A short stable hash, so keys built from user names never store the name itself."""
     text = "\x1f".join("" if p is None else str(p) for p in parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def parse_text(
+    adapter: Any, path: Path, text: str, first_line: int, tz: str
+) -> tuple[pl.DataFrame, Quarantined]:
+    """Session events of log text as ``adapter.parse`` reads them: for the live readers."""
+    from workstyle.adapters.filebase import Chunk, live_request
+
+    events, q, _ = adapter.parse(Chunk(path, "", first_line, text), live_request(tz))
+    return events, q

@@ -1,7 +1,8 @@
 """Microsoft Teams via Graph: call records as meeting instances, plus daily user activity.
 
-Meetings come from ``/communications/callRecords`` (kept 30 days), one UTC day per
-request, filtered on ``startDateTime`` and paged by ``@odata.nextLink`` used verbatim;
+Meetings come from ``/communications/callRecords`` (kept 30 days: no request reaches
+further back than 30 days before the moment it is sent), one UTC day per request,
+filtered on ``startDateTime`` and paged by ``@odata.nextLink`` used verbatim;
 participants are counted from ``participants_v2``. The per-user daily activity report
 (``getTeamsUserActivityUserDetail(date=...)``) is an aggregate signal stored in its own
 table: Graph answers with a 302 to a pre-authenticated CSV, fetched without our token.
@@ -20,20 +21,18 @@ from typing import Any
 
 import polars as pl
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.base import Batch, Quarantined, ReadRequest
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
-from workstyle.adapters.webconf import (
+from workstyle.adapters.windowed import (
+    Page,
+    PageRequest,
     Window,
-    base_url,
-    finish,
-    make_client,
+    WindowedApiSource,
+    WindowRows,
+    ceil_second,
     parse_iso,
-    pending_windows,
-    read_range,
     seconds_between,
     skipped,
-    split,
-    window_batch,
 )
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.options import Option
@@ -43,6 +42,10 @@ from workstyle.schemas.teams_activity import TEAMS_ACTIVITY
 log = logging.getLogger("collector.teams")
 
 SCOPE = "https://graph.microsoft.com/.default"
+#: Graph keeps call records for 30 days.
+CALL_RECORD_HISTORY = dt.timedelta(days=30)
+#: How far back the activity report's ``date=`` reaches in practice.
+REPORT_DAYS = 28
 #: CSV header -> column of ``teams_activity`` (counts; durations use the seconds columns).
 CSV_COUNTS = {
     "Team Chat Message Count": "team_chat_messages",
@@ -63,12 +66,12 @@ CSV_COUNTS = {
 }
 
 
-class Teams(Adapter):
+class Teams(WindowedApiSource):
     """Teams meetings (call records) and the per-user daily activity report."""
 
-    commit_each_batch = True  # API windows are slow to fetch: commit each one
-
     kind = "teams"
+    window_days_default = 1  # one UTC day per request
+    history_text = "call records for 30 days"
     tables = ("meetings", "teams_activity")
     summary = "Microsoft Teams call records and daily user activity (Graph, app-only)."
     options = (
@@ -106,7 +109,13 @@ class Teams(Adapter):
             "Days of the activity report re-read every run (Microsoft re-fills the last three).",
             default=3,
         ),
-        Option("initial_days", "int", "History read by the first incremental run.", default=30),
+        Option(
+            "initial_days",
+            "int",
+            "History read by the first incremental run (call records are kept 30 days:"
+            " 29 reads all of them without reaching the edge).",
+            default=29,
+        ),
         Option("include_peer_to_peer", "bool", "Count 1:1 calls as meetings.", default=False),
         Option(
             "page_size", "int", "Call records per page (Prefer: odata.maxpagesize).", default=60
@@ -115,13 +124,13 @@ class Teams(Adapter):
     )
 
     # -- plumbing ---------------------------------------------------------------------
-    def _client(self) -> HttpClient:
-        client = make_client(self)
+    def open_client(self) -> HttpClient:
+        client = self.make_client()
         client.token = TokenCache(lambda: self._fetch_token(client))
         return client
 
     def _fetch_token(self, client: HttpClient) -> tuple[str, float]:
-        login = base_url(self, "login_url", "https://login.microsoftonline.com")
+        login = self.base_url("login_url", "https://login.microsoftonline.com")
         resp = client.request(
             "POST",
             f"{login}/{self.opt('tenant_id')}/oauth2/v2.0/token",
@@ -138,7 +147,12 @@ class Teams(Adapter):
         return body["access_token"], float(body.get("expires_in", 3599))
 
     def _url(self, path: str) -> str:
-        return base_url(self, "graph_url", "https://graph.microsoft.com") + "/v1.0" + path
+        return self.base_url("graph_url", "https://graph.microsoft.com") + "/v1.0" + path
+
+    def next_page(self, page: Page) -> PageRequest | None:
+        # The next link carries the whole query (skip token included): add nothing.
+        link = page.body.get("@odata.nextLink")
+        return page.request.at(link) if link else None
 
     def _values(
         self,
@@ -149,49 +163,68 @@ class Teams(Adapter):
         headers: dict[str, str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Items of an OData collection, following ``@odata.nextLink`` verbatim."""
-        while url:
-            body = client.get_json(url, label, params, headers)
-            yield from body.get("value") or []
-            # The next link carries the whole query (skip token included): add nothing.
-            url, params = body.get("@odata.nextLink") or "", None
+        for page in self.pages(client, PageRequest(url, label, params, headers)):
+            yield from page.body.get("value") or []
 
     # -- reading ----------------------------------------------------------------------
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        """Call records day by day, then the activity report day by day."""
-        start, end = read_range(
-            self, request, initial_days=int(self.opt("initial_days") or 30), history_days=30
-        )
-        windows = split(start, end, dt.timedelta(days=1))
-        days = self._report_days(request, start) if self.opt("activity_report") is not False else []
-        total = len(windows) + len(days)
-        client = self._client()
-        try:
-            for i, w in pending_windows(self, request, windows):
-                rows, q, read = self._calls(client, w)
-                yield window_batch(self, request, w, (i, total), rows, q, read)
-            if days:
-                q = Quarantined.empty()
-                concealed = self._concealed(client, q)
-                for n, day in enumerate(days, start=len(windows) + 1):
-                    unit = f"teams-activity:{day:%Y-%m-%d}"
-                    if request.mode == "backfill" and unit in request.done_units:
-                        continue
-                    frame = self._activity(client, day, concealed, q)
-                    yield Batch(
-                        table=TEAMS_ACTIVITY.name,
-                        rows=frame,
-                        quarantined=q,
-                        rows_read=frame.height + len(q),
-                        unit=unit,
-                        progress=(n, total),
-                    )
-                    q = Quarantined.empty()
-        finally:
-            finish(self, client)
+    def window_days(self) -> int:
+        return 1
 
-    def _calls(
-        self, client: HttpClient, w: Window
-    ) -> tuple[list[dict[str, Any]], Quarantined, int]:
+    def oldest(self, now: dt.datetime) -> dt.datetime:
+        """30 days before the request, to the whole second the filter can say."""
+        return ceil_second(now - CALL_RECORD_HISTORY)
+
+    def read_window(self, client: HttpClient, w: Window) -> WindowRows:
+        return self._calls(client, w)
+
+    def extra_units(self, request: ReadRequest, start: dt.datetime) -> int:
+        return len(self._days(request, start))
+
+    def _days(self, request: ReadRequest, start: dt.datetime) -> list[dt.date]:
+        return self._report_days(request, start) if self._reports() else []
+
+    def _reports(self) -> bool:
+        return self.opt("activity_report") is not False
+
+    def extra_batches(
+        self,
+        client: HttpClient,
+        request: ReadRequest,
+        start: dt.datetime,
+        done: int,
+        total: int,
+    ) -> Iterator[Batch]:
+        """The activity report, day by day, after the call records."""
+        days = self._days(request, start)
+        reach = (request.run_start - dt.timedelta(days=REPORT_DAYS)).date()
+        if request.mode == "backfill" and self._reports() and start.date() < reach:
+            log.warning(
+                "%s: the activity report reaches back %d days; report days before %s are"
+                " not fetched",
+                self.name,
+                REPORT_DAYS,
+                reach,
+            )
+        if not days:
+            return
+        q = Quarantined.empty()
+        concealed = self._concealed(client, q)
+        for n, day in enumerate(days, start=done + 1):
+            unit = f"teams-activity:{day:%Y-%m-%d}"
+            if request.mode == "backfill" and unit in request.done_units:
+                continue
+            frame = self._activity(client, day, concealed, q)
+            yield Batch(
+                table=TEAMS_ACTIVITY.name,
+                rows=frame,
+                quarantined=q,
+                rows_read=frame.height + len(q),
+                unit=unit,
+                progress=(n, total),
+            )
+            q = Quarantined.empty()
+
+    def _calls(self, client: HttpClient, w: Window) -> WindowRows:
         q = Quarantined.empty()
         flt = (
             f"startDateTime ge {w.start:%Y-%m-%dT%H:%M:%SZ}"
@@ -274,7 +307,7 @@ class Teams(Adapter):
             )
         # ``date=`` only reaches back 28 days in practice ("up to 28 days" in the admin
         # center; the Graph docs say 30).
-        first = max(first, (request.run_start - dt.timedelta(days=28)).date())
+        first = max(first, (request.run_start - dt.timedelta(days=REPORT_DAYS)).date())
         return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
     def _concealed(self, client: HttpClient, q: Quarantined) -> bool | None:
@@ -322,7 +355,7 @@ class Teams(Adapter):
 
     def check(self) -> str:
         """Get a token, list call records of the last hour and read the report setting."""
-        client = self._client()
+        client = self.open_client()
         try:
             now = dt.datetime.now(dt.UTC)
             flt = (

@@ -17,20 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.base import Quarantined
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
-from workstyle.adapters.webconf import (
+from workstyle.adapters.windowed import (
+    Page,
+    PageRequest,
     Window,
-    base_url,
-    finish,
-    make_client,
+    WindowedApiSource,
+    WindowRows,
     parse_iso,
-    pending_windows,
-    read_range,
     seconds_between,
     skipped,
-    split,
-    window_batch,
 )
 from workstyle.collector.options import Option
 
@@ -41,10 +38,22 @@ DEFAULT_BASE = "https://webexapis.com/v1"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-class Webex(Adapter):
-    """Webex meeting instances (``/meetings``) with participant counts."""
+def live_meetings(adapter: Webex, client: HttpClient) -> Iterator[tuple[str, int | None]]:
+    """(meeting id, participants) of the configured hosts' meetings in progress now (one
+    ``state=inProgress`` list per host): for the live reader."""
+    q = Quarantined.empty()
+    params = {"meetingType": "meeting", "state": "inProgress"}
+    for host in [str(h) for h in adapter.opt("hosts") or []]:
+        for m in adapter._items(client, "/meetings", "GET /meetings", dict(params, hostEmail=host)):
+            if m.get("id"):
+                yield m["id"], adapter._participants(client, m["id"], host, q)
 
-    commit_each_batch = True  # API windows are slow to fetch: commit each one
+
+class Webex(WindowedApiSource):
+    """Webex meeting instances (``/meetings``) with participant counts.
+
+    ``/meetings`` documents no history limit, so :meth:`oldest` stays None.
+    """
 
     kind = "webex"
     tables = ("meetings",)
@@ -93,8 +102,8 @@ class Webex(Adapter):
     )
 
     # -- plumbing ---------------------------------------------------------------------
-    def _client(self) -> HttpClient:
-        client = make_client(self)
+    def open_client(self) -> HttpClient:
+        client = self.make_client()
         self._refresh: str | None = None
         client.token = TokenCache(lambda: self._fetch_token(client))
         return client
@@ -152,36 +161,33 @@ class Webex(Adapter):
         log.info("%s: saved the rotated Webex refresh token to %s", self.name, path)
 
     def _url(self, path: str) -> str:
-        return base_url(self, "base_url", DEFAULT_BASE) + path
+        return self.base_url("base_url", DEFAULT_BASE) + path
+
+    def next_page(self, page: Page) -> PageRequest | None:
+        # The next link carries the whole query (cursor included): add nothing.
+        url = page.links.get("next", {}).get("url")
+        return page.request.at(url) if url else None
 
     def _items(
         self, client: HttpClient, path: str, label: str, params: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
         """Items of a list, following ``Link: rel="next"`` verbatim."""
-        url: str | None = self._url(path)
-        query: dict[str, Any] | None = dict(params, max=int(self.opt("page_size") or 100))
-        while url:
-            resp = client.request("GET", url, label, params=query, headers={"timezone": "UTC"})
-            yield from resp.json().get("items") or []
-            # The next link carries the whole query (cursor included): add nothing.
-            url, query = resp.links.get("next", {}).get("url"), None
+        first = PageRequest(
+            self._url(path),
+            label,
+            dict(params, max=int(self.opt("page_size") or 100)),
+            {"timezone": "UTC"},
+        )
+        for page in self.pages(client, first):
+            yield from page.body.get("items") or []
 
     # -- reading ----------------------------------------------------------------------
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        """One batch per window over all hosts."""
-        start, end = read_range(
-            self, request, initial_days=int(self.opt("initial_days") or 30), history_days=None
-        )
-        windows = split(start, end, dt.timedelta(days=int(self.opt("window_days") or 7)))
-        client = self._client()
-        seen: set[str] = set()
-        try:
-            hosts = self._hosts(client)
-            for i, w in pending_windows(self, request, windows):
-                rows, q, read = self._window(client, w, hosts, seen)
-                yield window_batch(self, request, w, (i, len(windows)), rows, q, read)
-        finally:
-            finish(self, client)
+    def prepare(self, client: HttpClient) -> None:
+        self._host_list = self._hosts(client)
+        self._seen: set[str] = set()
+
+    def read_window(self, client: HttpClient, w: Window) -> WindowRows:
+        return self._window(client, w, self._host_list, self._seen)
 
     def _hosts(self, client: HttpClient) -> list[str]:
         configured = [str(h) for h in self.opt("hosts") or []]
@@ -196,7 +202,7 @@ class Webex(Adapter):
 
     def _window(
         self, client: HttpClient, w: Window, hosts: list[str], seen: set[str]
-    ) -> tuple[list[dict[str, Any]], Quarantined, int]:
+    ) -> WindowRows:
         q = Quarantined.empty()
         rows: list[dict[str, Any]] = []
         label = "GET /meetings"
@@ -277,7 +283,7 @@ class Webex(Adapter):
 
     def check(self) -> str:
         """Refresh the access token and read the authorising user."""
-        client = self._client()
+        client = self.open_client()
         try:
             client.get_json(self._url("/people/me"), "GET /people/me")
             hosts = len(self._hosts(client))

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, NoReturn
 import polars as pl
 
 from workstyle.adapters.base import Quarantined, ReadRequest
-from workstyle.adapters.filebase import Chunk
+from workstyle.adapters.filebase import Chunk, live_chunk, live_request
 from workstyle.adapters.parsing import DEFAULT_TIME_FORMATS, UTC, parse_int, parse_time, split_bad
 from workstyle.adapters.sessions import check_timezone
 from workstyle.adapters.winevent import (
@@ -206,6 +206,17 @@ class WindowsPrintEvents(EventExports):
         keep = rendered.filter(pl.col("time") >= newest - window) if newest else rendered
         pending = keep.with_columns(pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")).to_dicts()
         return jobs, pending, q
+
+
+def file_jobs(adapter: WindowsPrintEvents, path: Path, data: bytes, tz: str) -> pl.DataFrame:
+    """``print_jobs`` rows of one export file (copies from its own 805s): for the live reader."""
+    chunk = (
+        Chunk(path, "live", 1, "", data)
+        if adapter.binary(data)
+        else live_chunk(path, data, 1, adapter.opt("encoding"))
+    )
+    events, _, _ = adapter.parse(chunk, live_request(tz))
+    return adapter._jobs(events, [])[0]
 
 
 def from_xml(frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,10 +1,12 @@
 """Zoom: meeting instances from the Dashboard or Report API, via Server-to-Server OAuth.
 
 Each meeting instance (``uuid``) that took place becomes one ``meetings`` row. Windows
-are at most ``window_days`` (the API allows one month) inside the six months Zoom
-keeps; dates are queried with one day of overlap because Zoom does not say which
-zone its ``from``/``to`` dates are in, and rows are then assigned to the window their
-start falls in, so an instance returned twice lands once.
+are ``window_days`` whole UTC days; Zoom answers for a ``from`` no older than six
+calendar months before the (UTC) date of the query, so every ``from`` is clipped to
+that date. Dates are queried with one day of overlap on each side because Zoom does
+not say which zone its ``from``/``to`` dates are in (the range stays within one
+calendar month), and rows are then assigned to the window their start falls in, so an
+instance returned twice lands once.
 """
 
 from __future__ import annotations
@@ -17,20 +19,19 @@ from urllib.parse import quote
 
 import requests
 
-from workstyle.adapters.base import Adapter, Batch, Quarantined, ReadRequest
+from workstyle.adapters.base import Quarantined
 from workstyle.adapters.http import HTTP_OPTIONS, HttpClient, HttpError, TokenCache
-from workstyle.adapters.webconf import (
+from workstyle.adapters.windowed import (
+    DAY,
+    Page,
+    PageRequest,
     Window,
-    base_url,
-    finish,
-    make_client,
+    WindowedApiSource,
+    WindowRows,
+    months_before,
     parse_iso,
-    pending_windows,
-    read_range,
     seconds_between,
     skipped,
-    split,
-    window_batch,
 )
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
@@ -39,6 +40,11 @@ log = logging.getLogger("collector.zoom")
 
 #: Restarts of one window when its next_page_token expires (15 min lifetime).
 MAX_WINDOW_RESTARTS = 2
+#: Zoom keeps report and dashboard data for six calendar months.
+HISTORY_MONTHS = 6
+#: Longest window: with a day of overlap on each side the range (``to`` - ``from`` =
+#: days + 1) stays within one calendar month even in February.
+MAX_WINDOW_DAYS = 27
 
 
 def encode_uuid(uuid: str) -> str:
@@ -62,17 +68,23 @@ def hms_seconds(value: Any) -> int | None:
     return total
 
 
+def live_meetings(adapter: Zoom, client: HttpClient, today: dt.date) -> Iterator[dict[str, Any]]:
+    """Meetings in progress now (Dashboard ``type=live``), every page: for the live reader."""
+    window = {"type": "live", "from": f"{today - dt.timedelta(days=1)}", "to": f"{today}"}
+    return adapter._pages(client, "/metrics/meetings", "GET /metrics/meetings", window, "meetings")
+
+
 class _PageTokenExpired(Exception):
     """Zoom refused a next_page_token (it lives 15 minutes): restart the window."""
 
 
-class Zoom(Adapter):
+class Zoom(WindowedApiSource):
     """Zoom meetings through the Dashboard (``/metrics/meetings``) or Report API."""
-
-    commit_each_batch = True  # API windows are slow to fetch: commit each one
 
     kind = "zoom"
     tables = ("meetings",)
+    window_days_default = MAX_WINDOW_DAYS
+    history_text = "six calendar months"
     summary = "Zoom meeting instances (Server-to-Server OAuth; Dashboard or Report API)."
     options = (
         Option(
@@ -94,11 +106,27 @@ class Zoom(Adapter):
             default="dashboard",
             choices=("dashboard", "report"),
         ),
-        Option("base_url", "str", "API base URL.", default="https://api.zoom.us/v2", identity=True),
-        Option("oauth_url", "str", "Token endpoint.", default="https://zoom.us/oauth/token"),
+        Option(
+            "base_url",
+            "str",
+            "API base URL (an on-premises proxy, or a test server).",
+            default="https://api.zoom.us/v2",
+            identity=True,
+        ),
+        Option(
+            "oauth_url",
+            "str",
+            "Token endpoint (an on-premises proxy, or a test server).",
+            default="https://zoom.us/oauth/token",
+        ),
         Option("initial_days", "int", "History read by the first incremental run.", default=30),
-        Option("history_days", "int", "How far back Zoom keeps reports (six months).", default=180),
-        Option("window_days", "int", "Days per API window (Zoom allows one month).", default=28),
+        Option(
+            "window_days",
+            "int",
+            "Whole UTC days per request (Zoom allows one calendar month; a day of"
+            " overlap is added on each side).",
+            default=MAX_WINDOW_DAYS,
+        ),
         Option("page_size", "int", "Records per page (Zoom's maximum is 300).", default=300),
         Option(
             "quota_reserve",
@@ -120,12 +148,12 @@ class Zoom(Adapter):
     @classmethod
     def validate(cls, options: dict[str, Any]) -> list[tuple[str, str]]:
         problems = []
-        if not 1 <= int(options.get("window_days") or 28) <= 29:
+        if not 1 <= int(options.get("window_days") or MAX_WINDOW_DAYS) <= MAX_WINDOW_DAYS:
             problems.append(
                 (
                     "window_days",
-                    "expected 1..29 (Zoom allows one month per"
-                    " request; one day of overlap is added)",
+                    f"expected 1..{MAX_WINDOW_DAYS} (Zoom allows one calendar month per"
+                    " request; a day of overlap is added on each side)",
                 )
             )
         if not 1 <= int(options.get("page_size") or 300) <= 300:
@@ -133,8 +161,8 @@ class Zoom(Adapter):
         return problems
 
     # -- plumbing ---------------------------------------------------------------------
-    def _client(self) -> HttpClient:
-        client = make_client(self, quota_check=self._quota)
+    def open_client(self) -> HttpClient:
+        client = self.make_client(quota_check=self._quota)
         client.token = TokenCache(lambda: self._fetch_token(client))
         return client
 
@@ -170,51 +198,43 @@ class Zoom(Adapter):
         return None
 
     def _url(self, path: str) -> str:
-        return base_url(self, "base_url", "https://api.zoom.us/v2") + path
+        return self.base_url("base_url", "https://api.zoom.us/v2") + path
+
+    def next_page(self, page: Page) -> PageRequest | None:
+        token = page.body.get("next_page_token") or ""
+        return page.request.with_params(next_page_token=token) if token else None
 
     def _pages(
         self, client: HttpClient, path: str, label: str, params: dict[str, Any], key: str
     ) -> Iterator[dict[str, Any]]:
         """Items of a ``next_page_token`` paged list."""
-        token = ""
-        while True:
-            query = dict(params, page_size=int(self.opt("page_size") or 300))
-            if token:
-                query["next_page_token"] = token
-            try:
-                body = client.get_json(self._url(path), label, query)
-            except HttpError as err:
-                text = err.api_message.lower()
-                if token and err.status in (400, 404) and "token" in text:
-                    raise _PageTokenExpired from None
-                raise
-            yield from body.get(key) or []
-            token = body.get("next_page_token") or ""
-            if not token:
-                return
+        first = PageRequest(
+            self._url(path), label, dict(params, page_size=int(self.opt("page_size") or 300))
+        )
+        answered = 0
+        try:
+            for page in self.pages(client, first):
+                answered += 1
+                yield from page.body.get(key) or []
+        except HttpError as err:
+            # Only a request after the first carries a token Zoom can refuse.
+            if answered and err.status in (400, 404) and "token" in err.api_message.lower():
+                raise _PageTokenExpired from None
+            raise
 
     # -- reading ----------------------------------------------------------------------
-    def read(self, request: ReadRequest) -> Iterator[Batch]:
-        """One batch per window; checkpoint (incremental) or unit (backfill) per window."""
-        start, end = read_range(
-            self,
-            request,
-            initial_days=int(self.opt("initial_days") or 30),
-            history_days=int(self.opt("history_days") or 180),
-        )
-        windows = split(start, end, dt.timedelta(days=int(self.opt("window_days") or 28)))
-        client = self._client()
-        seen: set[str] = set()
-        try:
-            for i, w in pending_windows(self, request, windows):
-                rows, q, read = self._window(client, w, seen)
-                yield window_batch(self, request, w, (i, len(windows)), rows, q, read)
-        finally:
-            finish(self, client)
+    def oldest(self, now: dt.datetime) -> dt.datetime:
+        """Six calendar months before the UTC date of the query, from its midnight."""
+        day = months_before(now.astimezone(dt.UTC).date(), HISTORY_MONTHS)
+        return dt.datetime.combine(day, dt.time(), dt.UTC)
 
-    def _window(
-        self, client: HttpClient, w: Window, seen: set[str]
-    ) -> tuple[list[dict[str, Any]], Quarantined, int]:
+    def read_window(self, client: HttpClient, w: Window) -> WindowRows:
+        return self._window(client, w, self._seen)
+
+    def prepare(self, client: HttpClient) -> None:
+        self._seen: set[str] = set()
+
+    def _window(self, client: HttpClient, w: Window, seen: set[str]) -> WindowRows:
         """Rows of instances starting in ``w``, restarting if a page token expires."""
         for attempt in range(MAX_WINDOW_RESTARTS + 1):
             try:
@@ -254,7 +274,13 @@ class Zoom(Adapter):
     def _list(
         self, client: HttpClient, w: Window, q: Quarantined
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        dates = {"from": f"{w.start - dt.timedelta(days=1):%Y-%m-%d}", "to": f"{w.end:%Y-%m-%d}"}
+        # A day of overlap each side (Zoom's dates are in an unstated zone), never
+        # reaching past the history edge nor past today.
+        lo = (w.start - DAY).date()
+        if w.floor is not None:
+            lo = max(lo, w.floor.date())
+        hi = w.end.date() if w.now is None else min(w.end.date(), w.now.date())
+        dates = {"from": f"{lo:%Y-%m-%d}", "to": f"{hi:%Y-%m-%d}"}
         if self.opt("api") == "report":
             hosts = self._pages(
                 client, "/report/users", "GET /report/users", dict(dates, type="active"), "users"
@@ -337,7 +363,7 @@ class Zoom(Adapter):
 
     def check(self) -> str:
         """Get a token and list one page of the configured API."""
-        client = self._client()
+        client = self.open_client()
         try:
             today = dt.datetime.now(dt.UTC)
             dates = {

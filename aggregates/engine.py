@@ -22,6 +22,7 @@ from workstyle.aggregates.settings import Rules, rules_from
 from workstyle.aggregates.targets import KPI_IDS, Plan, load_plan
 from workstyle.collector.ingest.reader import DatasetReader
 from workstyle.schemas.kpi import KPI_FILES, KPI_RESULT
+from workstyle.schemas.runs_quarantine import FILTERED
 from workstyle.schemas.tables import empty as empty_table
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def compute(
 ) -> Result:
     """Run the KPI jobs and return every row with its target and status."""
     outputs = {k: kpis.JOBS[k](ctx) for k in only}
+    _add_filtered_counts(ctx, outputs)
     years = {r.fiscal_year for o in outputs.values() for r in o.rows}
     years |= ctx.plan.fiscal_years()
     years = {fy for fy in years if ctx.wanted(fy)}
@@ -113,6 +115,36 @@ def compute(
         pl.col("department").fill_null(""),
     )
     return Result(frame, outputs, ctx.plan, ctx.rules, ctx.as_of)
+
+
+def _add_filtered_counts(ctx: Ctx, outputs: dict[str, KpiOutput]) -> None:
+    """Rows that sources' where/exclude rules left out of a KPI's tables, per FY.
+
+    They were never stored, so the KPI never saw them; --explain says so, with the rule.
+    A row whose date could not be read is shown in every FY.
+    """
+    counts = ctx.store.scan(FILTERED).collect()
+    if counts.height == 0:
+        return
+    year = pl.col("period").str.slice(0, 4).cast(pl.Int32, strict=False)
+    month = pl.col("period").str.slice(5, 2).cast(pl.Int32, strict=False)
+    counts = counts.with_columns(pl.when(month >= 4).then(year).otherwise(year - 1).alias("fy"))
+    per = counts.group_by("table", "source", "rule", "fy").agg(pl.col("rows").sum())
+    per = per.sort("table", "source", "rule", "fy", nulls_last=True)
+    for out in outputs.values():
+        tables = {t.split()[0] for t in out.tables}
+        mine = per.filter(pl.col("table").is_in(list(tables)))
+        if mine.height == 0:
+            continue
+        years = set(out.counts) | {fy for fy in mine["fy"] if fy is not None}
+        for fy in sorted(years):
+            for _, source, rule, row_fy, rows in mine.rows():
+                if row_fy is not None and row_fy != fy:
+                    continue
+                label = f"filtered at ingest: {source}: {rule}"
+                if row_fy is None:
+                    label += " (date not read)"
+                out.counts.setdefault(fy, []).append((label, int(rows)))
 
 
 def _frame_schema() -> dict[str, pl.DataType]:

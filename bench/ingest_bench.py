@@ -50,10 +50,13 @@ _RESULT = re.compile(
 
 def collector(cfg: Path, data_dir: Path, *args: str) -> list[str]:
     """A collector command line on the generated config and a given data dir."""
+    entry = ["-m", "workstyle.collector.cli"]  # this checkout, as installed
+    if HERE.parent.parent != TREE:  # an older tree, from before the workstyle namespace
+        old = f"import sys; sys.path.insert(0, {str(TREE)!r}); from collector.cli import main"
+        entry = ["-c", old + "; main()"]
     return [
         PY,
-        "-c",
-        f"import sys; sys.path.insert(0, {str(TREE)!r}); from collector.cli import main; main()",
+        *entry,
         "--config",
         str(cfg),
         "--data-dir",

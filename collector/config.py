@@ -202,11 +202,41 @@ def _check_value(where: str, opt: Option, value: Any) -> Any:
         raise ConfigError(
             f"{where} key '{opt.name}': expected one of {', '.join(opt.choices)}, got {value!r}"
         )
+    if opt.type == "path" or opt.name in PATH_OPTION_NAMES:
+        value = expand_vars(where, opt.name, value)
     if opt.type == "secret":
         check_secret_ref(where, opt.name, value)
     if opt.type == "float":
         value = float(value)
     return value
+
+
+#: Options holding globs of files, declared as text: path options like the ``path`` type.
+PATH_OPTION_NAMES = frozenset({"path", "paths"})
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_vars(where: str, key: str, value: Any) -> Any:
+    """``${VAR}`` in a path option (or each of a list) -> the environment variable's value.
+
+    An unset or empty variable is a config error naming it: a path silently missing a
+    part would read another folder, or nothing.
+    """
+    if isinstance(value, list):
+        return [expand_vars(where, key, v) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        got = os.environ.get(m.group(1))
+        if not got:
+            raise ConfigError(
+                f"{where} key '{key}': environment variable {m.group(1)} (in {m.group(0)}) is"
+                " not set; set it or write the path out"
+            )
+        return got
+
+    return _VAR.sub(sub, value)
 
 
 def check_secret_ref(where: str, key: str, value: str) -> None:
@@ -380,6 +410,11 @@ def _sources(
         specific = {k: v for k, v in values.items() if k not in {o.name for o in COMMON_OPTIONS}}
         for key, message in cls.validate(specific) if deep else ():
             raise ConfigError(f"{label} key '{key}': {message}")
+        if values["live_interval"] <= 0:
+            raise ConfigError(
+                f"{label} key 'live_interval': expected seconds > 0,"
+                f" got {values['live_interval']!r}"
+            )
         out.append(
             SourceConfig(
                 name=name,
@@ -389,6 +424,9 @@ def _sources(
                 keep_titles=values["keep_titles"],
                 lookback=lookback,
                 base_dir=base,
+                live=values["live"],
+                live_interval=values["live_interval"],
+                live_api=values["live_api"],
             )
         )
     return out

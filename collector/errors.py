@@ -19,14 +19,6 @@ EXIT_SOURCE_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 
-#: A run result's error kind (``RunResult.error_kind``) to the exit code it implies.
-EXIT_BY_KIND = {
-    "config": EXIT_CONFIG,
-    "source": EXIT_SOURCE_FAILED,
-    "quota": EXIT_SOURCE_FAILED,
-    "bug": EXIT_SOURCE_FAILED,
-}
-
 
 class CollectorError(Exception):
     """Base for errors a user can hit; the message is one clear line."""
@@ -60,17 +52,6 @@ class LockedError(CollectorError):
     """Another collector process holds the data directory's writer lock."""
 
     exit_code = EXIT_LOCKED
-
-
-def error_kind(exc: BaseException) -> str:
-    """How a failure is classified in the run ledger: config, quota, source or bug."""
-    if isinstance(exc, QuotaExhausted):
-        return "quota"
-    if isinstance(exc, ConfigError):
-        return "config"
-    if isinstance(exc, CollectorError):
-        return "source"
-    return "bug"
 
 
 def exit_code_of(kinds: list[str | None]) -> int:

@@ -64,6 +64,26 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         " defaults to [collector] lookback.",
         default=None,
     ),
+    Option(
+        "live",
+        "bool",
+        "Poll this source for live metrics (what is happening now) while `collector serve`"
+        " or `collector live` runs; see docs/sources/live.md for the kinds that can.",
+        default=False,
+    ),
+    Option(
+        "live_interval",
+        "float",
+        "Seconds between two live polls of this source.",
+        default=60.0,
+    ),
+    Option(
+        "live_api",
+        "table",
+        "Live API settings: fortigate_vpn reads the monitor API instead of its logs (url,"
+        " token, vdoms, ca_bundle); zoom: quota_reserve. See `live_api` under each kind.",
+        default=None,
+    ),
 )
 
 
@@ -77,6 +97,10 @@ class SourceConfig:
     options: dict[str, Any]
     keep_titles: bool = False
     lookback: dt.timedelta = dt.timedelta(days=3)
+    #: Live polling (``collector serve`` / ``collector live``): on, seconds apart, API table.
+    live: bool = False
+    live_interval: float = 60.0
+    live_api: dict[str, Any] | None = None
     #: Directory relative paths in the options are resolved against.
     base_dir: Path = Path()
 

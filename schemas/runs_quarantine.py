@@ -29,6 +29,8 @@ RUNS = TableSpec(
         pa.field("rows_unchanged", pa.int64(), nullable=False),
         pa.field("rows_quarantined", pa.int64(), nullable=False),
         pa.field("rows_duplicate", pa.int64(), nullable=False),
+        # Left out by the source's where/exclude rules (null in ledgers older than them).
+        pa.field("rows_filtered", pa.int64()),
         pa.field("newest_event", UTC_TS),
         pa.field("error", pa.string()),
     ),
@@ -50,5 +52,28 @@ QUARANTINE = TableSpec(
     ),
     key=("table", "location", "reason"),
     partition_by="first_seen",
+    monthly=False,
+)
+
+FILTERED = TableSpec(
+    name="_filtered",
+    version=1,
+    description=(
+        "Rows a source's where/exclude rules left out on purpose: a count per file, rule"
+        " and the row's local month, YYYY-MM, as `period` (null when its date could not be"
+        " read; `month` is the partition column)."
+    ),
+    fields=(
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("location", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("period", pa.string()),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("seen_at", UTC_TS, nullable=False),
+    ),
+    # A file read again (a backfill, a regenerated export) replaces its counts.
+    key=("table", "location", "rule", "period"),
+    partition_by="seen_at",
     monthly=False,
 )

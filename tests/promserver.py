@@ -36,6 +36,7 @@ PAPERCUT = FIXTURES / "papercut_print_logger"
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 JOB = "workstyle-collector"
 KEY = "test-pseudonymisation-key-0123456789"
+FGT_TOKEN = "fgt-api-token-0123456789abcdef"  # tests.fakes.fortigate.TOKEN
 EXAMPLE_AS_OF = "2024-03-31"
 
 PROMETHEUS = shutil.which("prometheus")
@@ -169,7 +170,13 @@ def add_print_log(root: Path, day: str) -> None:
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "COLLECTOR_TEST_KEY": KEY, "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "COLLECTOR_TEST_KEY": KEY,
+        "PYTHONPATH": str(REPO),
+        "FGT_TOKEN": FGT_TOKEN,
+        "ZOOM_SECRET": "zoom-client-secret-value-XYZ",  # tests.fakes.zoom.CLIENT_SECRET
+    }
     env.pop("COLLECTOR_CONFIG", None)
     return env
 
@@ -393,6 +400,101 @@ def example_dataset(root: Path, port: int = 0) -> Target:
     return Target(root, None, root / "data", port)
 
 
+def live_dataset(root: Path, port: int = 0) -> Target:
+    """Live readers only: a FortiGate monitor API (a fake in this process), a FortiGate
+    syslog file with two sessions open and today's PaperCut log (3 jobs, 8 sheets)."""
+    from tests.fakes import zoom as zoom_fake
+    from tests.fakes.fortigate import FakeFortiGate, user
+    from tests.fakes.server import FakeServer
+    from tests.live.helpers import PAPERCUT_HEAD, fgt, papercut
+
+    fake_server = FakeServer().start()
+    fake = FakeFortiGate(
+        fake_server,
+        {
+            "root": [user("yamada", "198.51.100.10", tunnels=2), user("sato", "198.51.100.11")],
+            "branch": [user("kato", "203.0.113.5")],
+        },
+    )
+    zoom = zoom_fake.FakeZoom(fake_server, [])
+    zoom.live = [
+        {
+            "uuid": f"live-{n}",
+            "id": 8100 + n,
+            "topic": "課長会議",
+            "host": "Host",
+            "email": "host@pref.example.jp",
+            "start_time": "2026-12-01T00:30:00Z",
+            "participants": p,
+        }
+        for n, p in enumerate([4, 2])
+    ]
+    now = dt.datetime.now(dt.UTC)
+    (root / "vpn").mkdir(parents=True, exist_ok=True)
+    (root / "vpn" / "fgt.log").write_text(
+        fgt(now, "tunnel-up", 1, "yamada")
+        + fgt(now, "tunnel-up", 2, "sato")
+        + fgt(now, "tunnel-up", 3, "kato")
+        + fgt(now, "tunnel-down", 3, "kato")
+    )
+    (root / "print").mkdir(exist_ok=True)
+    local = now.astimezone(dt.timezone(dt.timedelta(hours=9)))
+    (root / "print" / f"papercut-print-log-{local:%Y-%m-%d}.csv").write_text(
+        PAPERCUT_HEAD
+        + papercut(now, "tyamada", 4, 2, True)  # 2 sheets
+        + papercut(now, "hsato", 3, 1, False)  # 3 sheets
+        + papercut(now, "kato", 3, 3, False)  # 3 sheets
+    )
+    live = {"live": True, "live_interval": 0.3}
+    config = write_config(
+        root / "collector.toml",
+        {
+            "collector": {"data_dir": str(root / "data"), "timezone": "Asia/Tokyo"},
+            "privacy": {"key": "env:COLLECTOR_TEST_KEY"},
+        },
+        [
+            {
+                "name": "fgt-api",
+                "kind": "fortigate_vpn",
+                "paths": [str(root / "vpn" / "none-*.log")],
+                "enabled": False,
+                "live_api": {
+                    "url": fake_server.url,
+                    "token": "env:FGT_TOKEN",
+                    "vdoms": ["root", "branch"],
+                },
+                **live,
+            },
+            {"name": "fgt-log", "kind": "fortigate_vpn", "paths": [str(root / "vpn" / "*.log")]}
+            | live,
+            {
+                "name": "zoom-live",
+                "kind": "zoom",
+                "enabled": False,
+                "account_id": zoom_fake.ACCOUNT_ID,
+                "client_id": zoom_fake.CLIENT_ID,
+                "client_secret": "env:ZOOM_SECRET",
+                "base_url": fake_server.url + "/v2",
+                "oauth_url": fake_server.url + "/oauth/token",
+                "backoff_max_seconds": 0.01,
+            }
+            | live,
+            {
+                "name": "print-live",
+                "kind": "papercut_print_logger",
+                "path": str(root / "print"),
+                "settle_seconds": 0,
+            }
+            | live,
+        ],
+    )
+    write_kpi_tables(root / "data")
+    target = Target(root, config, root / "data", port)
+    target.fake = fake  # type: ignore[attr-defined]
+    target.fake_server = fake_server  # type: ignore[attr-defined]
+    return target
+
+
 _stack: dict[str, Any] = {}
 
 
@@ -408,29 +510,33 @@ def prometheus_server(
         root = tmp_path_factory.mktemp("stack")
         # Prometheus applies a target list only after ~5 s: start it first, on ports picked
         # for the two exporters, and prepare both datasets (subprocesses) meanwhile.
-        ports = [free_port(), free_port()]
+        ports = [free_port(), free_port(), free_port()]
         prom = PromServer(root / "prometheus", [f"127.0.0.1:{p}" for p in ports])
         _stack["prom"] = prom
 
         def stop() -> None:
-            for target in (_stack.get("served"), _stack.get("example")):
+            for target in (_stack.get("served"), _stack.get("example"), _stack.get("live")):
                 if target is not None:
                     target.serve.stop()
+            if _stack.get("live") is not None:
+                _stack["live"].fake_server.stop()
             prom.stop()
             _stack.clear()
 
         request.addfinalizer(stop)
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
             futures = {
                 "served": pool.submit(served_dataset, root / "served", ports[0]),
                 "example": pool.submit(example_dataset, root / "example", ports[1]),
+                "live": pool.submit(live_dataset, root / "live", ports[2]),
             }
             for name, future in futures.items():
                 with contextlib.suppress(Exception):  # re-raised below, after bookkeeping
                     _stack[name] = future.result()
         served, example = futures["served"].result(), futures["example"].result()
-        served.prom = example.prom = prom
-        for target in (served, example):
+        live = futures["live"].result()
+        served.prom = example.prom = live.prom = prom
+        for target in (served, example, live):
             wait_for(
                 lambda t=target: t.values("workstyle_source_info"),
                 30,
@@ -455,3 +561,9 @@ def served(prometheus_server: PromServer) -> Target:
 def example(prometheus_server: PromServer) -> Target:
     """The bundled example data after a real `collector run`."""
     return _stack["example"]
+
+
+@pytest.fixture(scope="session")
+def live(prometheus_server: PromServer) -> Target:
+    """Live readers polling a fake FortiGate API and growing logs every 0.3 s."""
+    return _stack["live"]

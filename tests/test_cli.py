@@ -86,7 +86,8 @@ def test_status_shows_every_source(example) -> None:
     cwd, _ = example
     result = _invoke(cwd, "status", "--format", "json")
     rows = {r["source"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == EXAMPLE_SOURCES
+    # vpn-gateway is polled live only (enabled = false): listed, never run.
+    assert set(rows) == EXAMPLE_SOURCES | {"vpn-gateway"}
     assert rows["print-logger"]["rows"] == {"print_jobs": 13480}
     assert rows["print-logger"]["quarantined"] == 2
     assert rows["vpn"]["last_run"]["outcome"] == "success"
@@ -289,7 +290,8 @@ def test_kinds_lists_every_adapter_and_the_readme_reference_is_current(cli) -> N
     assert begin in readme, "README.md lacks the generated source reference"
     section = readme.split(begin, 1)[1].split(end, 1)[0].strip()
     assert section == markdown, (
-        "README source reference is stale: run python -m collector.kinds README.md"
+        "README source reference is stale:"
+        " run python -m workstyle.collector.cli.kinds_reference README.md"
     )
 
 

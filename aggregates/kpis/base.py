@@ -35,6 +35,7 @@ from workstyle.aggregates.fiscal import (
 from workstyle.aggregates.settings import Rules
 from workstyle.aggregates.targets import Plan
 from workstyle.collector.ingest.reader import DatasetReader
+from workstyle.schemas import derivations
 from workstyle.schemas.tables import TableSpec
 
 #: How a row's status is judged: ``final`` (the period the target refers to has
@@ -242,10 +243,8 @@ def fy_expr(day: pl.Expr) -> pl.Expr:
 
 def duration_seconds() -> pl.Expr:
     """An event's length in seconds: its own duration, else end - start, else null."""
-    return pl.coalesce(
-        pl.col("duration_seconds").cast(pl.Float64),
-        (pl.col("end_time") - pl.col("start_time")).dt.total_seconds().cast(pl.Float64),
-    )
+    derived = derivations.duration_seconds(pl.col("start_time"), pl.col("end_time"))
+    return pl.coalesce(pl.col("duration_seconds").cast(pl.Float64), derived.cast(pl.Float64))
 
 
 def month_str(day: pl.Expr) -> pl.Expr:

@@ -6,7 +6,7 @@ the command, so ``collector --help`` stays light (tests/test_layers.py checks it
 
 from __future__ import annotations
 
-from workstyle.collector.cli import ingest, inspect, kpi, report, serve
+from workstyle.collector.cli import ingest, inspect, kpi, live, report, serve
 from workstyle.collector.cli.app import main
 
 COMMANDS = (
@@ -19,6 +19,7 @@ COMMANDS = (
     kpi.kpi,
     report.report,
     serve.serve,
+    live.live,
 )
 
 for _command in COMMANDS:

@@ -38,15 +38,27 @@ def _fmt_result(r) -> str:  # noqa: ANN001
         f"  updated {r.updated:>7,}  unchanged {r.unchanged:>9,}"
         f"  quarantined {r.quarantined:>6,}  {r.duration:6.2f}s"
     )
+    if r.filtered:
+        line += f"  filtered {r.filtered:,} ({_by_rule(r.filtered_by)})"
     if r.duplicates:
         line += f"  duplicate keys {r.duplicates:,}"
     if r.outside_window:
         line += f"  outside window {r.outside_window:,}"
+    if r.unavailable:
+        from workstyle.collector.ingest.state import describe_spans
+
+        line += (
+            f"\n{'':<24} not fetched (older than the API keeps): {describe_spans(r.unavailable)}"
+        )
     if r.error:
         line += f"\n{'':<24} {r.error}"
     if r.warning:
         line += f"\n{'':<24} warning: {r.warning}"
     return line
+
+
+def _by_rule(counts: dict[str, int]) -> str:
+    return "; ".join(f"{rule} {n:,}" for rule, n in counts.items())
 
 
 def _exit_code(results) -> int:  # noqa: ANN001

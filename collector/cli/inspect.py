@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
@@ -39,8 +40,21 @@ def status(obj: Context, fmt: str) -> None:
             "  rows             " + (", ".join(f"{t} {n:,}" for t, n in r["rows"].items()) or "0")
         )
         click.echo(f"  quarantined      {r['quarantined']:,}")
+        if r["filtered"]:
+            by_rule = "; ".join(f"{rule} {n:,}" for rule, n in r["filtered"].items())
+            click.echo(f"  filtered         {sum(r['filtered'].values()):,} ({by_rule})")
+        if last.get("unavailable"):
+            from workstyle.collector.ingest.state import describe_spans
+
+            spans = describe_spans(last["unavailable"])
+            click.echo(f"  not fetched      {spans} (older than the API keeps)")
         if last.get("error"):
             click.echo(f"  last error       {last['error']}")
+        if r.get("year_rules"):
+            rules = ", ".join(
+                f"{rule} ({n} file{'s' if n > 1 else ''})" for rule, n in r["year_rules"].items()
+            )
+            click.echo(f"  year from        {rules}")
         if last.get("warning"):
             click.echo(f"  warning          {last['warning']}")
 
@@ -64,6 +78,12 @@ def kinds(fmt: str) -> None:
 def validate(obj: Context, check_sources: bool) -> None:
     """Check the config without touching data (exit 2 on the first problem)."""
     cfg = obj.cfg
+    if any(s.live for s in cfg.sources):
+        # The live settings are checked as `serve` would when it starts its poller.
+        from workstyle.collector.live.readers import readers
+
+        for reader in readers(cfg, time.time):
+            reader.close()
     click.echo(
         f"{cfg.path}: ok, {len(cfg.sources)} source(s):"
         f" {', '.join(s.name for s in cfg.sources) or 'none'}"

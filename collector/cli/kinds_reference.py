@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from workstyle.adapters import adapter_class, kinds
+from workstyle.collector.live.readers import live_api_options, live_view
 from workstyle.collector.options import COMMON_OPTIONS, Option
 
 
@@ -30,6 +31,10 @@ def describe(fmt: str = "text") -> str:
             lines.append(f"\n### `{kind}`\n")
             lines.append(f"{cls.summary} Writes: {', '.join(f'`{t}`' for t in cls.tables)}.\n")
             lines += _md_table(cls.options)
+            lines.append(f"\nLive (`live = true`): {live_view(kind)}")
+            if api := live_api_options(kind):
+                lines.append("\n`live_api` table:\n")
+                lines += _md_table(api)
         return "\n".join(lines)
     lines.append("common keys (every source):")
     lines += _text_rows(COMMON_OPTIONS)
@@ -39,6 +44,10 @@ def describe(fmt: str = "text") -> str:
         lines.append(f"{kind}: {cls.summary}")
         lines.append(f"  writes: {', '.join(cls.tables)}")
         lines += _text_rows(cls.options)
+        lines.append(f"  live: {live_view(kind)}")
+        if api := live_api_options(kind):
+            lines.append("  live_api table:")
+            lines += _text_rows(api)
     return "\n".join(lines)
 
 
@@ -46,8 +55,14 @@ def _md_table(options: tuple[Option, ...]) -> list[str]:
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for o in options:
         meaning = o.help + (f" One of: {', '.join(o.choices)}." if o.choices else "")
-        rows.append(f"| `{o.name}` | {o.type} | {_default(o)} | {meaning.replace('|', '/')} |")
+        rows.append(f"| `{o.name}` | {o.type} | {_cell(_default(o))} | {_cell(meaning)} |")
     return rows
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a pipe is escaped, never replaced (a key separator
+    shown as another character would misstate the code)."""
+    return text.replace("|", "\\|")
 
 
 def _text_rows(options: tuple[Option, ...]) -> list[str]:

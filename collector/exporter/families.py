@@ -33,6 +33,13 @@ from prometheus_client.registry import CollectorRegistry
 from workstyle.collector import __version__
 from workstyle.collector.config import Config
 from workstyle.collector.ingest.state import SourceState, StateStore
+from workstyle.collector.live.snapshot import (
+    PLATFORMS,
+    VALUES,
+    Snapshot,
+    read_snapshot,
+    snapshot_path,
+)
 from workstyle.schemas.kpi import STATUSES
 
 log = logging.getLogger("collector")
@@ -54,8 +61,21 @@ LABEL_NAMES = frozenset(
         "outcome",
         "input",
         "version",
+        "platform",
     }
 )
+#: A live reading older than this many intervals (and at least LIVE_GRACE s) is stale:
+#: the poller stopped writing.
+LIVE_STALE_INTERVALS = 3
+LIVE_GRACE = 30.0
+_LIVE_HELP = {
+    "meetings": "Web meetings in progress now.",
+    "meeting_participants": "Participants in the web meetings in progress now.",
+    "vpn_users": "Distinct users connected over the VPN now.",
+    "vpn_sessions": "VPN sessions (tunnels) open now.",
+    "print_jobs_today": "Print jobs so far today (local day of [collector] timezone).",
+    "print_sheets_today": "Sheets printed so far today (local day of [collector] timezone).",
+}
 
 _KPI_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -317,6 +337,10 @@ class WorkstyleCollector:
             self.targets,
             *(c for _, c in self.sources),
         ]
+        #: Live sources and the poller's snapshot (``serve`` only; see collector.live).
+        self.live_sources = [s for s in cfg.sources if s.live]
+        self.live_snapshot = CachedFile(snapshot_path(data_dir), read_snapshot, required=False)
+        self._live_cache: tuple[tuple[Any, ...], list[Any]] | None = None
         self._snapshot: tuple[tuple[Any, ...], list[Any]] | None = None
         self._lock = threading.Lock()
 
@@ -352,6 +376,7 @@ class WorkstyleCollector:
         spent = time.perf_counter() - started
         yield from families
         if self.live:
+            yield from self._live_families()
             yield from self._scrape_families(spent)
 
     def _build(self) -> list[Any]:
@@ -586,6 +611,67 @@ class WorkstyleCollector:
         for name in INPUTS:
             input_up.add_metric([name], 1.0 if inputs[name] else 0.0)
         yield from (build, up, input_up)
+
+    def _live_families(self) -> Iterator[Any]:
+        """What is happening now, from the live poller's snapshot (a file, never a source)."""
+        now = self.clock()
+        with self._lock:
+            self.live_snapshot.refresh()
+            snap: Snapshot | None = self.live_snapshot.value
+            readings = [
+                (source, snap.sources.get(source.name) if snap else None)
+                for source in self.live_sources
+            ]
+            fresh = tuple(
+                r is not None
+                and r.last_attempt is not None
+                and now - r.last_attempt
+                <= max(LIVE_STALE_INTERVALS * r.interval, r.interval + LIVE_GRACE)
+                for _, r in readings
+            )
+            # Rebuilt only when the snapshot changed or a reading went stale.
+            key = (self.live_snapshot.signature, fresh)
+            if self._live_cache is None or self._live_cache[0] != key:
+                self._live_cache = (key, self._build_live(readings, fresh))
+            families = self._live_cache[1]
+        yield from families
+
+    def _build_live(self, readings: list[tuple[Any, Any]], fresh: tuple[bool, ...]) -> list[Any]:
+        labels = ["source", "platform"]
+        values = {
+            name: GaugeMetricFamily(f"{PREFIX}_live_{name}", _LIVE_HELP[name], labels=labels)
+            for name in VALUES
+        }
+        up = GaugeMetricFamily(
+            f"{PREFIX}_live_up",
+            "1 when the source's last live poll succeeded and is recent; 0 when it failed"
+            " or the poller stopped (the values are then the last good ones: stale).",
+            labels=labels,
+        )
+        success = GaugeMetricFamily(
+            f"{PREFIX}_live_last_success_timestamp_seconds",
+            "When the source's last successful live poll started.",
+            labels=labels,
+        )
+        duration = GaugeMetricFamily(
+            f"{PREFIX}_live_poll_duration_seconds",
+            "How long the source's last live poll took.",
+            labels=labels,
+        )
+        for (source, reading), recent in zip(readings, fresh, strict=True):
+            if reading is None or reading.kind != source.kind:
+                # Configured but never polled (poller not running yet, or not at all).
+                up.add_metric([source.name, PLATFORMS.get(source.kind, source.kind)], 0.0)
+                continue
+            lv = [source.name, reading.platform]
+            up.add_metric(lv, 1.0 if reading.ok and recent else 0.0)
+            if reading.last_success is not None:
+                success.add_metric(lv, reading.last_success)
+            if reading.duration is not None:
+                duration.add_metric(lv, reading.duration)
+            for name, value in reading.values.items():
+                values[name].add_metric(lv, value)
+        return [*values.values(), up, success, duration]
 
     def _scrape_families(self, spent: float) -> Iterator[Any]:
         """Metrics of the moment of the scrape (``serve`` only; frozen in a textfile)."""

@@ -35,7 +35,7 @@ from workstyle.collector.ingest.store import MonthStream, Store, UpsertResult
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import Pseudonymiser
 from workstyle.collector.secrets import read_secret
-from workstyle.schemas.runs_quarantine import QUARANTINE, RUNS
+from workstyle.schemas.runs_quarantine import FILTERED, QUARANTINE, RUNS
 from workstyle.schemas.tables import TableSpec
 from workstyle.schemas.tables import empty as empty_table
 
@@ -71,6 +71,9 @@ class SourceResult:
     #: Rows that repeated a natural key already in the same read (kept once).
     duplicates: int = 0
     outside_window: int = 0
+    #: Rows left out on purpose by the source's where/exclude rules, and per rule.
+    filtered: int = 0
+    filtered_by: dict[str, int] = field(default_factory=dict)
     duration: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # config | source | quota | bug
@@ -81,6 +84,8 @@ class SourceResult:
     newest_event: dt.datetime | None = None
     window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
     by_table: dict[str, int] = field(default_factory=dict)
+    #: Spans ``[start, end)`` (UTC) asked for that the source no longer keeps, merged.
+    unavailable: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +106,8 @@ class SourceResult:
             "rows_quarantined": self.quarantined,
             "rows_duplicate": self.duplicates,
             "rows_outside_window": self.outside_window,
+            "rows_filtered": self.filtered,
+            "filtered_by": dict(self.filtered_by),
             "duration_seconds": self.duration,
             "error": self.error,
             "error_kind": self.error_kind,
@@ -109,6 +116,7 @@ class SourceResult:
             "newest_event": self.newest_event,
             "window_start": self.window[0],
             "window_end": self.window[1],
+            "unavailable": [[lo, hi] for lo, hi in self.unavailable],
         }
 
 
@@ -125,6 +133,7 @@ class Pipeline:
         *,
         progress: ProgressFn | None = None,
         flush_rows: int = FLUSH_ROWS,
+        run_start: dt.datetime | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = Store(cfg.data_dir.resolve())
@@ -132,7 +141,8 @@ class Pipeline:
         self.pseudonymiser = pseudonymiser
         self.progress = progress
         self.flush_rows = flush_rows
-        self.run_start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        # The run's clock: injectable, so a test can rerun "a day later" without waiting.
+        self.run_start = (run_start or dt.datetime.now(dt.UTC)).replace(microsecond=0)
         self.run_id = f"{self.run_start:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
     def build_adapter(self, source: SourceConfig) -> Adapter:
@@ -204,6 +214,10 @@ class Pipeline:
                 if restart:
                     self.states.clear_backfill(source.name, identity, start, end)
                 done = self.states.backfill_done(source.name, identity, start, end)
+                # What earlier attempts found unavailable is part of this backfill's answer.
+                res.unavailable = self.states.backfill_unavailable(
+                    source.name, identity, start, end
+                )
                 request = ReadRequest(
                     mode=mode,
                     run_start=self.run_start,
@@ -267,6 +281,7 @@ class Pipeline:
     ) -> None:
         buffers: dict[str, list[pl.DataFrame]] = {}
         quarantine: list[pl.DataFrame] = []
+        filtered: list[pl.DataFrame] = []
         buffered = 0
         #: Per batch not yet committed: the newest partition month of its rows (None:
         #: no rows), its checkpoint and unit, in read order.
@@ -345,6 +360,12 @@ class Pipeline:
             checkpoint = next((c for _, c, _ in reversed(committed) if c is not None), None)
             units = [u for _, _, u in committed if u is not None]
             if not dry_run:
+                if filtered:
+                    f = pl.concat(filtered, how="vertical_relaxed").with_columns(
+                        pl.lit(self.run_id).alias("run_id"),
+                        pl.lit(self.run_start, dtype=pl.Datetime("us", "UTC")).alias("seen_at"),
+                    )
+                    self.store.upsert(FILTERED, source.name, f, ingested_at)
                 # The data is committed: now, and only now, the state may move.
                 if checkpoint is not None and request.mode == "incremental":
                     state.checkpoint = checkpoint
@@ -352,10 +373,16 @@ class Pipeline:
                 if units and request.mode == "backfill":
                     done.update(units)
                     self.states.save_backfill(
-                        source.name, state.identity, request.start, request.end, done
+                        source.name,
+                        state.identity,
+                        request.start,
+                        request.end,
+                        done,
+                        res.unavailable,
                     )
             buffers.clear()
             quarantine.clear()
+            filtered.clear()
             buffered = 0
 
         last_flush = time.monotonic()
@@ -372,10 +399,15 @@ class Pipeline:
                             ).alias(LOCATION_COL)
                         )
                     buffers.setdefault(batch.table, []).append(rows)
+                if batch.filtered is not None and batch.filtered.height:
+                    _count_filtered(res, batch.filtered)
+                    filtered.append(batch.filtered.with_columns(pl.lit(batch.table).alias("table")))
                 if len(batch.quarantined):
                     quarantine.append(self._quarantine_frame(batch.table, batch.quarantined))
                 buffered += rows.height + len(batch.quarantined)
                 pending.append((_newest_month(batch.table, rows), batch.checkpoint, batch.unit))
+                if batch.unavailable:
+                    res.unavailable = merge_spans(res.unavailable + batch.unavailable)
                 if batch.progress and self.progress:
                     self.progress(source.name, *batch.progress)
                 if adapter.commit_each_batch or time.monotonic() - last_flush >= FLUSH_SECONDS:
@@ -485,6 +517,7 @@ class Pipeline:
                         "rows_unchanged": res.unchanged,
                         "rows_quarantined": res.quarantined,
                         "rows_duplicate": res.duplicates,
+                        "rows_filtered": res.filtered,
                         "newest_event": res.newest_event,
                         "error": res.error,
                     }
@@ -525,6 +558,25 @@ def _note_files(adapter: Adapter, res: SourceResult) -> None:
     if unmatched:
         res.warning = f"no files matched {', '.join(unmatched)}"
         log.warning("%s: %s", res.source, res.warning)
+
+
+def merge_spans(
+    spans: list[tuple[dt.datetime, dt.datetime]],
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Half-open spans, sorted, with overlapping and touching ones joined."""
+    out: list[tuple[dt.datetime, dt.datetime]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _count_filtered(res: SourceResult, frame: pl.DataFrame) -> None:
+    for rule, rows in frame.group_by("rule", maintain_order=True).agg(pl.col("rows").sum()).rows():
+        res.filtered += rows
+        res.filtered_by[rule] = res.filtered_by.get(rule, 0) + rows
 
 
 def _polars_type(spec: TableSpec, column: str) -> pl.DataType:

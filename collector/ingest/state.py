@@ -35,6 +35,24 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def describe_spans(spans: list[Any]) -> str:
+    """Spans ``[start, end)`` for people: whole UTC days as inclusive dates, else times."""
+    parts = []
+    for lo, hi in spans:
+        lo, hi = (
+            (v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)).astimezone(dt.UTC)
+            for v in (lo, hi)
+        )
+        if lo.time() == dt.time() and hi.time() == dt.time():
+            days = (hi - lo).days
+            last = (hi - dt.timedelta(days=1)).date()
+            span = f"{lo.date()}" if days == 1 else f"{lo.date()}..{last}"
+            parts.append(f"{span} ({days} day{'' if days == 1 else 's'})")
+        else:
+            parts.append(f"{lo:%Y-%m-%d %H:%M:%S}Z until {hi:%Y-%m-%d %H:%M:%S}Z")
+    return ", ".join(parts)
+
+
 def identity_hash(identity: dict[str, Any]) -> str:
     blob = json.dumps(identity, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -142,6 +160,17 @@ class StateStore:
         with path.open(encoding="utf-8") as fh:
             return set(json.load(fh).get("done_units", []))
 
+    def backfill_unavailable(
+        self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        """Spans earlier attempts of this backfill found the source no longer keeps."""
+        path = self._backfill_path(source, identity, start, end)
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8") as fh:
+            spans = json.load(fh).get("unavailable", [])
+        return [(dt.datetime.fromisoformat(lo), dt.datetime.fromisoformat(hi)) for lo, hi in spans]
+
     def save_backfill(
         self,
         source: str,
@@ -149,10 +178,17 @@ class StateStore:
         start: dt.datetime,
         end: dt.datetime,
         done: set[str],
+        unavailable: list[tuple[dt.datetime, dt.datetime]] | None = None,
     ) -> None:
         write_json_atomic(
             self._backfill_path(source, identity, start, end),
-            {"source": source, "start": start, "end": end, "done_units": sorted(done)},
+            {
+                "source": source,
+                "start": start,
+                "end": end,
+                "done_units": sorted(done),
+                "unavailable": [list(span) for span in unavailable or []],
+            },
         )
 
     def clear_backfill(

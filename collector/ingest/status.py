@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import pyarrow.parquet as pq
 
 from workstyle import schemas
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.ingest.state import StateStore
 from workstyle.collector.ingest.store import Store
-from workstyle.schemas.runs_quarantine import QUARANTINE
+from workstyle.schemas.runs_quarantine import FILTERED, QUARANTINE
 
 
 def _count_rows(store: Store, table: str, source: str) -> int:
@@ -18,6 +19,24 @@ def _count_rows(store: Store, table: str, source: str) -> int:
     return sum(
         pq.read_metadata(f, filesystem=store.fs).num_rows for f in store.files(table, source)
     )
+
+
+def _filtered(store: Store, source: str) -> dict[str, int]:
+    """Rows the source's where/exclude rules left out, per rule, over every file read."""
+    if not store.files(FILTERED.name, source):
+        return {}
+    frame = store.scan(FILTERED, source).group_by("rule").agg(pl.col("rows").sum()).collect()
+    return dict(sorted(frame.rows()))
+
+
+def year_rules(checkpoint: dict[str, Any]) -> dict[str, int]:
+    """Files per rule that gave year-less timestamps their year (file kinds' manifests)."""
+    out: dict[str, int] = {}
+    for entry in (checkpoint.get("files") or {}).values():
+        rule = (entry.get("memo") or {}).get("year_rule") if isinstance(entry, dict) else None
+        if rule:
+            out[rule] = out.get(rule, 0) + 1
+    return out
 
 
 def source_status(cfg: Config) -> list[dict[str, Any]]:
@@ -42,6 +61,8 @@ def source_status(cfg: Config) -> list[dict[str, Any]]:
                 "consecutive_failures": st.consecutive_failures,
                 "rows": rows,
                 "quarantined": _count_rows(store, QUARANTINE.name, source.name),
+                "year_rules": year_rules(st.checkpoint),
+                "filtered": _filtered(store, source.name),
             }
         )
     return out

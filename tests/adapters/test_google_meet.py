@@ -7,9 +7,20 @@ import logging
 
 import pytest
 
-from tests.fakes.common import fixture, iso, shift_times
+from tests.fakes.common import fixture, iso, parse, shift_times
 from tests.fakes.google import ADMIN, PATH, FakeGoogle, call_ended, throwaway_key
-from tests.fakes.harness import FAST, KEY, backfill, config, incremental, pseudonym, serve, table
+from tests.fakes.harness import (
+    FAST,
+    KEY,
+    backfill,
+    config,
+    incremental,
+    pseudonym,
+    serve,
+    status,
+    table,
+)
+from tests.fakes.resume import Resumable, check_resume
 from tests.fakes.server import Reply
 from workstyle.collector.ingest.pipeline import Pipeline
 from workstyle.collector.pseudonyms import Pseudonymiser
@@ -219,3 +230,81 @@ def test_check_sources_probe(server, google, tmp_path):
     cfg = config(tmp_path, source(server, google))
     adapter = Pipeline(cfg, Pseudonymiser(KEY)).build_adapter(cfg.sources[0])
     assert adapter.check().startswith("ok (token issued")
+
+
+#: The history tests' clock; the Reports API answers for 180 days before it.
+T0 = dt.datetime(2026, 5, 20, 7, 45, 0, tzinfo=dt.UTC)
+EDGE = T0 - dt.timedelta(days=180)
+
+
+def full_history(google) -> list[str]:
+    """A two-person conference every 31 hours from just inside the 180 days to T0 - 2 h."""
+    ids = []
+    when = EDGE + dt.timedelta(hours=1)
+    while when < T0 - 2 * H:
+        cid = f"conf-{len(ids):03d}"
+        google.activities += [
+            call_ended(when, cid, "a@pref.example.jp", 1800),
+            call_ended(when + dt.timedelta(minutes=3), cid, "b@pref.example.jp", 1500),
+        ]
+        ids.append(cid)
+        when += 31 * H
+    return ids
+
+
+def first_pages(server):
+    return [c for c in activity_calls(server) if "pageToken" not in c.query]
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1, minutes=7)],
+    ids=["a-minute-later", "an-hour-later", "a-day-later"],
+)
+def test_full_history_backfill_stopped_by_the_quota_resumes_without_rereading(
+    server, google, tmp_path, delta
+):
+    ids = full_history(google)
+
+    def stop_after(n: int) -> None:
+        spent = Reply(
+            503,
+            {"error": {"code": 503, "message": "Quota exceeded", "status": "UNAVAILABLE"}},
+            {"Retry-After": "3600"},
+        )
+        google.faults.add("activity", *[lambda: None] * n, spent)
+
+    check_resume(
+        tmp_path,
+        source(server, google, window_days=30),
+        Resumable(lambda: first_pages(server), lambda t: setattr(google, "now", t), stop_after),
+        T0 - dt.timedelta(days=200),
+        T0,
+        T0,
+        delta,
+        ids,
+    )
+
+
+def test_backfill_beyond_180_days_lands_all_inside_and_names_the_days_outside(
+    server, google, tmp_path
+):
+    ids = full_history(google)
+    google.now = T0
+    src = source(server, google)
+    cfg = config(tmp_path, src)
+    start = T0 - dt.timedelta(days=200)
+
+    res = backfill(cfg, start, T0, now=T0)
+
+    assert res.ok, res.error
+    got = table(cfg)
+    assert got["meeting_id"].to_list() == ids and set(got["participants"]) == {2}
+    assert min(parse(c.query["startTime"]) for c in first_pages(server)) >= EDGE
+    (lo, hi), *more = res.unavailable
+    assert not more and lo == start and dt.timedelta(0) <= hi - EDGE <= dt.timedelta(seconds=5)
+    from workstyle.collector.cli.ingest import _fmt_result
+
+    said = "not fetched (older than the API keeps): 2025-11-01 07:45:00Z until 2025-11-21 07:45"
+    assert said in _fmt_result(res)
+    assert "  not fetched      2025-11-01 07:45:00Z until 2025-11-21 07:45" in status(tmp_path, src)

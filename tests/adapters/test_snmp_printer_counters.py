@@ -127,7 +127,8 @@ def poll(make_config, load_config, pipeline_for, monkeypatch):  # noqa: ANN001, 
             "name": "mfp",
             "kind": "snmp_printer_counters",
             "hosts": hosts,
-            "timeout": 0.5,
+            # Long enough for a live agent on a loaded machine; a dead address costs 2 s.
+            "timeout": 2.0,
             "retries": 0,
             **extra,
         }

@@ -356,3 +356,42 @@ def test_validate_check_sources_probes_every_file_kind(h: Harness, cli) -> None:
     h.configure(str(h.tmp / "no-such-folder"))
     gone = cli("--config", str(h.cfg.path), "validate", "--check-sources")
     assert gone.exit_code == 2 and "no-such-folder" in gone.output, gone.output
+
+
+def test_status_shows_the_rule_that_gave_year_less_timestamps_their_year(asa: Harness, cli) -> None:  # noqa: ANN001
+    _asa_file(asa.folder / "asa-2023-05-13.log", ["May 13 09:00:00"])
+    _asa_file(asa.folder / "asa.log", ["May 13 10:00:00"])
+    assert_ok(asa.run())
+    out = cli("--config", str(asa.cfg.path), "status").stdout
+    assert "date in the file name (1 file)" in out, out
+    assert "file's modification time (1 file)" in out, out
+
+
+def test_a_windows_file_with_crlf_and_no_final_newline_reads_and_probes_alike(
+    h: Harness, cli
+) -> None:  # noqa: ANN001
+    data, _ = h.case.file([0, 1, 2])
+    path = h.folder / h.case.filename(0)
+    path.write_bytes(data.replace(b"\n", b"\r\n")[:-1])  # the last CR kept, its LF not
+    os.utime(path, (0, 0))  # settled long ago: the last line is complete
+    probe = cli("--config", str(h.cfg.path), "validate", "--check-sources")
+    assert probe.exit_code == 0, probe.output
+    res = h.run()
+    assert_ok(res)
+    assert h.markers() == m(h, 0, 1, 2)
+    assert h.quarantine() == []
+
+
+def test_a_file_that_fails_fails_alone_and_is_retried(h: Harness) -> None:
+    bad = h.folder / h.case.filename(0)
+    bad.write_bytes(b"\x00\x01 not this format at all\n" * 3)
+    h.write(1, [0, 1])
+    res = h.run()
+    assert set(m(h, 0, 1)) <= set(h.markers())
+    if res.ok:  # line formats: each foreign line is quarantined, never dropped
+        assert res.quarantined == 3, h.quarantine()
+        return
+    assert res.error_kind == "source" and bad.name in res.error and "\n" not in res.error
+    again = h.run()
+    assert not again.ok and bad.name in again.error  # retried, still reported
+    assert h.markers() == m(h, 0, 1)  # and the good file is not read twice

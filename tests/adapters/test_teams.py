@@ -19,13 +19,17 @@ from tests.fakes.harness import (
     pseudonym,
     quarantine,
     serve,
+    status,
     table,
 )
+from tests.fakes.resume import Resumable, check_resume
 from tests.fakes.server import Reply
 from workstyle.collector.ingest.pipeline import Pipeline
 from workstyle.collector.pseudonyms import Pseudonymiser
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+#: The injected clock: every run and the fake share it, so no test depends on the date
+#: or the time of day it runs at (10:59 UTC once split the fixture's records in two).
+NOW = dt.datetime(2026, 12, 1, 10, 59, 0, tzinfo=dt.UTC)
 CSV = (FIXTURES / "teams" / "user_activity_detail.csv").read_text(encoding="utf-8")
 HEADER = CSV.splitlines()[0] + "\n"
 RECORD_ID = "3cf3bbc8-b21d-4f2e-bfd0-b13603ae6c65"
@@ -82,7 +86,7 @@ def test_call_records_and_activity_report_land_exactly(server, tmp_path):
     fake.reports[day.isoformat()] = report_for(day)
     cfg = config(tmp_path, source(server, page_size=1))
 
-    res = incremental(cfg)
+    res = incremental(cfg, now=NOW)
 
     assert res.ok, res.error
     meetings = table(cfg).select(
@@ -174,7 +178,7 @@ def test_throttling_5xx_and_an_expired_token_mid_run(server, tmp_path):
     )
     cfg = config(tmp_path, source(server))
 
-    res = incremental(cfg)
+    res = incremental(cfg, now=NOW)
 
     assert res.ok, res.error
     assert table(cfg)["meeting_id"].to_list() == [RECORD_ID]
@@ -190,12 +194,12 @@ def test_each_run_repulls_the_last_three_report_days(server, tmp_path):
     yesterday = (NOW - dt.timedelta(days=1)).date()
     fake.reports[yesterday.isoformat()] = report_for(yesterday)
     cfg = config(tmp_path, source(server))
-    assert incremental(cfg).ok
+    assert incremental(cfg, now=NOW).ok
     first = len(server.requests("GET", r"/v1.0/reports/.*"))
 
     # Microsoft re-fills the day: adele's meeting count changes from 5 to 6.
     fake.reports[yesterday.isoformat()] = report_for(yesterday).replace(",4,37,2,5,", ",4,37,2,6,")
-    res = incremental(cfg)
+    res = incremental(cfg, now=NOW)
 
     assert res.ok, res.error
     again = server.requests("GET", r"/v1.0/reports/.*")[first:]
@@ -229,10 +233,11 @@ def test_backfill_older_than_30_days_warns_and_a_missing_setting_permission_is_c
     cfg = config(tmp_path, source(server))
     caplog.set_level(logging.WARNING)
 
-    res = backfill(cfg, NOW - dt.timedelta(days=60), NOW - dt.timedelta(days=1))
+    res = backfill(cfg, NOW - dt.timedelta(days=60), NOW - dt.timedelta(days=1), now=NOW)
 
     assert res.ok, res.error
-    assert "keeps only 30 days" in caplog.text
+    assert "keeps call records for 30 days" in caplog.text
+    assert [lo for lo, _ in res.unavailable] == [NOW - dt.timedelta(days=60)]
     assert table(cfg)["meeting_id"].to_list() == [RECORD_ID]
     q = quarantine(cfg)
     assert (
@@ -258,7 +263,7 @@ def test_missing_call_records_permission_is_a_config_error(server, tmp_path, cap
     )
     cfg = config(tmp_path, source(server))
     caplog.set_level(logging.DEBUG)
-    res = incremental(cfg)
+    res = incremental(cfg, now=NOW)
     assert res.error_kind == "config"
     assert res.error.startswith(
         "teams: GET /communications/callRecords: HTTP 403 (Missing"
@@ -272,7 +277,7 @@ def test_missing_call_records_permission_is_a_config_error(server, tmp_path, cap
 def test_presigned_download_url_is_never_logged(server, tmp_path, caplog):
     fake, _ = graph_with_fixtures(server)
     caplog.set_level(logging.DEBUG)
-    assert incremental(config(tmp_path, source(server, page_size=1))).ok
+    assert incremental(config(tmp_path, source(server, page_size=1)), now=NOW).ok
     assert "PRESIGNED" not in caplog.text
 
 
@@ -281,3 +286,123 @@ def test_check_sources_probe(server, tmp_path, monkeypatch):
     cfg = config(tmp_path, source(server))
     adapter = Pipeline(cfg, Pseudonymiser(KEY)).build_adapter(cfg.sources[0])
     assert adapter.check() == ("ok (token issued, call records readable, names concealed: True)")
+
+
+#: The history tests' clock; call records reach back exactly 30 days from it.
+T0 = dt.datetime(2026, 3, 15, 10, 20, 0, tzinfo=dt.UTC)
+EDGE = T0 - dt.timedelta(days=30)
+
+
+def full_history(fake: FakeGraph) -> list[str]:
+    """A group call every 71 hours from just inside the 30 days to an hour before T0."""
+    ids = []
+    when = EDGE + dt.timedelta(minutes=10)
+    while when < T0 - dt.timedelta(hours=1):
+        rid = f"rec-{len(ids):03d}"
+        fake.records.append(
+            {
+                "id": rid,
+                "version": 1,
+                "type": "groupCall",
+                "startDateTime": iso(when),
+                "endDateTime": iso(when + dt.timedelta(minutes=45)),
+                "organizer_v2": {"id": "org-1", "identity": {"user": {"id": "org-1"}}},
+            }
+        )
+        fake.participants[rid] = [{"id": "p1"}, {"id": "p2"}]
+        ids.append(rid)
+        when += dt.timedelta(hours=71)
+    return ids
+
+
+def listings(server):
+    calls = server.requests("GET", "/v1.0/communications/callRecords")
+    return [r for r in calls if "$filter" in r.query]
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1, minutes=7)],
+    ids=["a-minute-later", "an-hour-later", "a-day-later"],
+)
+def test_full_history_backfill_stopped_by_throttling_resumes_without_rereading(
+    server, tmp_path, delta
+):
+    fake = FakeGraph(server, T0)
+    ids = full_history(fake)
+
+    def stop_after(n: int) -> None:
+        hour = Reply(429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": "3600"})
+        fake.faults.add("records", *[lambda: None] * n, hour)
+
+    check_resume(
+        tmp_path,
+        source(server, activity_report=False),
+        Resumable(lambda: listings(server), lambda t: setattr(fake, "now", t), stop_after),
+        T0 - dt.timedelta(days=32),
+        T0,
+        T0,
+        delta,
+        ids,
+    )
+
+
+def test_backfill_beyond_30_days_lands_all_inside_and_names_the_days_outside(server, tmp_path):
+    fake = FakeGraph(server, T0)
+    ids = full_history(fake)
+    src = source(server, activity_report=False)
+    cfg = config(tmp_path, src)
+    start = T0 - dt.timedelta(days=33)
+
+    res = backfill(cfg, start, T0, now=T0)
+
+    assert res.ok, res.error
+    assert table(cfg)["meeting_id"].to_list() == sorted(ids)
+    (lo, hi), *more = res.unavailable
+    # Up to the edge of the 30 days as of the run (a second later at most: the
+    # request is sent after the run started, and never reaches past the edge).
+    assert not more and lo == start and dt.timedelta(0) <= hi - EDGE <= dt.timedelta(seconds=5)
+    from workstyle.collector.cli.ingest import _fmt_result
+
+    said = "not fetched (older than the API keeps): 2026-02-10 10:20:00Z until 2026-02-13 10:20"
+    assert said in _fmt_result(res)
+    assert "  not fetched      2026-02-10 10:20:00Z until 2026-02-13 10:20" in status(tmp_path, src)
+
+
+def test_the_fake_keeps_call_records_exactly_30_days(server):
+    fake = FakeGraph(server, T0)
+    token = fake.tokens.issue()
+
+    def ask(lo: dt.datetime) -> int:
+        import requests
+
+        flt = f"startDateTime ge {iso(lo)} and startDateTime lt {iso(T0)}"
+        return requests.get(
+            server.url + "/v1.0/communications/callRecords",
+            params={"$filter": flt},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).status_code
+
+    assert ask(EDGE) == 200
+    assert ask(EDGE - dt.timedelta(seconds=1)) == 400
+
+
+def test_a_nightly_run_after_a_long_outage_reads_the_30_days_and_names_the_rest(server, tmp_path):
+    before = T0 - dt.timedelta(days=40)
+    fake = FakeGraph(server, before)
+    ids = full_history(fake)  # all after the first run, inside the 30 days before T0
+    src = source(server, activity_report=False)
+    cfg = config(tmp_path, src)
+    first = incremental(cfg, now=before)
+    assert first.ok and first.unavailable == []  # 29 days: the whole history, no edge
+
+    fake.now = T0  # the collector was down for 40 days
+    res = incremental(cfg, now=T0)
+
+    assert res.ok, res.error
+    assert table(cfg)["meeting_id"].to_list() == sorted(ids)
+    (lo, hi), *more = res.unavailable
+    assert not more and lo == before - cfg.sources[0].lookback
+    assert dt.timedelta(0) <= hi - EDGE <= dt.timedelta(seconds=5)
+    assert "  not fetched      2026-01-31 10:20:00Z until 2026-02-13 10:20" in status(tmp_path, src)

@@ -8,8 +8,19 @@ import stat
 
 import pytest
 
-from tests.fakes.common import fixture
-from tests.fakes.harness import FAST, KEY, backfill, config, incremental, pseudonym, serve, table
+from tests.fakes.common import fixture, iso
+from tests.fakes.harness import (
+    FAST,
+    KEY,
+    backfill,
+    config,
+    incremental,
+    pseudonym,
+    serve,
+    status,
+    table,
+)
+from tests.fakes.resume import Resumable, check_resume
 from tests.fakes.server import Reply
 from tests.fakes.webex import CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH, FakeWebex, shifted_meetings
 from workstyle.collector.ingest.pipeline import Pipeline
@@ -209,3 +220,81 @@ def test_check_sources_probe(server, tmp_path, refresh_file):
     cfg = config(tmp_path, source(server, refresh_file))
     adapter = Pipeline(cfg, Pseudonymiser(KEY)).build_adapter(cfg.sources[0])
     assert adapter.check() == "ok (token refreshed, 3 host(s) to read)"
+
+
+#: The history tests' clock. ``/meetings`` documents no history limit.
+T0 = dt.datetime(2026, 10, 3, 16, 5, 0, tzinfo=dt.UTC)
+HOST = "john.andersen@example.com"
+
+
+def full_history(fake: FakeWebex, days: int = 400) -> list[str]:
+    """An ended meeting of one host every 47 hours over ``days`` days before T0."""
+    ids = []
+    when = T0 - dt.timedelta(days=days) + dt.timedelta(minutes=5)
+    while when < T0 - dt.timedelta(hours=1):
+        mid = f"series{len(ids) % 4}_I_{len(ids):06d}"
+        fake.meetings.append(
+            {
+                "id": mid,
+                "meetingSeriesId": f"series{len(ids) % 4}",
+                "title": "weekly",
+                "state": "ended",
+                "hostEmail": HOST,
+                "start": iso(when),
+                "end": iso(when + dt.timedelta(minutes=50)),
+            }
+        )
+        ids.append(mid)
+        when += dt.timedelta(hours=47)
+    return ids
+
+
+def listings(server):
+    return [r for r in server.requests("GET", "/v1/meetings") if "cursor" not in r.query]
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1, minutes=7)],
+    ids=["a-minute-later", "an-hour-later", "a-day-later"],
+)
+def test_long_backfill_stopped_by_throttling_resumes_without_rereading(
+    server, tmp_path, refresh_file, delta
+):
+    fake = FakeWebex(server)
+    ids = full_history(fake, days=60)
+
+    def stop_after(n: int) -> None:
+        hour = Reply(429, {"message": "Too Many Requests"}, {"Retry-After": "3600"})
+        fake.faults.add("meetings", *[lambda: None] * n, hour)
+
+    check_resume(
+        tmp_path,
+        source(server, refresh_file, hosts=[HOST], count_participants=False, page_size=100),
+        Resumable(lambda: listings(server), lambda t: None, stop_after),
+        T0 - dt.timedelta(days=60),
+        T0 + dt.timedelta(days=1),  # through the end of today, as `--to today` asks
+        T0,
+        delta,
+        ids,
+    )
+
+
+def test_backfill_over_years_lands_everything_and_names_no_missing_day(
+    server, tmp_path, refresh_file
+):
+    fake = FakeWebex(server)
+    ids = full_history(fake)
+    src = source(
+        server, refresh_file, hosts=[HOST], count_participants=False, page_size=100, window_days=28
+    )
+    cfg = config(tmp_path, src)
+
+    res = backfill(cfg, T0 - dt.timedelta(days=400), T0, now=T0)
+
+    assert res.ok, res.error
+    assert table(cfg)["meeting_id"].to_list() == sorted(ids)
+    assert res.unavailable == []
+    from workstyle.collector.cli.ingest import _fmt_result
+
+    assert "not fetched" not in _fmt_result(res) + status(tmp_path, src)

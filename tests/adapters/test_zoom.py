@@ -27,8 +27,10 @@ from tests.fakes.harness import (
     pseudonym,
     quarantine,
     serve,
+    status,
     table,
 )
+from tests.fakes.resume import Resumable, check_resume
 from tests.fakes.server import Reply
 from tests.fakes.zoom import ACCOUNT_ID, CLIENT_ID, CLIENT_SECRET, FakeZoom
 from workstyle.adapters import adapter_class
@@ -39,6 +41,12 @@ from workstyle.collector.pseudonyms import Pseudonymiser
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TIME_KEYS = ("start_time", "end_time")
+#: The injected clock of the history tests: 30 s before a UTC midnight at a month's end.
+T0 = dt.datetime(2026, 8, 31, 23, 59, 30, tzinfo=dt.UTC)
+#: Six calendar months before 2026-08-31: 2026-02-28 (February has no 31st).
+EDGE = dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
+#: Days per window by default: whole UTC days, within one calendar month with overlap.
+GRID = dt.timedelta(days=27)
 
 
 @pytest.fixture
@@ -97,6 +105,45 @@ def test_helpers():
     assert encode_uuid("iOTQZ+PmhTUq5a232ETb9eg==") == "iOTQZ%2BPmhTUq5a232ETb9eg%3D%3D"
     assert hms_seconds("01:00:30") == 3630 and hms_seconds("41:43") == 2503
     assert hms_seconds("") is None and hms_seconds("x") is None
+
+
+def test_six_calendar_months_and_the_grid_of_whole_days():
+    from workstyle.adapters.windowed import grid, months_before
+
+    d = dt.date
+    assert months_before(d(2026, 12, 1), 6) == d(2026, 6, 1)
+    assert months_before(d(2026, 8, 31), 6) == d(2026, 2, 28)
+    assert months_before(d(2024, 8, 31), 6) == d(2024, 2, 29)  # a leap year
+    assert months_before(d(2026, 3, 31), 6) == d(2025, 9, 30)
+    assert months_before(d(2026, 1, 15), 6) == d(2025, 7, 15)
+    start = dt.datetime(2026, 3, 1, 15, 0, tzinfo=dt.UTC)  # 2026-03-02 00:00 in Tokyo
+    windows = grid(start, start + dt.timedelta(days=30), 27)
+    assert [(w.start, w.end) for w in windows] == [
+        (start, dt.datetime(2026, 3, 28, tzinfo=dt.UTC)),
+        (dt.datetime(2026, 3, 28, tzinfo=dt.UTC), start + dt.timedelta(days=30)),
+    ]
+    assert [w.unit("zoom") for w in windows] == [
+        "zoom:2026-03-01/2026-03-28",
+        "zoom:2026-03-28/2026-04-24",
+    ]
+    # A rerun starting later on the same day names the same units.
+    later = grid(start + dt.timedelta(hours=5), start + dt.timedelta(days=31), 27)
+    assert [w.unit("zoom") for w in later] == [w.unit("zoom") for w in windows]
+
+
+def test_days_not_fetched_read_as_days_or_times():
+    from workstyle.collector.ingest.state import describe_spans
+
+    utc = dt.UTC
+    assert describe_spans([(dt.datetime(2026, 1, 29, tzinfo=utc), EDGE)]) == (
+        "2026-01-29..2026-02-27 (30 days)"
+    )
+    assert describe_spans([("2026-02-27T00:00:00+00:00", "2026-02-28T00:00:00+00:00")]) == (
+        "2026-02-27 (1 day)"
+    )
+    assert describe_spans([(EDGE, EDGE + dt.timedelta(hours=10, seconds=1))]) == (
+        "2026-02-28 00:00:00Z until 2026-02-28 10:00:01Z"
+    )
 
 
 def test_first_run_lands_exact_rows_and_fills_a_double_encoded_uuid(server, tmp_path):
@@ -230,15 +277,17 @@ def test_expired_next_page_token_restarts_the_window(server, tmp_path):
 
 
 def test_same_instance_in_two_overlapping_windows_lands_once(server, tmp_path):
-    boundary = NOW - dt.timedelta(days=2)  # the windows of a first run meet here
+    # A first run reads 30 days in 27-day windows of whole UTC days: they meet here.
+    boundary = (T0 - dt.timedelta(days=30)).replace(hour=0, minute=0, second=0)
+    boundary += dt.timedelta(days=27)
     meetings = generated(1, boundary - dt.timedelta(hours=1), dt.timedelta(hours=2)) + [
         dict(m, uuid="late==")
         for m in generated(1, boundary + dt.timedelta(hours=1), dt.timedelta(hours=1))
     ]
-    FakeZoom(server, meetings)
+    FakeZoom(server, meetings, now=T0)
     cfg = config(tmp_path, source(server))
 
-    res = incremental(cfg)
+    res = incremental(cfg, now=T0)
 
     assert res.ok, res.error
     calls = metrics_calls(server)
@@ -252,45 +301,48 @@ def test_same_instance_in_two_overlapping_windows_lands_once(server, tmp_path):
 
 
 def test_backfill_over_months_uses_legal_windows_and_warns_on_old_data(server, tmp_path, caplog):
-    meetings = generated(30, NOW - dt.timedelta(days=210, hours=12), dt.timedelta(days=7))
-    FakeZoom(server, meetings)
+    meetings = generated(30, T0 - dt.timedelta(days=210, hours=12), dt.timedelta(days=7))
+    FakeZoom(server, meetings, now=T0)
     cfg = config(tmp_path, source(server))
     caplog.set_level(logging.WARNING)
+    start, end = T0 - dt.timedelta(days=220), T0 - dt.timedelta(days=5)
 
-    res = backfill(cfg, NOW - dt.timedelta(days=220), NOW - dt.timedelta(days=5))
+    res = backfill(cfg, start, end, now=T0)
 
     assert res.ok, res.error
-    assert "keeps only 180 days" in caplog.text
+    assert "keeps six calendar months" in caplog.text
+    assert res.unavailable == [(start, EDGE)]
     calls = metrics_calls(server)
-    assert len(calls) == math.ceil(175 / 28)
-    for c in calls:
+    # Only the 27-day windows (whole UTC days from the first) that reach past the edge.
+    grid = start.replace(hour=0, minute=0, second=0)
+    cells = [grid + k * dt.timedelta(days=27) for k in range(math.ceil((end - grid) / GRID))]
+    assert len(calls) == sum(c + GRID > EDGE for c in cells)
+    for c in calls:  # each one accepted by the fake: inside a month and six months
         lo, hi = dt.date.fromisoformat(c.query["from"]), dt.date.fromisoformat(c.query["to"])
-        assert (hi - lo).days <= 30
-        assert lo >= (NOW - dt.timedelta(days=182)).date()
-    cutoff, end = NOW - dt.timedelta(days=180), NOW - dt.timedelta(days=5)
-    expected = sorted(m["uuid"] for m in meetings if cutoff <= parse(m["start_time"]) < end)
-    assert sorted(table(cfg)["meeting_id"]) == expected and len(expected) == 25
+        assert (hi - lo).days <= 28 and lo >= EDGE.date()
+    expected = sorted(m["uuid"] for m in meetings if EDGE <= parse(m["start_time"]) < end)
+    assert sorted(table(cfg)["meeting_id"]) == expected and len(expected) == 26
 
 
 def test_daily_quota_stops_cleanly_and_the_backfill_resumes(server, tmp_path):
-    meetings = generated(19, NOW - dt.timedelta(days=99), dt.timedelta(days=5))
-    fake = FakeZoom(server, meetings)
+    meetings = generated(19, T0 - dt.timedelta(days=99), dt.timedelta(days=5))
+    fake = FakeZoom(server, meetings, now=T0)
     fake.daily_remaining = 3
     cfg = config(tmp_path, source(server))
-    start, end = NOW - dt.timedelta(days=100), NOW - dt.timedelta(days=5)
+    start, end = T0 - dt.timedelta(days=100), T0 - dt.timedelta(days=5)
 
-    first = backfill(cfg, start, end)
+    first = backfill(cfg, start, end, now=T0)
 
     assert first.outcome == "partial" and first.error_kind == "quota"
     assert "daily API quota" in first.error and "resumes" in first.error
     assert len(metrics_calls(server)) == 3  # the 4th request is never sent
     committed = table(cfg).height
-    assert committed == sum(
-        parse(m["start_time"]) < start + dt.timedelta(days=84) for m in meetings
-    )
+    grid = start.replace(hour=0, minute=0, second=0)
+    assert committed == sum(parse(m["start_time"]) < grid + 3 * GRID for m in meetings)
 
     fake.daily_remaining = None  # a new UTC day
-    second = backfill(cfg, start, end)
+    fake.now = T0 + dt.timedelta(hours=2)
+    second = backfill(cfg, start, end, now=T0 + dt.timedelta(hours=2))
 
     assert second.ok, second.error
     assert len(metrics_calls(server)) == 4  # only the window that was missing
@@ -306,9 +358,9 @@ def test_daily_limit_429_is_a_clean_stop(server, tmp_path):
     assert len(metrics_calls(server)) == 1  # no retry loop on a daily limit
 
 
-def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
-    meetings = generated(20, NOW - dt.timedelta(days=140), dt.timedelta(days=7))
-    fake = FakeZoom(server, meetings)
+def test_backfill_killed_mid_run_resumes_a_minute_later_without_rereading(server, tmp_path):
+    meetings = generated(20, T0 - dt.timedelta(days=140), dt.timedelta(days=7))
+    fake = FakeZoom(server, meetings, now=T0)
     release = threading.Event()
 
     def hang():
@@ -317,17 +369,15 @@ def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
 
     fake.faults.add("metrics", lambda: None, lambda: None, hang)
     cfg_src = source(server)
-    start, end = NOW - dt.timedelta(days=141), NOW - dt.timedelta(days=1)
+    start, end = T0 - dt.timedelta(days=141), T0 - dt.timedelta(days=1)
     script = tmp_path / "run_backfill.py"
     script.write_text(
         textwrap.dedent(f"""
         import datetime as dt, pathlib
-        from tests.fakes.harness import config, KEY
-        from workstyle.collector.ingest.pipeline import Pipeline
-        from workstyle.collector.pseudonyms import Pseudonymiser
+        from tests.fakes.harness import config, pipeline
         cfg = config(pathlib.Path({str(tmp_path)!r}), {cfg_src!r})
         # Default pipeline: API adapters commit every window.
-        Pipeline(cfg, Pseudonymiser(KEY)).backfill(
+        pipeline(cfg, dt.datetime.fromisoformat({T0.isoformat()!r})).backfill(
             cfg.sources[0], dt.datetime.fromisoformat({start.isoformat()!r}),
             dt.datetime.fromisoformat({end.isoformat()!r}))
     """)
@@ -346,18 +396,106 @@ def test_backfill_killed_mid_run_resumes_without_duplicates(server, tmp_path):
         if proc.poll() is None:
             proc.kill()
     cfg = config(tmp_path, cfg_src)
-    assert table(cfg).height == sum(
-        parse(m["start_time"]) < start + dt.timedelta(days=56) for m in meetings
-    )
+    # Windows are whole UTC days on a grid from the backfill's first day, 27 days each.
+    grid = start.replace(hour=0, minute=0, second=0)
+    step = dt.timedelta(days=27)
+    assert table(cfg).height == sum(parse(m["start_time"]) < grid + 2 * step for m in meetings)
 
-    res = Pipeline(cfg, Pseudonymiser(KEY)).backfill(cfg.sources[0], start, end)
+    fake.now = T0 + dt.timedelta(minutes=1)
+    res = backfill(cfg, start, end, now=T0 + dt.timedelta(minutes=1))
 
     assert res.ok, res.error
-    windows = math.ceil(140 / 28)
+    windows = math.ceil((end - grid) / step)
     assert len(metrics_calls(server)) == 3 + (windows - 2)  # windows 1-2 were not re-read
     got = table(cfg)
     assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
     assert got["meeting_id"].n_unique() == got.height
+    assert res.unchanged == 0
+
+
+def full_history() -> list[dict]:
+    """One meeting every 37 hours from the first instant Zoom keeps to an hour before T0."""
+    n = (T0 - dt.timedelta(hours=1) - EDGE) // dt.timedelta(hours=37) + 1
+    return generated(n, EDGE, dt.timedelta(hours=37))
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [dt.timedelta(seconds=30), dt.timedelta(hours=1), dt.timedelta(days=1)],
+    ids=["30s-later-past-utc-midnight", "an-hour-later", "a-day-later"],
+)
+def test_full_history_backfill_stopped_by_the_quota_resumes_without_rereading(
+    server, tmp_path, delta
+):
+    meetings = full_history()
+    fake = FakeZoom(server, meetings, now=T0)
+
+    def stop_after(n: int) -> None:
+        fake.faults.add("metrics", *[lambda: None] * n, fake.daily_limit)
+
+    _, resumed = check_resume(
+        tmp_path,
+        source(server),
+        Resumable(
+            lambda: [c for c in metrics_calls(server) if "next_page_token" not in c.query],
+            lambda t: setattr(fake, "now", t),
+            stop_after,
+        ),
+        EDGE - dt.timedelta(days=30),
+        T0,
+        T0,
+        delta,
+        [m["uuid"] for m in meetings],
+    )
+    # The resumed attempt names the days the first one could not fetch, not the ones its
+    # own (later) edge excludes: those were fetched before.
+    assert resumed.unavailable == [(EDGE - dt.timedelta(days=30), EDGE)]
+
+
+def test_backfill_beyond_six_months_lands_all_inside_and_names_the_days_outside(server, tmp_path):
+    meetings = full_history()
+    FakeZoom(server, meetings, now=T0)
+    src = source(server)
+    cfg = config(tmp_path, src)
+
+    res = backfill(cfg, EDGE - dt.timedelta(days=30), T0, now=T0)
+
+    assert res.ok, res.error
+    got = table(cfg)
+    assert sorted(got["meeting_id"]) == sorted(m["uuid"] for m in meetings)
+    assert got.height == len(meetings)
+    # The first request asks from the exact edge, and the fake (Zoom's rule) accepts it.
+    assert min(c.query["from"] for c in metrics_calls(server)) == "2026-02-28"
+    assert res.unavailable == [(EDGE - dt.timedelta(days=30), EDGE)]
+    from workstyle.collector.cli.ingest import _fmt_result
+
+    days = "2026-01-29..2026-02-27 (30 days)"
+    assert f"not fetched (older than the API keeps): {days}" in _fmt_result(res)
+    assert f"  not fetched      {days}" in status(tmp_path, src)
+
+
+def test_the_fake_follows_zooms_documented_limits(server):
+    fake = FakeZoom(server, full_history(), now=T0)
+    token = fake.tokens.issue()
+
+    def ask(lo: str, hi: str) -> tuple[int, dict]:
+        import requests
+
+        r = requests.get(
+            server.url + "/v2/metrics/meetings",
+            params={"from": lo, "to": hi, "type": "past", "page_size": 300},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        return r.status_code, r.json()
+
+    assert ask("2026-02-28", "2026-03-28")[0] == 200  # the edge, a whole calendar month
+    assert ask("2026-02-27", "2026-03-20") == (
+        400,
+        {"code": 300, "message": "The date range must fall within the last 6 months"},
+    )
+    assert ask("2026-03-01", "2026-04-02")[0] == 400  # over a month
+    assert ask("2026-08-01", "2026-08-31")[0] == 200
 
 
 def test_wrong_secret_is_a_config_error_that_never_shows_the_secret(
@@ -430,26 +568,29 @@ def test_options_are_validated(tmp_path):
     assert cls.validate({"window_days": 31, "page_size": 1000}) == [
         (
             "window_days",
-            "expected 1..29 (Zoom allows one month per request; one day of overlap is added)",
+            "expected 1..27 (Zoom allows one calendar month per request; a day of overlap is"
+            " added on each side)",
         ),
         ("page_size", "expected 1..300"),
     ]
 
 
 def test_nightly_run_stopped_by_the_quota_resumes_from_its_last_window(server, tmp_path):
-    meetings = generated(17, NOW - dt.timedelta(days=88), dt.timedelta(days=5))
-    fake = FakeZoom(server, meetings)
+    meetings = generated(17, T0 - dt.timedelta(days=88), dt.timedelta(days=5))
+    fake = FakeZoom(server, meetings, now=T0)
     fake.daily_remaining = 2
     cfg = config(tmp_path, source(server, initial_days=90))
 
-    first = incremental(cfg)
+    first = incremental(cfg, now=T0)
 
     assert first.outcome == "partial" and first.error_kind == "quota"
     assert len(metrics_calls(server)) == 2
-    done = NOW - dt.timedelta(days=90 - 56)  # two 28-day windows were committed
+    grid = (T0 - dt.timedelta(days=90)).replace(hour=0, minute=0, second=0)
+    done = grid + 2 * GRID  # two 27-day windows were committed
 
     fake.daily_remaining = None
-    second = incremental(cfg)
+    fake.now = T0 + dt.timedelta(days=1)
+    second = incremental(cfg, now=T0 + dt.timedelta(days=1))
 
     assert second.ok, second.error
     resumed = metrics_calls(server)[2:]
@@ -512,12 +653,14 @@ def test_cli_validate_then_backfill_months_through_429_and_500(server, tmp_path)
 
     assert done.returncode == 0, done.stdout + done.stderr
     calls = [c for c in metrics_calls(server) if c.query.get("page_size") != "1"]
-    assert len(calls) == math.ceil(139 / 28) + 2  # one per window, plus the 429 and the 500
-    for c in calls:
-        span = dt.date.fromisoformat(c.query["to"]) - dt.date.fromisoformat(c.query["from"])
-        assert span.days <= 30
     lo = dt.datetime.combine(first, dt.time(), tokyo)
     hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tokyo)
+    grid = lo.astimezone(dt.UTC).replace(hour=0)  # whole UTC days from the first one
+    # One per 27-day window, plus the 429 and the 500.
+    assert len(calls) == math.ceil((hi - grid) / GRID) + 2
+    for c in calls:
+        span = dt.date.fromisoformat(c.query["to"]) - dt.date.fromisoformat(c.query["from"])
+        assert span.days <= 28
     expected = sorted(m["uuid"] for m in meetings if lo <= parse(m["start_time"]) < hi)
     got = table(config(tmp_path, source(server)))
     assert sorted(got["meeting_id"]) == expected and got.height == len(expected)

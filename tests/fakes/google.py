@@ -2,7 +2,9 @@
 
 The token endpoint verifies the RS256 signature with the test's public key and the
 claims a real token server checks (issuer, audience, scope, subject, expiry). The
-activity list returns events newest first, paged with ``nextPageToken``.
+activity list returns events newest first, paged with ``nextPageToken``. As documented,
+the API answers for the last 180 days: a ``startTime`` further back is not refused,
+older events are simply gone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ ADMIN = "admin@pref.example.jp"
 CLIENT_EMAIL = "collector@pref-telemetry.iam.gserviceaccount.com"
 SCOPE = "https://www.googleapis.com/auth/admin.reports.audit.readonly"
 PATH = "/admin/reports/v1/activity/users/all/applications/meet"
+#: How far back the Reports API answers.
+RETENTION = dt.timedelta(days=180)
 UNAUTHORIZED = (
     "Client is unauthorized to retrieve access tokens using this method, or client not"
     " authorized for any of the scopes requested."
@@ -60,6 +64,7 @@ class FakeGoogle:
         self.server = server
         self.public_key = public_key
         self.activities: list[dict[str, Any]] = []
+        self.now: dt.datetime | None = None  # None: the real clock
         self.tokens = Tokens("ya29")
         self.faults = Faults()
         self.claims: list[dict[str, Any]] = []
@@ -122,8 +127,9 @@ class FakeGoogle:
         else:
             if req.query.get("eventName") != "call_ended":
                 return Reply(400, {"error": {"code": 400, "message": "eventName"}})
-            lo = parse(req.query["startTime"])
-            hi = parse(req.query.get("endTime", iso(dt.datetime.now(dt.UTC))))
+            now = self.now or dt.datetime.now(dt.UTC)
+            lo = max(parse(req.query["startTime"]), now - RETENTION)
+            hi = parse(req.query.get("endTime", iso(now)))
             items = sorted(
                 (a for a in self.activities if lo <= parse(a["id"]["time"]) < hi),
                 key=lambda a: a["id"]["time"],

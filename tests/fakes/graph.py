@@ -1,6 +1,7 @@
 """A fake Microsoft Graph: client-credentials token, call records, activity report CSV.
 
-Call records are filtered on ``startDateTime`` and paged with ``@odata.nextLink``
+Call records are kept exactly 30 days (a ``startDateTime`` filter reaching further
+back is refused), filtered on ``startDateTime`` and paged with ``@odata.nextLink``
 (a client that re-adds its ``$filter`` to a next link gets a 400, as a skip token
 already carries the query). The activity report answers 302 to a download URL on
 ``/download/...`` that refuses requests carrying an ``Authorization`` header.
@@ -19,6 +20,8 @@ from tests.fakes.server import FakeServer, Faults, Reply, Request
 TENANT = "contoso.onmicrosoft.com"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 CLIENT_SECRET = "graph-secret~value.ABC"
+#: Call records are kept 30 days; a filter reaching further back is refused.
+RETENTION = dt.timedelta(days=30)
 FILTER = re.compile(r"startDateTime ge (\S+) and startDateTime lt (\S+)")
 
 
@@ -104,12 +107,17 @@ class FakeGraph:
         if not m:
             return Reply(400, {"error": {"code": "BadRequest", "message": "Invalid filter"}})
         lo, hi = parse(m.group(1)), parse(m.group(2))
-        if lo < self.now - dt.timedelta(days=30, hours=1):
+        kept = self.now - RETENTION
+        if lo < kept:
             return Reply(
                 400,
                 {"error": {"code": "BadRequest", "message": "startDateTime is older than 30 days"}},
             )
-        items = [r for r in self.records if lo <= parse(r["startDateTime"]) < hi]
+        items = [
+            r
+            for r in self.records
+            if lo <= parse(r["startDateTime"]) < hi and parse(r["startDateTime"]) >= kept
+        ]
         size = 60
         prefer = req.header("Prefer") or ""
         if prefer.startswith("odata.maxpagesize="):

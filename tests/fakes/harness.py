@@ -46,12 +46,19 @@ def config(tmp_path: Path, source: dict[str, Any]) -> Config:
     )
 
 
-def incremental(cfg: Config) -> SourceResult:
-    return Pipeline(cfg, Pseudonymiser(KEY)).incremental(cfg.sources)[0]
+def pipeline(cfg: Config, now: dt.datetime | None = None) -> Pipeline:
+    """A pipeline whose run starts at ``now`` (the injected clock), else at the real now."""
+    return Pipeline(cfg, Pseudonymiser(KEY), run_start=now)
 
 
-def backfill(cfg: Config, start: dt.datetime, end: dt.datetime) -> SourceResult:
-    return Pipeline(cfg, Pseudonymiser(KEY)).backfill(cfg.sources[0], start, end)
+def incremental(cfg: Config, now: dt.datetime | None = None) -> SourceResult:
+    return pipeline(cfg, now).incremental(cfg.sources)[0]
+
+
+def backfill(
+    cfg: Config, start: dt.datetime, end: dt.datetime, now: dt.datetime | None = None
+) -> SourceResult:
+    return pipeline(cfg, now).backfill(cfg.sources[0], start, end)
 
 
 def table(cfg: Config, name: str = "meetings") -> pl.DataFrame:
@@ -70,3 +77,20 @@ def quarantine(cfg: Config) -> pl.DataFrame:
     from workstyle.schemas.runs_quarantine import QUARANTINE
 
     return Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect().sort("location", "reason")
+
+
+def status(tmp_path: Path, source: dict[str, Any]) -> str:
+    """What ``collector status`` prints for the config :func:`config` builds in ``tmp_path``."""
+    from click.testing import CliRunner
+
+    from tests.conftest import write_config
+    from workstyle.collector.cli import main
+
+    path = write_config(
+        tmp_path / "collector.toml",
+        {"collector": {"data_dir": str(tmp_path / "data")}, "privacy": {"key": "env:X"}},
+        [source],
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "status"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output

@@ -28,6 +28,8 @@ class FakeWebex:
         self.people: list[dict[str, Any]] = []
         self.meetings: list[dict[str, Any]] = []
         self.participants: dict[str, list[dict[str, Any]]] = {}
+        #: Meeting instances in progress now (``state=inProgress``), with ``hostEmail``.
+        self.in_progress: list[dict[str, Any]] = []
         self.refresh_tokens = {FIRST_REFRESH}
         self.rotate = True
         self.tokens = Tokens("webextok")
@@ -100,6 +102,9 @@ class FakeWebex:
         if "cursor" in req.query:
             return self._list(req, "/v1/meetings", [])
         q = req.query
+        if q.get("meetingType") == "meeting" and q.get("state") == "inProgress":
+            items = [m for m in self.in_progress if m["hostEmail"] == q.get("hostEmail")]
+            return self._list(req, "/v1/meetings", items)
         if (
             q.get("meetingType") != "meeting"
             or q.get("state") != "ended"

@@ -1,7 +1,9 @@
 """A fake Zoom API: S2S OAuth, Dashboard and Report meeting lists, past-meeting details.
 
-It enforces what the real API enforces (one-month ranges inside six months, Basic
-auth on the token endpoint, double-encoded UUIDs) and misbehaves on demand through
+It enforces what the real API documents: a ``from``..``to`` range of at most one
+calendar month, whose ``from`` is not older than six calendar months before the date
+of the query (UTC, the calendar of Zoom's quotas), refused with 400 code 300; Basic
+auth on the token endpoint; double-encoded UUIDs. It misbehaves on demand through
 ``faults`` (keyed ``token``, ``metrics``, ``report_users``, ``report_meetings``,
 ``past``), ``expire_page_tokens`` and ``daily_remaining``.
 """
@@ -9,6 +11,7 @@ auth on the token endpoint, double-encoded UUIDs) and misbehaves on demand throu
 from __future__ import annotations
 
 import base64
+import calendar
 import datetime as dt
 import secrets
 from typing import Any
@@ -20,6 +23,32 @@ from tests.fakes.server import FakeServer, Faults, Reply, Request
 CLIENT_ID = "zoom-client-id"
 CLIENT_SECRET = "zoom-client-secret-value-XYZ"
 ACCOUNT_ID = "acct-123"
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole calendar months, clamped to the month's last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def oldest_from(now: dt.datetime) -> dt.date:
+    """The oldest ``from`` Zoom accepts on the (UTC) date of ``now``."""
+    return add_months(now.astimezone(dt.UTC).date(), -6)
+
+
+def range_refusal(req: Request, now: dt.datetime) -> Reply | None:
+    """Zoom's answer to a ``from``/``to`` outside its documented limits, else None."""
+    lo = dt.date.fromisoformat(req.query["from"])
+    hi = dt.date.fromisoformat(req.query["to"])
+    if hi < lo or hi > add_months(lo, 1):
+        return Reply(400, {"code": 300, "message": "The date range must be within one month."})
+    if lo < oldest_from(now):
+        return Reply(
+            400, {"code": 300, "message": "The date range must fall within the last 6 months"}
+        )
+    return None
 
 
 class FakeZoom:
@@ -41,6 +70,8 @@ class FakeZoom:
         self.expire_page_tokens = 0
         self.daily_remaining: int | None = None
         self.deleted_hosts: set[str] = set()
+        #: Meetings in progress, in the Dashboard's ``type=live`` shape.
+        self.live: list[dict[str, Any]] = []
         self._pages: dict[str, tuple[list[dict[str, Any]], int]] = {}
         server.route("POST", "/oauth/token", self.token)
         server.route("GET", "/v2/metrics/meetings", self.metrics)
@@ -80,6 +111,8 @@ class FakeZoom:
     def report_users(self, req: Request) -> Reply:
         if (r := self._guard(req, "report_users")) is not None:
             return r
+        if not req.query.get("next_page_token") and (r := range_refusal(req, self.now)):
+            return r
         if req.query.get("type") != "active":
             return Reply(200, {"users": []})
         hosts = sorted({m["email"] for m in self._in_range(req)})
@@ -111,6 +144,19 @@ class FakeZoom:
         return Reply(200, self.details[uuid])
 
     # -- helpers ----------------------------------------------------------------------
+    def daily_limit(self) -> Reply:
+        """The 429 of a spent daily quota, as Zoom documents it."""
+        tomorrow = (self.now + dt.timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
+        return Reply(
+            429,
+            {
+                "code": 429,
+                "message": "You have reached the maximum daily"
+                " rate limit for this API. Try again at GMT 00:00:00.",
+            },
+            {"X-RateLimit-Type": "Daily-limit", "Retry-After": tomorrow},
+        )
+
     def _guard(self, req: Request, key: str) -> Reply | None:
         if (r := self.faults.take(key)) is not None:
             return r
@@ -118,16 +164,7 @@ class FakeZoom:
             return unauthorized()
         if self.daily_remaining is not None:
             if self.daily_remaining <= 0:
-                tomorrow = (self.now + dt.timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
-                return Reply(
-                    429,
-                    {
-                        "code": 429,
-                        "message": "You have reached the maximum daily"
-                        " rate limit for this API. Try again at GMT 00:00:00.",
-                    },
-                    {"X-RateLimit-Type": "Daily-limit", "Retry-After": tomorrow},
-                )
+                return self.daily_limit()
             self.daily_remaining -= 1
         return None
 
@@ -161,14 +198,11 @@ class FakeZoom:
                 )
             items, offset = self._pages.pop(token)
             return self._emit(req, items, offset, "meetings")
-        lo = dt.date.fromisoformat(req.query["from"])
-        hi = dt.date.fromisoformat(req.query["to"])
-        if (hi - lo).days > 31:
-            return Reply(400, {"code": 300, "message": "The date range must be within a month."})
-        if lo < (self.now - dt.timedelta(days=183)).date():
-            return Reply(
-                400, {"code": 300, "message": "The date must be within the past six months."}
-            )
+        if (r := range_refusal(req, self.now)) is not None:
+            return r
+        if dashboard and req.query.get("type", "live") == "live":
+            # The live list ignores the range beyond checking it; it is what runs now.
+            return self._emit(req, list(self.live), 0, "meetings")
         if dashboard and req.query.get("type") != "past":
             return Reply(200, {"meetings": [], "next_page_token": ""})
         items = [m if dashboard else _report_shape(m) for m in self._in_range(req) if pick(m)]
