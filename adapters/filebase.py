@@ -58,8 +58,8 @@ PARSE_AHEAD_BYTES = 64 * 1024 * 1024
 #: Bytes of chunks a ``grouped`` kind parses in one plan (:meth:`FileAdapter.parse_many`),
 #: and of a window a ``combined`` kind pairs at once. It bounds memory: a year of
 #: print logs at scale 0.1 peaked at 698 MB with 32 MB groups, 465 MB with 8 MB and
-#: 366 MB with 4 MB, no slower (the parallel scan has enough rows at 4 MB).
-GROUP_BYTES = 4 * 1024 * 1024
+#: 366 MB with 4 MB, no slower (the parallel scan has enough rows at a few MB).
+GROUP_BYTES = 2 * 1024 * 1024
 
 #: The options every kind reading files by glob patterns has.
 PATHS_OPTIONS: tuple[Option, ...] = (

@@ -43,8 +43,9 @@ log = logging.getLogger("collector")
 
 #: Rows buffered (all tables of a source) before a flush into the store. A month's
 #: partition is written across flushes (MonthStream), so this bounds memory, not the
-#: number of times a month is written.
-FLUSH_ROWS = 100_000
+#: number of times a month is written. Peak RSS over a quarter of scale 0.3 (1.3 M
+#: rows): 621 MB at 1 M rows, 390 MB at 100 k, 352 MB at 50 k (CPU +4 %).
+FLUSH_ROWS = 50_000
 #: Longest time read rows wait in the buffer: progress of a slow source is committed
 #: at least this often, so a killed run loses at most this much work.
 FLUSH_SECONDS = 60.0
