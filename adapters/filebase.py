@@ -553,7 +553,7 @@ def _head(path: Path, lines: int) -> str | None:
         if data[:2] == b"\x1f\x8b" or head_length(strip_bom(data), lines) is None:
             data = read_bytes(path)
     except (OSError, SourceError):
-        return None
+        return None  # the read of this file itself reports it
     data = strip_bom(data)
     n = head_length(data, lines)
     return None if n is None else sha(data[:n])

@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import os
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,7 @@ def read_bytes(path: Path) -> bytes:
                 with gzip.GzipFile(fileobj=fh) as gz:
                     return gz.read()
             return fh.read()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise SourceError(f"{path}: cannot read file: {exc}") from None
 
 

@@ -21,6 +21,7 @@ from workstyle.aggregates.kpis import FINAL, Ctx, FyRows, KpiOutput, Row
 from workstyle.aggregates.settings import Rules, rules_from
 from workstyle.aggregates.targets import KPI_IDS, Plan, load_plan
 from workstyle.collector.ingest.reader import DatasetReader
+from workstyle.collector.storage import ALL_ORGANISATIONS
 from workstyle.schemas.kpi import KPI_FILES, KPI_RESULT
 from workstyle.schemas.runs_quarantine import FILTERED
 from workstyle.schemas.tables import empty as empty_table
@@ -63,7 +64,7 @@ def excluded_pseudonyms(cfg: Any, accounts: tuple[str, ...]) -> frozenset[str]:
     if names:
         from workstyle.collector.pseudonyms import Pseudonymiser, load_key
 
-        key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example)
+        key = load_key(cfg.privacy_key, cfg.location, allow_create=cfg.is_example)
         pseudo = Pseudonymiser(key)
         given |= {pseudo.one(n) for n in names}
     return frozenset(given)
@@ -74,11 +75,20 @@ def context_from_config(
     as_of: dt.date | None = None,
     fiscal_years: frozenset[int] | None = None,
     basis: str | None = None,
+    organisation: str | None = None,
 ) -> Ctx:
-    """A KPI context from a loaded :class:`collector.config.Config`."""
+    """A KPI context from a loaded :class:`collector.config.Config`.
+
+    ``organisation``: another organisation of the dataset, or ``all`` of them together;
+    default: the configured one (or the whole dataset when none is configured).
+    """
     rules = rules_from(cfg.sections.get("kpi"))
+    location = cfg.location
+    if organisation is not None:
+        location = location.with_organisation(organisation)
     return Ctx(
-        store=DatasetReader(cfg.data_dir.resolve()),
+        store=DatasetReader.at(location),
+        organisation=None if location.organisation == ALL_ORGANISATIONS else location.organisation,
         rules=rules,
         plan=load_plan(cfg.targets_file),
         as_of=as_of or dt.datetime.now(cfg.tz).date(),
@@ -189,6 +199,7 @@ def _finish(r: Row, ctx: Ctx, computed_at: dt.datetime) -> dict[str, Any]:
         "direction": entry.direction,
         "name_ja": entry.name_ja,
         "name_en": entry.name_en,
+        "organisation": ctx.organisation,
     }
 
 
@@ -218,7 +229,11 @@ def write(store: Store, result: Result) -> dict[str, str]:
     }
     paths = {}
     for name in KPI_FILES:
-        path = f"{store.root}/kpi/{name}.parquet"
+        path = (
+            store.location.org_path("kpi", f"{name}.parquet")
+            if store.location is not None
+            else f"{store.root}/kpi/{name}.parquet"
+        )
         store.write_table_atomic(path, parts[name].to_arrow().cast(KPI_RESULT))
         paths[name] = path
     return paths
@@ -243,6 +258,7 @@ OUTPUT_COLUMNS = (
     "denominator",
     "reason",
     "as_of",
+    "organisation",
 )
 
 

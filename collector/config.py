@@ -9,17 +9,22 @@ the TOML: a secret option holds ``env:NAME`` or ``file:PATH``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workstyle.adapters import REGISTRY, adapter_class
 from workstyle.collector.errors import ConfigError
 from workstyle.collector.options import COMMON_OPTIONS, OPTION_TYPES, Option, SourceConfig
+from workstyle.collector.storage import check_data_dir, check_organisation, is_uri
+
+if TYPE_CHECKING:
+    from workstyle.collector.storage import DataLocation, StorageSettings
 
 CONFIG_ENV = "COLLECTOR_CONFIG"
 
@@ -29,8 +34,16 @@ CORE_SECTIONS: dict[str, tuple[Option, ...]] = {
         Option(
             "data_dir",
             "path",
-            "Where the dataset, state and KPI tables live.",
+            "Where the dataset, state and KPI tables live: a local folder or"
+            " s3://bucket/prefix (see [storage]).",
             default="./collector-data",
+        ),
+        Option(
+            "organisation",
+            "str",
+            "This organisation's 6-digit 地方公共団体コード (e.g. '040002'): its data goes"
+            " under organisation=<code>, so many collectors can share one data_dir.",
+            default=None,
         ),
         Option(
             "timezone",
@@ -49,6 +62,47 @@ CORE_SECTIONS: dict[str, tuple[Option, ...]] = {
             "float",
             "Seconds a run waits for another run's lock before giving up.",
             default=0.0,
+        ),
+    ),
+    "storage": (
+        Option(
+            "endpoint_url",
+            "str",
+            "S3 endpoint of an S3-compatible store (e.g. 'https://s3.pref.example.jp');"
+            " default: $AWS_ENDPOINT_URL, else AWS itself.",
+            default=None,
+        ),
+        Option(
+            "region",
+            "str",
+            "S3 region; default: $AWS_REGION or the AWS config file.",
+            default=None,
+        ),
+        Option(
+            "access_key_id",
+            "secret",
+            "Access key ID ('env:VAR' or 'file:PATH'); default: the standard AWS"
+            " credential chain (environment, ~/.aws/credentials, instance role).",
+            default=None,
+        ),
+        Option(
+            "secret_access_key",
+            "secret",
+            "Secret access key ('env:VAR' or 'file:PATH'); required with access_key_id.",
+            default=None,
+        ),
+        Option(
+            "session_token",
+            "secret",
+            "Session token of temporary credentials ('env:VAR' or 'file:PATH').",
+            default=None,
+        ),
+        Option(
+            "lease_seconds",
+            "float",
+            "How long a writer's lease on an s3:// data_dir lasts unless renewed; a"
+            " collector that died holds it at most this long.",
+            default=300.0,
         ),
     ),
     "privacy": (
@@ -109,7 +163,8 @@ class Config:
     path: Path
     #: True for the bundled example config (it may create its own pseudonym key).
     is_example: bool
-    data_dir: Path
+    #: The local data folder; None when data_dir is in object storage (see location).
+    data_dir: Path | None
     timezone: str
     lookback: dt.timedelta
     lock_wait: float
@@ -118,6 +173,39 @@ class Config:
     targets_file: Path
     sources: list[SourceConfig]
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: data_dir as given: a local path or s3://bucket/prefix.
+    data_uri: str = ""
+    #: [collector] organisation: the 6-digit 地方公共団体コード, or None.
+    organisation: str | None = None
+
+    @functools.cached_property
+    def location(self) -> DataLocation:
+        """Where the data lives (local folder or object storage); opened on first use."""
+        from workstyle.collector import storage
+
+        if self.data_dir is not None:
+            return storage.local(self.data_dir, self.organisation)
+        return storage.open_location(self.data_uri, self.storage_settings(), self.organisation)
+
+    def storage_settings(self) -> StorageSettings:
+        """[storage] with its secrets read (only when object storage is used)."""
+        from workstyle.collector.secrets import read_secret
+        from workstyle.collector.storage import StorageSettings
+
+        st = self.sections.get("storage", {})
+
+        def secret(key: str) -> str | None:
+            ref = st.get(key)
+            return read_secret(ref, f"{self.path}: [storage] key '{key}'") if ref else None
+
+        return StorageSettings(
+            endpoint_url=st.get("endpoint_url"),
+            region=st.get("region"),
+            access_key_id=secret("access_key_id"),
+            secret_access_key=secret("secret_access_key"),
+            session_token=secret("session_token"),
+            lease_seconds=float(st.get("lease_seconds") or 300.0),
+        )
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -309,14 +397,34 @@ def from_dict(
             f" '3d', '12h' or '30m', got {col['lookback']!r}"
         ) from None
 
-    if data_dir_override:
-        data_dir = Path(data_dir_override)
-    elif is_example:
+    given = data_dir_override or col["data_dir"]
+    data_dir: Path | None
+    if is_uri(given):
+        where = "--data-dir" if data_dir_override else f"{path}: [collector] key 'data_dir'"
+        data_uri = check_data_dir(given, where)
+        data_dir = None
+    elif data_dir_override or is_example:
         # The bundled config lives inside the installed package: its data goes to
         # the current folder, not into site-packages.
-        data_dir = Path(col["data_dir"])
+        data_dir = Path(given)
+        data_uri = str(data_dir)
     else:
-        data_dir = _resolve(base, col["data_dir"])
+        data_dir = _resolve(base, given)
+        data_uri = str(data_dir)
+    organisation = col["organisation"]
+    if organisation is not None:
+        check_organisation(organisation, f"{path}: [collector] key 'organisation'")
+    st = sections["storage"]
+    if st["access_key_id"] and not st["secret_access_key"]:
+        raise ConfigError(
+            f"{path}: [storage] key 'secret_access_key': required with access_key_id;"
+            " expected 'env:VARIABLE' or 'file:PATH'"
+        )
+    if st["lease_seconds"] < 1:
+        raise ConfigError(
+            f"{path}: [storage] key 'lease_seconds': expected at least 1 second,"
+            f" got {st['lease_seconds']}"
+        )
 
     targets = sections["targets"]["file"]
     targets_file = _resolve(base, targets) if targets else bundled_config_dir() / "targets.toml"
@@ -346,6 +454,8 @@ def from_dict(
         targets_file=targets_file,
         sources=sources,
         sections=sections,
+        data_uri=data_uri,
+        organisation=organisation,
     )
 
 

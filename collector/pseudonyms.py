@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from workstyle.collector.errors import ConfigError
+from workstyle.collector.storage import DataLocation
 
 PSEUDONYM_HEX_CHARS = 32
 MIN_KEY_BYTES = 16
@@ -87,7 +88,11 @@ class Pseudonymiser:
 
 
 def load_key(
-    ref: str | None, data_dir: Path, *, allow_create: bool, warn: callable | None = None
+    ref: str | None,
+    data_dir: Path | DataLocation,
+    *,
+    allow_create: bool,
+    warn: callable | None = None,
 ) -> bytes:
     """Read the key from its ``env:``/``file:`` reference, or create the example key."""
     from workstyle.collector.secrets import read_secret
@@ -97,6 +102,10 @@ def load_key(
         return value.encode("utf-8")
     if not allow_create:
         raise ConfigError("[privacy] key: required; expected 'env:VARIABLE' or 'file:PATH'")
+    if isinstance(data_dir, DataLocation):
+        if not data_dir.is_local:
+            return _object_storage_key(data_dir, warn)
+        data_dir = Path(data_dir.root)
     path = data_dir / "_secrets" / "pseudonym.key"
     if path.exists():
         return path.read_text(encoding="utf-8").strip().encode("utf-8")
@@ -112,3 +121,20 @@ def load_key(
             " config; a real deployment names its own key in [privacy] key"
         )
     return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def _object_storage_key(location: DataLocation, warn: callable | None) -> bytes:
+    """The example's key kept in the bucket (``_secrets/pseudonym.key``), created once."""
+    path = location.path("_secrets", "pseudonym.key")
+    try:
+        return location.read_bytes(path).decode("utf-8").strip().encode("utf-8")
+    except FileNotFoundError:
+        pass
+    location.write_bytes(path, (secrets.token_hex(32) + "\n").encode("utf-8"))
+    if warn is not None:
+        warn(
+            f"created a new pseudonymisation key at {location.display(path)} for the example"
+            " config; anyone who can read the bucket can read it: a real deployment names"
+            " its own key in [privacy] key"
+        )
+    return location.read_bytes(path).decode("utf-8").strip().encode("utf-8")

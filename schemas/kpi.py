@@ -42,6 +42,10 @@ KPI_RESULT = pa.schema(
         pa.field("direction", pa.string()),  # "higher" or "lower" is better
         pa.field("name_ja", pa.string()),
         pa.field("name_en", pa.string()),
+        # Added for datasets of many organisations (additive): the 6-digit
+        # 地方公共団体コード the row is about; null for a single-organisation dataset or
+        # for all organisations together.
+        pa.field("organisation", pa.string()),
     ],
     metadata={"collector.table": "kpi", "collector.schema_version": str(KPI_VERSION)},
 )

@@ -104,6 +104,8 @@ class Ctx:
     basis: str | None = None
     #: Pseudonyms of the accounts never counted as mobile-work users.
     excluded: frozenset[str] = frozenset()
+    #: The organisation the KPIs are about (its 地方公共団体コード); None: the whole dataset.
+    organisation: str | None = None
 
     @cached_property
     def as_of_end(self) -> dt.datetime:

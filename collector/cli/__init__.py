@@ -13,6 +13,7 @@ COMMANDS = (
     ingest.run,
     ingest.ingest,
     ingest.backfill,
+    ingest.adopt_organisation,
     inspect.status,
     inspect.validate,
     inspect.kinds,

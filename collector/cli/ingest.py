@@ -21,7 +21,7 @@ def _pipeline(cfg, progress=None):  # noqa: ANN001, ANN202
     from workstyle.collector.ingest.pipeline import Pipeline
     from workstyle.collector.pseudonyms import Pseudonymiser, load_key
 
-    key = load_key(cfg.privacy_key, cfg.data_dir, allow_create=cfg.is_example, warn=log.warning)
+    key = load_key(cfg.privacy_key, cfg.location, allow_create=cfg.is_example, warn=log.warning)
     return Pipeline(cfg, Pseudonymiser(key), progress=progress)
 
 
@@ -96,12 +96,14 @@ class _Progress:
 
 
 def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
-    from workstyle.collector.ingest.lock import WriterLock
+    from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.organisations import check_layout
     from workstyle.collector.ingest.store import Store
 
     sources = _select_sources(cfg, names)
-    with WriterLock(cfg.data_dir, cfg.lock_wait):
-        Store(cfg.data_dir.resolve()).cleanup_temp()
+    with writer_lock(cfg.location, cfg.lock_wait):
+        Store.at(cfg.location).cleanup_temp()
+        check_layout(cfg.location)
         progress = _Progress()
         pipeline = _pipeline(cfg, progress)
         try:
@@ -160,7 +162,7 @@ def _recompute_kpis(cfg, as_of: dt.date | None) -> str:  # noqa: ANN001
 
     ctx = engine.context_from_config(cfg, as_of)
     result = engine.compute(ctx)
-    paths = engine.write(Store(cfg.data_dir.resolve()), result)
+    paths = engine.write(Store.at(cfg.location), result)
     log.info("wrote KPI tables: %s", ", ".join(paths.values()))
     return engine.render_table(result.yearly(), result.as_of, result.plan)
 
@@ -249,14 +251,16 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
     Idempotent (rows are upserted by natural key), resumable after an interruption
     (committed units are skipped), and it never moves the nightly watermark.
     """
-    from workstyle.collector.ingest.lock import WriterLock
+    from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.organisations import check_layout
 
     cfg = obj.cfg
     source = cfg.source(name)
     lo, hi = _parse_when(start, cfg.tz, False), _parse_when(end, cfg.tz, True)
     if hi <= lo:
         raise click.BadParameter("--to must be after --from")
-    with WriterLock(cfg.data_dir, cfg.lock_wait):
+    with writer_lock(cfg.location, cfg.lock_wait):
+        check_layout(cfg.location)
         progress = _Progress()
         try:
             result = _pipeline(cfg, progress).backfill(
@@ -268,3 +272,27 @@ def backfill(obj: Context, name: str, start: str, end: str, dry_run: bool, resta
         click.echo("dry run: nothing was written")
     click.echo(_fmt_result(result))
     sys.exit(_exit_code([result]))
+
+
+@click.command("adopt-organisation")
+@click.pass_obj
+def adopt_organisation(obj: Context) -> None:
+    """Move a dataset written without an organisation level under [collector] organisation.
+
+    For a single-organisation dataset that is to be shared: its partitions, run ledger,
+    quarantine, KPI tables and state move under organisation=<code>, so the watermark and
+    every row carry on. Restartable; run it once, before the first shared run.
+    """
+    from workstyle.collector.errors import ConfigError
+    from workstyle.collector.ingest.lease import writer_lock
+    from workstyle.collector.ingest.organisations import adopt_unlevelled
+
+    cfg = obj.cfg
+    if not cfg.organisation:
+        raise ConfigError(
+            f"{cfg.path}: [collector] key 'organisation': required by adopt-organisation;"
+            " expected the 6-digit 地方公共団体コード the existing data belongs to"
+        )
+    with writer_lock(cfg.location, cfg.lock_wait):
+        moved = adopt_unlevelled(cfg.location)
+    click.echo(f"moved {moved} file(s) under organisation={cfg.organisation}")

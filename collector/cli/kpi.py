@@ -36,6 +36,7 @@ from workstyle.collector.cli import options
     metavar="KPI",
     help="Print the rule, input counts and source tables behind one KPI.",
 )
+@options.organisation()
 @click.pass_obj
 def kpi(
     obj,
@@ -45,6 +46,7 @@ def kpi(
     basis: str | None,
     fmt: str,
     explain: str | None,
+    organisation: str | None,
 ) -> None:
     """The plan's KPIs by fiscal year: value, target, status (computed from the dataset).
 
@@ -55,7 +57,9 @@ def kpi(
 
     cfg = obj.cfg
     years = frozenset({fiscal_year}) if fiscal_year is not None else None
-    ctx = engine.context_from_config(cfg, as_of.date() if as_of else None, years, basis)
+    ctx = engine.context_from_config(
+        cfg, as_of.date() if as_of else None, years, basis, organisation=organisation
+    )
     if fiscal_year is not None and fiscal_year > ctx.as_of_fy:
         raise click.BadParameter(
             f"FY{fiscal_year} starts after the as-of date {ctx.as_of}", param_hint="--fy"

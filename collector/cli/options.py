@@ -48,6 +48,33 @@ def output_format(choices: Sequence[str], default: str | None = None) -> Decorat
     )
 
 
+def _organisation_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> str | None:
+    if value is None or value == "all":
+        return value
+    from workstyle.collector.errors import ConfigError
+    from workstyle.collector.storage import check_organisation
+
+    try:
+        return check_organisation(value, "--organisation")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--organisation: ")) from None
+
+
+def organisation() -> Decorator:
+    """``--organisation CODE|all``: another organisation of a shared dataset, or all together."""
+    return click.option(
+        "--organisation",
+        callback=_organisation_option,
+        metavar="CODE|all",
+        default=None,
+        help="KPIs of this organisation (6-digit 地方公共団体コード) of a shared dataset,"
+        " or 'all' of them together (default: [collector] organisation, else the whole"
+        " dataset).",
+    )
+
+
 def sources() -> Decorator:
     """``--source NAME`` (repeatable) as the parameter ``names``."""
     return click.option(

@@ -37,6 +37,7 @@ DEFAULT_OUT = "kpi-report.html"
     "Fiscal year of the monthly series and the department breakdown: R5, 2023"
     " or 令和5年度 (default: the year in progress, else the latest with data)."
 )
+@options.organisation()
 @click.pass_obj
 def report(
     obj: Any,
@@ -45,6 +46,7 @@ def report(
     no_xlsx: bool,
     as_of: dt.datetime | None,
     fiscal_year: int | None,
+    organisation: str | None,
 ) -> None:
     """The KPI report for policy staff: one offline HTML file and an Excel workbook.
 
@@ -57,7 +59,7 @@ def report(
 
     require_libraries()
     cfg = obj.cfg
-    data = build(cfg, as_of.date() if as_of else None, fiscal_year)
+    data = build(cfg, as_of.date() if as_of else None, fiscal_year, organisation=organisation)
     html_path = Path(out)
     xlsx_path = None if no_xlsx else Path(xlsx) if xlsx else html_path.with_suffix(".xlsx")
     for path in write(data, html_path, xlsx_path):

@@ -16,6 +16,7 @@ breakdowns stay in the report (small departments could single people out).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import re
@@ -186,7 +187,11 @@ def read_kpi_table(path: Path) -> KpiTable:
     # in some 40 MB of modules and pools that a small resident exporter does not need.
     import polars as pl
 
+    if not isinstance(path, Path):  # object storage: one GET, then parsed in memory
+        path = io.BytesIO(path.read_bytes())
     names = pl.read_parquet_schema(path)
+    if isinstance(path, io.BytesIO):
+        path.seek(0)
     missing = [c for c in _KPI_COLUMNS if c not in names]
     if missing:
         raise ValueError(f"missing column(s) {', '.join(missing)}")
@@ -316,19 +321,20 @@ class WorkstyleCollector:
     def __init__(
         self, cfg: Config, *, live: bool = True, clock: Callable[[], float] = time.time
     ) -> None:
-        data_dir = cfg.data_dir.resolve()
+        location = cfg.location
         self.cfg = cfg
         #: ``serve`` adds scrape-time metrics (data age, scrape duration, reload counts)
         #: that would be frozen and misleading in a textfile.
         self.live = live
         self.clock = clock
         self.tz = cfg.tz
-        self.yearly = CachedFile(data_dir / "kpi" / "yearly.parquet", read_kpi_table)
-        self.monthly = CachedFile(data_dir / "kpi" / "monthly.parquet", read_kpi_table)
+        kpi = location.org_parts("kpi")
+        self.yearly = CachedFile(location.file(*kpi, "yearly.parquet"), read_kpi_table)
+        self.monthly = CachedFile(location.file(*kpi, "monthly.parquet"), read_kpi_table)
         self.targets = CachedFile(cfg.targets_file, read_directions)
-        store = StateStore(data_dir)
+        store = StateStore(location)
         self.sources = [
-            (source, CachedFile(store.summary_path(source.name), read_state, required=False))
+            (source, CachedFile(store.summary_file(source.name), read_state, required=False))
             for source in cfg.sources
         ]
         self._files: list[CachedFile[Any]] = [
@@ -339,7 +345,9 @@ class WorkstyleCollector:
         ]
         #: Live sources and the poller's snapshot (``serve`` only; see collector.live).
         self.live_sources = [s for s in cfg.sources if s.live]
-        self.live_snapshot = CachedFile(snapshot_path(data_dir), read_snapshot, required=False)
+        self.live_snapshot = CachedFile(
+            snapshot_path(location.machine_dir()), read_snapshot, required=False
+        )
         self._live_cache: tuple[tuple[Any, ...], list[Any]] | None = None
         self._snapshot: tuple[tuple[Any, ...], list[Any]] | None = None
         self._lock = threading.Lock()

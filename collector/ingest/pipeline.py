@@ -141,8 +141,8 @@ class Pipeline:
         # allocator gives it back, which a long ingest's peak RSS shows (~40 MB less
         # at scale 0.3). Process-wide, and only the collector process runs here.
         pa.set_memory_pool(pa.system_memory_pool())
-        self.store = Store(cfg.data_dir.resolve())
-        self.states = StateStore(cfg.data_dir)
+        self.store = Store.at(cfg.location)
+        self.states = StateStore(cfg.location)
         self.pseudonymiser = pseudonymiser
         self.progress = progress
         self.flush_rows = flush_rows

@@ -12,21 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON via a temporary file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=1, sort_keys=True, default=_default)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+from workstyle.collector import storage
+from workstyle.collector.storage import DataLocation
 
 
 def _default(value: Any) -> Any:
@@ -106,69 +97,77 @@ class SourceState:
 
 
 class StateStore:
-    """State files under ``<data_dir>/_state``."""
+    """State files under ``<data_dir>/_state``, in a local folder or object storage."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir / "_state"
+    def __init__(self, data_dir: Path | DataLocation) -> None:
+        self.location = data_dir if isinstance(data_dir, DataLocation) else storage.local(data_dir)
+        # Each organisation keeps its own state (its sources may share names with others').
+        self.dir = self.location.org_path("_state")
 
-    def path(self, source: str, identity: dict[str, Any]) -> Path:
+    def path(self, source: str, identity: dict[str, Any]) -> str:
         """The state file of a source with these identity settings."""
-        return self.dir / "sources" / f"{source}.{identity_hash(identity)}.json"
+        return f"{self.dir}/sources/{source}.{identity_hash(identity)}.json"
+
+    def _read(self, path: str) -> Any | None:
+        try:
+            return json.loads(self.location.read_bytes(path).decode("utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def _write(self, path: str, obj: Any) -> None:
+        blob = json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True, default=_default)
+        self.location.write_bytes(path, blob.encode("utf-8"))
 
     def load(self, source: str, identity: dict[str, Any]) -> SourceState:
-        path = self.path(source, identity)
-        if not path.exists():
+        obj = self._read(self.path(source, identity))
+        if obj is None:
             return SourceState(source=source, identity=identity)
-        with path.open(encoding="utf-8") as fh:
-            return SourceState.from_json(json.load(fh))
+        return SourceState.from_json(obj)
 
     def save(self, state: SourceState) -> None:
-        write_json_atomic(self.path(state.source, state.identity), state.to_json())
+        self._write(self.path(state.source, state.identity), state.to_json())
         # Readers that need only a source's health (the exporter) find it by name alone,
         # so they never compute identities, which would mean importing every adapter.
         summary = {k: v for k, v in state.to_json().items() if k != "checkpoint"}
-        write_json_atomic(self.summary_path(state.source), summary)
+        self._write(self.summary_path(state.source), summary)
 
-    def summary_path(self, source: str) -> Path:
+    def summary_path(self, source: str) -> str:
         """The current identity's state of a source, without its checkpoint."""
-        return self.dir / "summary" / f"{source}.json"
+        return f"{self.dir}/summary/{source}.json"
+
+    def summary_file(self, source: str) -> Path | storage.StoredFile:
+        """The summary of a source as a file handle (a Path when local)."""
+        return self.location.file(*self.location.org_parts("_state", "summary", f"{source}.json"))
 
     def all(self) -> list[SourceState]:
         """Every state file, newest first per source (older identities included)."""
-        folder = self.dir / "sources"
-        if not folder.is_dir():
-            return []
+        files = self.location.files(f"{self.dir}/sources", ".json")
         out = []
-        for p in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-            with p.open(encoding="utf-8") as fh:
-                out.append(SourceState.from_json(json.load(fh)))
+        for path, _ in sorted(files, key=lambda f: f[1], reverse=True):
+            obj = self._read(path)
+            if obj is not None:
+                out.append(SourceState.from_json(obj))
         return out
 
     # -- backfills: stateless for the nightly cursor, but resumable ----------------------
     def _backfill_path(
         self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
-    ) -> Path:
+    ) -> str:
         tag = f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
-        return self.dir / "backfill" / f"{source}.{identity_hash(identity)}.{tag}.json"
+        return f"{self.dir}/backfill/{source}.{identity_hash(identity)}.{tag}.json"
 
     def backfill_done(
         self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
     ) -> set[str]:
-        path = self._backfill_path(source, identity, start, end)
-        if not path.exists():
-            return set()
-        with path.open(encoding="utf-8") as fh:
-            return set(json.load(fh).get("done_units", []))
+        obj = self._read(self._backfill_path(source, identity, start, end))
+        return set(obj.get("done_units", [])) if obj else set()
 
     def backfill_unavailable(
         self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
     ) -> list[tuple[dt.datetime, dt.datetime]]:
         """Spans earlier attempts of this backfill found the source no longer keeps."""
-        path = self._backfill_path(source, identity, start, end)
-        if not path.exists():
-            return []
-        with path.open(encoding="utf-8") as fh:
-            spans = json.load(fh).get("unavailable", [])
+        obj = self._read(self._backfill_path(source, identity, start, end))
+        spans = obj.get("unavailable", []) if obj else []
         return [(dt.datetime.fromisoformat(lo), dt.datetime.fromisoformat(hi)) for lo, hi in spans]
 
     def save_backfill(
@@ -180,7 +179,7 @@ class StateStore:
         done: set[str],
         unavailable: list[tuple[dt.datetime, dt.datetime]] | None = None,
     ) -> None:
-        write_json_atomic(
+        self._write(
             self._backfill_path(source, identity, start, end),
             {
                 "source": source,
@@ -194,4 +193,4 @@ class StateStore:
     def clear_backfill(
         self, source: str, identity: dict[str, Any], start: dt.datetime, end: dt.datetime
     ) -> None:
-        self._backfill_path(source, identity, start, end).unlink(missing_ok=True)
+        self.location.delete(self._backfill_path(source, identity, start, end))

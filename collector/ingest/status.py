@@ -40,8 +40,8 @@ def year_rules(checkpoint: dict[str, Any]) -> dict[str, int]:
 
 
 def source_status(cfg: Config) -> list[dict[str, Any]]:
-    store = Store(cfg.data_dir.resolve())
-    states = StateStore(cfg.data_dir)
+    store = Store.at(cfg.location)
+    states = StateStore(cfg.location)
     out = []
     for source in cfg.sources:
         from workstyle.adapters import adapter_class

@@ -8,8 +8,8 @@ beside it and renames it over the old one. A reader therefore sees the old or th
 new partition, never half of one, and a crash leaves at worst a hidden ``.tmp``
 file that the next writer removes.
 
-All I/O goes through a :class:`pyarrow.fs.FileSystem`, so the same code can later
-write to an object store (where a single PUT replaces the object atomically).
+All I/O goes through a :class:`pyarrow.fs.FileSystem`; in object storage a partition
+is replaced by a single PUT, which S3 makes visible whole or not at all.
 """
 
 from __future__ import annotations
@@ -99,6 +99,11 @@ class Store(DatasetReader):
 
     def _atomic(self, path: str, write: Callable[[Any], None]) -> None:
         """Run ``write`` into a hidden temporary file beside ``path``, then rename it over."""
+        if not self._local:
+            # Object storage: one PUT replaces the object whole; no temporary object.
+            self._downloaded.clear()
+            self.location.put_whole(path, write)
+            return
         directory, _, name = path.rpartition("/")
         self.fs.create_dir(directory, recursive=True)
         tmp = f"{directory}/.{name}.{uuid.uuid4().hex}{TMP_SUFFIX}"
@@ -186,14 +191,20 @@ class Store(DatasetReader):
     def open_month(
         self, spec: TableSpec, source: str, month: str, ingested_at: dt.datetime
     ) -> MonthStream | None:
-        """A stream writing a partition that does not exist yet; None when it exists."""
+        """A stream writing a partition that does not exist yet; None when it exists.
+
+        None in object storage too: there a partition is one PUT of the whole object
+        (no temporary object to grow), so its rows are upserted flush by flush.
+        """
         path = self.partition_file(spec.name, source, month)
-        if self.exists(path):
+        if not self._local or self.exists(path):
             return None
         return MonthStream(self, spec, source, month, path, ingested_at)
 
     def cleanup_temp(self) -> int:
         """Remove hidden temporary files a killed writer left behind (call under the lock)."""
+        if not self._local:
+            return 0  # object storage never holds temporary objects (see _atomic)
         removed = 0
         try:
             infos = self.fs.get_file_info(

@@ -33,7 +33,7 @@ class Poller:
     def __init__(self, cfg: Config, *, clock: Clock = time.time, path: Path | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
-        self.path = path or snapshot_path(cfg.data_dir.resolve())
+        self.path = path or snapshot_path(cfg.location.machine_dir())
         self.readers: list[LiveReader] = readers(cfg, clock)
         self.readings: dict[str, Reading] = {}
         # A process killed mid-write leaves its temporary file: never read, removed here.

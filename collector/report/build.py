@@ -44,12 +44,14 @@ def build(
     as_of: dt.date | None = None,
     fiscal_year: int | None = None,
     now: dt.datetime | None = None,
+    organisation: str | None = None,
 ) -> ReportData:
     """Gather what the report shows: the KPI tables, the plan's baselines, source freshness.
 
     Without ``as_of`` the KPI tables the last run wrote are used as they are. With an
     ``as_of`` other than theirs, the KPI engine recomputes the tables in memory as of that
-    day (nothing is written), so a past quarter's report can be reproduced.
+    day (nothing is written), so a past quarter's report can be reproduced. Another
+    ``organisation`` than the configured one (or ``all``) is recomputed the same way.
     """
     import polars as pl
 
@@ -58,9 +60,10 @@ def build(
     from workstyle.collector.ingest.status import source_status
     from workstyle.collector.report import html as report
 
-    data_dir = cfg.data_dir.resolve()
+    location = cfg.location
+    other = organisation is not None and organisation != location.organisation
     try:
-        tables: dict[str, pl.DataFrame] | None = report.read_tables(data_dir)
+        tables: dict[str, pl.DataFrame] | None = None if other else report.read_tables(location)
     except CollectorError:
         if as_of is None:
             raise
@@ -72,8 +75,8 @@ def build(
     if tables is None:
         from workstyle.aggregates import engine
 
-        assert as_of is not None  # read_tables raised otherwise
-        result = engine.compute(engine.context_from_config(cfg, as_of))
+        ctx = engine.context_from_config(cfg, as_of, organisation=organisation)
+        result = engine.compute(ctx)
         tables = {
             "yearly": report.conform(result.yearly()),
             "monthly": report.conform(result.monthly()),
@@ -81,7 +84,10 @@ def build(
         }
     yearly = tables["yearly"]
     if yearly.height == 0:
-        raise CollectorError(f"{data_dir}/kpi/yearly.parquet has no rows; run `collector run`")
+        raise CollectorError(
+            f"{location.file(*location.org_parts('kpi', 'yearly.parquet'))} has no rows;"
+            " run `collector run`"
+        )
     table_as_of = yearly["as_of"].max()
     as_of = as_of or table_as_of
     if fiscal_year is not None and fiscal_year > fiscal_year_of(as_of):

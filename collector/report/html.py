@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 
 from workstyle.aggregates.fiscal import fiscal_year_of, fy_months, japanese_label, label
 from workstyle.aggregates.targets import KPI_IDS, Plan
+from workstyle.collector import storage
 from workstyle.collector.errors import CollectorError
 from workstyle.collector.report import charts
 from workstyle.collector.report.charts import fmt_number
+from workstyle.collector.storage import DataLocation
 from workstyle.schemas.kpi import KPI_FILES, KPI_RESULT
 from workstyle.schemas.tables import empty as empty_table
 
@@ -85,16 +87,18 @@ class ReportData:
 
 
 # -- loading ------------------------------------------------------------------------------
-def read_tables(data_dir: Path) -> dict[str, pl.DataFrame]:
+def read_tables(data_dir: Path | DataLocation) -> dict[str, pl.DataFrame]:
     """The three KPI files with the current schema (columns a file lacks read as null)."""
+    location = data_dir if isinstance(data_dir, DataLocation) else storage.local(data_dir)
     out = {}
     for name in KPI_FILES:
-        path = data_dir / "kpi" / f"{name}.parquet"
-        if not path.is_file():
+        path = location.org_path("kpi", f"{name}.parquet")
+        if not location.exists(path):
             raise CollectorError(
-                f"{path}: no KPI table; run `collector run` first (it writes the KPI tables)"
+                f"{location.display(path)}: no KPI table; run `collector run` first"
+                " (it writes the KPI tables)"
             )
-        out[name] = conform(pl.from_arrow(pq.read_table(path)))
+        out[name] = conform(pl.from_arrow(pq.read_table(path, filesystem=location.fs)))
     return out
 
 

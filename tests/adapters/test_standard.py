@@ -395,3 +395,19 @@ def test_a_file_that_fails_fails_alone_and_is_retried(h: Harness) -> None:
     again = h.run()
     assert not again.ok and bad.name in again.error  # retried, still reported
     assert h.markers() == m(h, 0, 1)  # and the good file is not read twice
+
+
+def test_a_backfill_stopped_by_a_bad_file_resumes_without_duplicates(h: Harness) -> None:
+    h.write(0, [0, 1])
+    broken = h.folder / (h.case.filename(1) + ".gz")
+    broken.write_bytes(b"\x1f\x8b\x08\x00 truncated gzip")
+    first = h.run("backfill")
+    assert not first.ok and broken.name in first.error
+    assert h.markers() == m(h, 0, 1)  # the good file's rows are committed
+    broken.unlink()
+    h.write(1, [2, 3])
+    again = h.run("backfill")  # resumes: the done file is not read again
+    assert_ok(again)
+    assert again.rows_read == 2
+    assert h.markers() == m(h, 0, 1, 2, 3)
+    assert len(h.keys()) == 4

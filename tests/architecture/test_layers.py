@@ -33,6 +33,9 @@ LEAVES = (
     "workstyle.collector.secrets",
     "workstyle.collector.pseudonyms",
     "workstyle.collector.logs",
+    # Where the data lives (local folder or s3://): every room that reads or writes the
+    # data directory opens it through this one module.
+    "workstyle.collector.storage",
 )
 
 #: Room (module prefix) -> the prefixes it may import, besides itself and the leaves.
