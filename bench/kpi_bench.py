@@ -48,8 +48,8 @@ def _people(rng: np.random.Generator) -> np.ndarray:
     return np.array([f"{x:032x}" for x in rng.integers(0, 2**62, STAFF)])
 
 
-def _by_month(store: Store, table: str, frame: pl.DataFrame) -> None:
-    store.upsert(TABLES[table], "bench", frame, INGESTED)
+def _by_month(store: Store, source: str, table: str, frame: pl.DataFrame) -> None:
+    store.upsert(TABLES[table], source, frame, INGESTED)
 
 
 def _times(rng: np.random.Generator, n: int) -> pl.Series:
@@ -57,8 +57,8 @@ def _times(rng: np.random.Generator, n: int) -> pl.Series:
     return pl.Series(micros).cast(pl.Datetime("us", "UTC"))
 
 
-def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
-    """Write the synthetic tables; returns row counts."""
+def generate(root: Path, scale: float, seed: int = 7, source: str = "bench") -> dict[str, int]:
+    """Write the synthetic tables (as one source= partition each); returns row counts."""
     rng = np.random.default_rng(seed)
     store = Store(root)
     people = _people(rng)
@@ -81,7 +81,7 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
             "valid_from": dt.date(2023, 4, 1),
         }
     )
-    _by_month(store, "staff_directory", pl.concat([first, second], how="diagonal"))
+    _by_month(store, source, "staff_directory", pl.concat([first, second], how="diagonal"))
     counts = {"staff_directory": STAFF + int(moved.sum())}
 
     n_print = int(50_000_000 * scale)
@@ -106,13 +106,14 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
                 "sheets_upper_bound": False,
             }
         )
-        _by_month(store, "print_jobs", frame)
+        _by_month(store, source, "print_jobs", frame)
         written += n
     counts["print_jobs"] = n_print
 
     n = int(200_000 * scale)
     _by_month(
         store,
+        source,
         "meetings",
         pl.DataFrame(
             {
@@ -130,6 +131,7 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
     n = int(1_000_000 * scale)
     _by_month(
         store,
+        source,
         "remote_sessions",
         pl.DataFrame(
             {
@@ -159,7 +161,7 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
         "portion",
     )
     days = days.unique(["person", "work_date", "portion"])
-    _by_month(store, "telework_days", days)
+    _by_month(store, source, "telework_days", days)
     counts["telework_days"] = days.height
 
     apps = []
@@ -167,7 +169,7 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
         chosen = people[rng.random(STAFF) < 0.4]
         apps.append(pl.DataFrame({"person": chosen, "fiscal_year": fy}))
     apps_df = pl.concat(apps).with_columns(pl.col("fiscal_year").cast(pl.Int16))
-    _by_month(store, "telework_applicants", apps_df)
+    _by_month(store, source, "telework_applicants", apps_df)
     counts["telework_applicants"] = apps_df.height
 
     terms = []
@@ -183,12 +185,13 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, int]:
                 }
             )
         )
-    _by_month(store, "terminals", pl.concat(terms))
+    _by_month(store, source, "terminals", pl.concat(terms))
     counts["terminals"] = STAFF * YEARS
 
     n = int(2_000 * scale) + 48
     _by_month(
         store,
+        source,
         "paperless_meetings",
         pl.DataFrame(
             {
