@@ -201,3 +201,85 @@ def _stdlib(
         {n: pl.Series(n, c, pl.String) for n, c in zip(names, columns, strict=True)}
     ).with_columns(pl.Series("_line", numbers, pl.Int64))
     return df, invalid
+
+
+@dataclass
+class ManyRows:
+    """CSV bodies of several chunks parsed in one call: string columns, ``_chunk``, ``_line``."""
+
+    #: The fields as strings (missing ones empty), ``_more`` (non-empty when a record
+    #: has more fields than names), ``_chunk`` (index of its body) and ``_line``.
+    frame: pl.DataFrame
+    bodies: list[bytes]
+    first_lines: list[int]
+    delimiter: str = ","
+
+    def texts(self, rows: pl.DataFrame) -> list[str]:
+        """The lines of a few rows (by ``_chunk`` and ``_line``), from the bodies."""
+        split: dict[int, list[bytes]] = {}
+        out = []
+        for ci, line in rows.select("_chunk", "_line").iter_rows():
+            if ci not in split:
+                split[ci] = self.bodies[ci].split(b"\n")
+            out.append(split[ci][line - self.first_lines[ci]].rstrip(b"\r").decode("utf-8"))
+        return out
+
+    def width(self, text: str) -> int:
+        """The number of fields of one record's text."""
+        return len(next(csv.reader([text], delimiter=self.delimiter), []))
+
+
+def read_csv_many(
+    bodies: list[bytes], first_lines: list[int], names: list[str], *, delimiter: str = ","
+) -> ManyRows | None:
+    """Parse many header-less CSV bodies in one parallel polars scan (the fast path), or None.
+
+    The bodies must be UTF-8 and each end at a line end. A record with fewer fields
+    than names has the rest empty; one with more has ``_more`` set: a record whose
+    width matters is counted exactly (:meth:`ManyRows.width`) among the few rows a
+    kind's checks find bad. A blank line is an all-empty row. None (parse each body
+    alone, the careful way) when a row may not be one line: a record over several
+    lines, a bare CR, a first row of another width, or invalid UTF-8.
+    """
+    bodies = [b if b.endswith(b"\n") else b + b"\n" for b in bodies]
+    for b in bodies:
+        if b"\r" in b and b.count(b"\r") != b.count(b"\r\n"):
+            return None
+        first = b[: b.find(b"\n")].rstrip(b"\r").decode("utf-8", "replace")
+        if first and len(next(csv.reader([first], delimiter=delimiter), [])) != len(names):
+            return None  # the parser takes its width from each body's first row
+    counts = [b.count(b"\n") for b in bodies]
+    more = ["_more", "_more2"]
+    try:
+        df = pl.scan_csv(
+            bodies,
+            has_header=False,
+            separator=delimiter,
+            schema=dict.fromkeys([*names, *more], pl.String),
+            truncate_ragged_lines=True,
+            empty_string_is_null=False,
+            missing_columns="insert",
+        ).collect()
+    except pl.exceptions.PolarsError:
+        return None  # invalid UTF-8, say
+    if df.height != sum(counts):
+        return None  # a record over several lines: not one row per line
+    n = len(bodies)
+    chunk = pl.select(
+        pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.Series(counts, dtype=pl.UInt32)).explode()
+    ).to_series()
+    # A row's line: its position in the whole, less its body's start, plus that
+    # body's first line.
+    shift, start = [], 0
+    for count, first in zip(counts, first_lines, strict=True):
+        shift.append(first - start)
+        start += count
+    line = pl.int_range(df.height, dtype=pl.Int64, eager=True) + pl.Series(
+        shift, dtype=pl.Int64
+    ).gather(chunk)
+    df = df.with_columns(
+        ((pl.col("_more") != "") | (pl.col("_more2") != "")).alias("_more"),
+        chunk.alias("_chunk"),
+        line.alias("_line"),
+    ).drop("_more2")
+    return ManyRows(df, bodies, first_lines, delimiter)

@@ -104,7 +104,7 @@ def strip_bom(data: bytes) -> bytes:
     return data[len(BOM) :] if data.startswith(BOM) else data
 
 
-def sha(data: bytes) -> str:
+def sha(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -284,12 +284,19 @@ class Identities:
         return bool(covered) and sha(data[: max(covered)]) == checks[str(max(covered))]
 
     def record(
-        self, ident: str, entry: dict[str, Any], data: bytes, end: int, lines: int, path: Path
+        self,
+        ident: str,
+        entry: dict[str, Any],
+        data: bytes,
+        end: int,
+        lines: int,
+        path: Path,
+        digest: str | None = None,
     ) -> dict[str, Any]:
-        """The manifest entry once ``data[:end]`` is read (kept in ``manifest`` too)."""
+        """The manifest entry once ``data[:end]`` (whose sha is ``digest``) is read."""
         entry = dict(entry)
         checks = dict(entry.get("checks") or {})
-        checks[str(end)] = sha(data[:end])
+        checks[str(end)] = digest or sha(memoryview(data)[:end])
         # The few most recent stops are enough to recognise older copies.
         keep = sorted(checks, key=int)[-8:]
         entry.update(offset=end, lines=lines, path=str(path), checks={k: checks[k] for k in keep})

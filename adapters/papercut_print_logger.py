@@ -25,15 +25,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import polars as pl
 
 from workstyle.adapters.base import Quarantined, ReadRequest
-from workstyle.adapters.csvread import read_csv_lines
-from workstyle.adapters.filebase import Chunk, FileAdapter, live_chunk, live_request
-from workstyle.adapters.files import ENCODINGS, strip_bom
+from workstyle.adapters.csvread import read_csv_lines, read_csv_many
+from workstyle.adapters.filebase import Chunk, FileAdapter, Parsed, live_chunk, live_request
+from workstyle.adapters.files import ENCODINGS, MAX_LINE_BYTES, strip_bom
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
@@ -54,6 +55,7 @@ class PaperCutPrintLogger(FileAdapter):
     head_lines = 3  # banner, header, first job
     quoted = True
     threaded = True
+    grouped = True
     recognise_on_read = True
     tables = ("print_jobs",)
     summary = "PaperCut Print Logger daily CSV files (papercut-print-log-YYYY-MM-DD.csv)."
@@ -134,8 +136,11 @@ class PaperCutPrintLogger(FileAdapter):
                 rescued, schema={**{f: pl.String for f in FIELDS}, "_line": pl.Int64}
             )
             df = pl.concat([df, extra]).sort("_line")
-        df = df.with_columns(pl.lit(str(path)).cast(pl.Categorical).alias("_file"))
-        rows, bad = self._to_canonical(df, chunk.identity, self.opt("timezone") or request.timezone)
+        df = df.with_columns(
+            pl.lit(str(path)).cast(pl.Categorical).alias("_file"),
+            pl.lit(chunk.identity[:16]).alias("_fp"),
+        )
+        rows, bad = self._to_canonical(df, self.opt("timezone") or request.timezone)
         if len(bad):
             raw_lines = text.split("\n")
             bad.raw = [
@@ -145,8 +150,70 @@ class PaperCutPrintLogger(FileAdapter):
         q.extend(bad)
         return rows, q, rows.height + len(q)
 
+    def parse_many(self, chunks: list[Chunk], request: ReadRequest) -> Parsed | None:
+        """Many chunks' rows in one parse and one plan; None for what needs :meth:`parse`."""
+        if (self.opt("encoding") or "auto") not in ("auto", "utf-8"):
+            return None
+        bodies: list[bytes] = []
+        firsts: list[int] = []
+        for c in chunks:
+            data = c.data
+            if c.memo.get("encoding") not in (None, "utf-8") or len(data) > MAX_LINE_BYTES:
+                return None
+            if data.count(b'"') % 2:
+                return None  # a quote left open: a record over lines, or a truncated one
+            first = c.first_line
+            if first == 1:
+                data = strip_bom(data)
+                end = data.find(b"\n", data.find(b"\n") + 1)
+                header = data[data.find(b"\n") + 1 : end].rstrip(b"\r").rstrip(b",")
+                if end < 0 or header != HEADER.encode():
+                    return None  # parse() says what is wrong with this file
+                data, first = data[end + 1 :], 3
+            bodies.append(data)
+            firsts.append(first)
+        # The row form (with or without the trailing comma) is the first row's; a row
+        # of the other form is read too.
+        trailing = next((_trailing_comma(b) for b in bodies if b), True)
+        many = read_csv_many(bodies, firsts, FIELDS if trailing else NAMES)
+        if many is None:
+            return None
+        df = many.frame
+        if not trailing:
+            df = df.with_columns(pl.lit("").alias("_trailing"))
+        files = pl.DataFrame(
+            {
+                "_chunk": pl.Series(range(len(chunks)), dtype=pl.UInt32),
+                "_file": pl.Series([str(c.path) for c in chunks], dtype=pl.Categorical),
+                "_fp": [c.identity[:16] for c in chunks],
+            }
+        )
+        df = df.join(files, on="_chunk", how="left", maintain_order="left")
+        more = (pl.col("_more"), "more fields")  # its reason is the width, below
+        rows, bad = self._to_canonical(
+            df, self.opt("timezone") or request.timezone, more, many.texts
+        )
+        # The few bad rows: a blank line is none; a record of another width is
+        # quarantined for that alone (its other fields are shifted).
+        q = Quarantined.empty()
+        for location, reason, raw in zip(bad.location, bad.reason, bad.raw, strict=True):
+            width = many.width(raw) if raw.strip() else 0
+            if not width:
+                continue
+            if width not in (len(NAMES), len(FIELDS)):
+                reason = f"expected {len(NAMES)} fields (+ trailing comma), found {width}"
+            q.add(location, reason, raw)
+        for c in chunks:
+            c.memo["encoding"] = "utf-8"
+        return rows, q, rows.height + len(q)
+
     @staticmethod
-    def _to_canonical(df: pl.DataFrame, fp: str, tz: str) -> tuple[pl.DataFrame, Quarantined]:
+    def _to_canonical(
+        df: pl.DataFrame,
+        tz: str,
+        more: tuple[pl.Expr, str] | None = None,
+        raw_of: Callable[[pl.DataFrame], list[str]] | None = None,
+    ) -> tuple[pl.DataFrame, Quarantined]:
         time = parse_time(pl.col("Time"), ("%Y-%m-%d %H:%M:%S",), tz)
         # PaperCut writes plain integers: a direct cast is enough (and much cheaper).
         pages = pl.col("Pages").str.strip_chars().cast(pl.Int64, strict=False)
@@ -183,11 +250,13 @@ class PaperCutPrintLogger(FileAdapter):
                 pl.format("Grayscale {} is not GRAYSCALE or NOT GRAYSCALE", pl.col("Grayscale")),
             ),
         ]
-        good, q = split_bad(df, checks)
+        if more is not None:
+            checks.append(more)
+        good, q = split_bad(df, checks, raw_of=raw_of)
         duplex = pl.col("_duplex") == "DUPLEX"
         sheets, _ = derivations.sheets(pl.col("pages"), pl.col("copies"), duplex)
         rows = good.select(
-            pl.format("{}:{}", pl.lit(fp[:16]), pl.col("_line")).alias("job_id"),
+            pl.format("{}:{}", pl.col("_fp"), pl.col("_line")).alias("job_id"),
             pl.col("printed_at"),
             pl.col("User").alias("person"),
             blank_to_null(pl.col("Printer")).alias("printer"),
@@ -204,6 +273,12 @@ class PaperCutPrintLogger(FileAdapter):
             pl.col("_line"),
         )
         return rows, q
+
+
+def _trailing_comma(body: bytes) -> bool:
+    """Whether the body's first row ends with the logger's trailing comma."""
+    end = body.find(b"\n")
+    return body[: end if end >= 0 else len(body)].rstrip(b"\r").endswith(b",")
 
 
 def _may_hold_window(path: Path, request: ReadRequest) -> bool:

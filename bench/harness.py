@@ -29,6 +29,9 @@ class Run:
     load1: float
     returncode: int
     stdout: str = ""
+    #: User + system CPU seconds of the child: less moved by other jobs than wall time
+    #: on a shared machine (they take cores away, not instructions).
+    cpu_s: float = 0.0
 
 
 def spawn(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
@@ -57,7 +60,8 @@ def spawn(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
     # ru_maxrss is in KiB on Linux.
-    return Run(round(wall, 3), round(usage.ru_maxrss / 1024, 1), round(load1, 2), 0, stdout)
+    cpu = round(usage.ru_utime + usage.ru_stime, 2)
+    return Run(round(wall, 3), round(usage.ru_maxrss / 1024, 1), round(load1, 2), 0, stdout, cpu)
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -70,6 +74,7 @@ def median_run(runs: list[Run]) -> Run:
         max(r.load1 for r in runs),
         0,
         mid.stdout,
+        mid.cpu_s,
     )
 
 

@@ -162,7 +162,8 @@ def bench_ingest(
                     raise RuntimeError(f"landed {got}, expected {manifest['rows']['print_jobs']}")
             runs[name].append(run)
             print(
-                f"run {i + 1} {name}: {run.wall_s:.2f}s, {run.peak_rss_mb:.0f} MB, load {load:.2f}"
+                f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s),"
+                f" {run.peak_rss_mb:.0f} MB, load {load:.2f}"
             )
     result = {name: _rate(median_run(r), rows, mb) for name, r in runs.items()}
     if "ours: collector backfill" in result:

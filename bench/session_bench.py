@@ -96,7 +96,8 @@ def bench(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, obj
                     raise RuntimeError(f"landed {got}, expected {sessions} sessions")
             runs[name].append(run)
             print(
-                f"run {i + 1} {name}: {run.wall_s:.2f}s, {run.peak_rss_mb:.0f} MB, load {load:.2f}"
+                f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s),"
+                f" {run.peak_rss_mb:.0f} MB, load {load:.2f}"
             )
     result = {}
     for name, r in runs.items():

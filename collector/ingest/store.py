@@ -71,7 +71,7 @@ def month_expr(spec: TableSpec) -> pl.Expr:
     return pl.col(spec.partition_by).dt.strftime("%Y-%m")
 
 
-def _month_key(spec: TableSpec) -> pl.Expr:
+def month_key(spec: TableSpec) -> pl.Expr:
     """An integer with one value per partition month of the rows (see month_expr)."""
     if not spec.monthly:
         return pl.lit(0)
@@ -79,6 +79,10 @@ def _month_key(spec: TableSpec) -> pl.Expr:
     if pa.types.is_integer(col.type):
         return pl.col(spec.partition_by).cast(pl.Int32)
     c = pl.col(spec.partition_by)
+    if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+        # Partitions are UTC months: the wall clock in UTC, without the zone lookup
+        # per row that year() and month() of a zoned column cost (0.58 s -> 0.35 s/5 M).
+        c = c.dt.replace_time_zone(None)
     return c.dt.year() * 100 + c.dt.month()
 
 
@@ -126,16 +130,24 @@ class Store(DatasetReader):
     ) -> UpsertResult:
         """Merge ``rows`` (canonical columns, valid) into their month partitions."""
         result = UpsertResult()
-        if rows.height == 0:
-            return result
-        # Split on a cheap integer month and format the name once per partition: the
-        # month string of every row (strftime) cost more than the split itself.
-        rows = rows.with_columns(_month_key(spec).alias("__month"))
-        for part in rows.partition_by("__month", maintain_order=True):
-            part = part.drop("__month")
-            month = part.head(1).select(month_expr(spec)).item()
+        for month, part in self.months(spec, rows):
             result += self.upsert_partition(spec, source, month, part, ingested_at)
         return result
+
+    @staticmethod
+    def months(spec: TableSpec, rows: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+        """The rows split into their partitions, with each partition's name."""
+        if rows.height == 0:
+            return []
+        if not spec.monthly:
+            return [("all", rows)]
+        # Split on a cheap integer month and format the name once per partition: the
+        # month string of every row (strftime) cost more than the split itself.
+        rows = rows.with_columns(month_key(spec).alias("__month"))
+        out = []
+        for part in rows.partition_by("__month", maintain_order=True, include_key=False):
+            out.append((part.head(1).select(month_expr(spec)).item(), part))
+        return out
 
     def upsert_partition(
         self, spec: TableSpec, source: str, month: str, rows: pl.DataFrame, ingested_at: dt.datetime
@@ -182,6 +194,19 @@ class Store(DatasetReader):
             duplicates=dups,
             partitions_written=1,
         )
+
+    def open_month(
+        self, spec: TableSpec, source: str, month: str, ingested_at: dt.datetime
+    ) -> MonthStream | None:
+        """A stream writing a partition that does not exist yet; None when it exists.
+
+        None in object storage too: there a partition is one PUT of the whole object
+        (no temporary object to grow), so its rows are upserted flush by flush.
+        """
+        path = self.partition_file(spec.name, source, month)
+        if not self._local or self.exists(path):
+            return None
+        return MonthStream(self, spec, source, month, path, ingested_at)
 
     def cleanup_temp(self, lock: WriterLock | Lease) -> int:
         """Remove hidden temporary files killed writers left behind (only the lock holder may).
@@ -257,6 +282,97 @@ def _process_started(pid: int) -> float | None:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
+
+
+class MonthStream:
+    """A new partition written in parts across flushes, visible only once closed.
+
+    Each part becomes row groups of a hidden temporary file beside the partition;
+    :meth:`close` makes it the partition (fsync, rename), :meth:`abort` removes it.
+    A key seen in an earlier part cannot be replaced in a stream: :meth:`write`
+    then closes the stream and merges that part into the partition as an upsert.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        spec: TableSpec,
+        source: str,
+        month: str,
+        path: str,
+        ingested_at: dt.datetime,
+    ) -> None:
+        self.store, self.spec, self.source, self.month = store, spec, source, month
+        self.path, self.ingested_at = path, ingested_at
+        directory, _, name = path.rpartition("/")
+        store.fs.create_dir(directory, recursive=True)
+        self.tmp = f"{directory}/{temp_name(name)}"
+        self.schema = _polars_arrow(spec.schema)
+        self.writer: pq.ParquetWriter | None = None
+        self.keys: list[pl.Series] = []
+        self.closed = False
+
+    def write(self, rows: pl.DataFrame) -> UpsertResult:
+        """Append valid canonical rows (or merge them, if a key repeats an earlier part)."""
+        if self.closed:
+            return self.store.upsert_partition(
+                self.spec, self.source, self.month, rows, self.ingested_at
+            )
+        key = list(self.spec.key)
+        given = rows.height
+        if rows.select(pl.struct(key).is_duplicated().any()).item():
+            rows = rows.unique(subset=key, keep="last", maintain_order=True)
+        dups = given - rows.height
+        hashes = rows.select(pl.struct(key).hash(seed=0)).to_series()
+        if self.keys and hashes.is_in(pl.concat(self.keys).implode()).any():
+            self.close()
+            result = self.store.upsert_partition(
+                self.spec, self.source, self.month, rows, self.ingested_at
+            )
+            result.duplicates += dups
+            return result
+        self.keys.append(hashes)
+        new = _conform(
+            self.spec,
+            rows.with_columns(
+                pl.lit(self.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
+            ),
+        )
+        table = new.to_arrow().cast(self.schema)
+        if self.writer is None:
+            self.out = self.store.fs.open_output_stream(self.tmp)
+            self.writer = pq.ParquetWriter(self.out, self.schema, compression="zstd")
+        self.writer.write_table(table)
+        return UpsertResult(new=new.height, duplicates=dups)
+
+    def close(self) -> int:
+        """Make the written parts the partition; the number of files written (0 or 1)."""
+        if self.closed:
+            return 0
+        self.closed = True
+        self.keys = []
+        if self.writer is None:
+            return 0
+        try:
+            self.writer.close()
+            self.out.close()
+            if self.store._local:
+                _fsync(self.tmp)
+            self.store.fs.move(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return 1
+
+    def abort(self) -> None:
+        """Remove the temporary file (a run that failed leaves no half partition)."""
+        self.closed = True
+        with contextlib.suppress(OSError, FileNotFoundError):
+            if self.writer is not None:
+                self.writer.close()
+                self.out.close()
+        with contextlib.suppress(OSError, FileNotFoundError):
+            self.store.fs.delete_file(self.tmp)
 
 
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:

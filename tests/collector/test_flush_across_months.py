@@ -1,0 +1,100 @@
+"""A backfill whose months span many flushes: each month lands whole, once, in one file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import TEST_KEY
+from workstyle import schemas
+from workstyle.adapters import filebase
+from workstyle.collector.ingest.pipeline import Pipeline
+from workstyle.collector.ingest.store import Store
+from workstyle.collector.pseudonyms import Pseudonymiser
+
+HEAD = (
+    "PaperCut Print Logger - http://www.papercut.com/\n"
+    "Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
+    "Height,Width,Duplex,Grayscale,Size\n"
+)
+DAYS = [dt.date(2024, 4, 1) + dt.timedelta(days=9 * k) for k in range(10)]  # Apr..Jun
+
+
+def _day(day: dt.date, rows: int, trailing: bool) -> str:
+    lines = [HEAD]
+    for i in range(rows):
+        lines.append(
+            f"{day:%Y-%m-%d} {8 + i // 60:02d}:{i % 60:02d}:00,user{i % 7},{i % 5 + 1},1,"
+            f'MFP-A,"doc, {i}.pdf",PC{i:03d},A4,PCL6,,,NOT DUPLEX,GRAYSCALE,10kb'
+            + ("," if trailing else "")
+            + "\n"
+        )
+    if day.day % 2:
+        lines.append(f"{day:%Y-%m-%d} 18:00:00,userx,1,1,MFP-A\n")  # a truncated write
+    return "".join(lines)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    out = tmp_path / "in"
+    out.mkdir()
+    for n, day in enumerate(DAYS):
+        # Both row forms: with and without the logger's trailing comma.
+        (out / f"papercut-print-log-{day:%Y-%m-%d}.csv").write_text(
+            _day(day, 40, trailing=n % 3 != 0), encoding="utf-8"
+        )
+    return out
+
+
+def _backfill(cfg, flush_rows: int):  # noqa: ANN001, ANN202
+    pipe = Pipeline(cfg, Pseudonymiser(TEST_KEY.encode()), flush_rows=flush_rows)
+    return pipe.backfill(
+        cfg.sources[0],
+        dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 7, 1, tzinfo=dt.UTC),
+    )
+
+
+def _rows(cfg) -> pl.DataFrame:  # noqa: ANN001
+    jobs = Store(cfg.data_dir.resolve()).scan(schemas.get("print_jobs")).collect()
+    return jobs.drop("ingested_at").sort("job_id")
+
+
+def test_months_over_many_flushes_land_whole_once_and_rerun_unchanged(
+    folder, make_config, load_config, monkeypatch, tmp_path
+) -> None:
+    # Groups of about one file and flushes of a few dozen rows: every month spans
+    # several groups and flushes.
+    monkeypatch.setattr(filebase, "GROUP_BYTES", 2000)
+    src = {"name": "print", "kind": "papercut_print_logger", "path": str(folder)}
+    small = load_config(make_config([src], collector={"data_dir": str(tmp_path / "small")}))
+    res = _backfill(small, flush_rows=50)
+    assert res.ok, res.error
+    assert (res.new, res.quarantined) == (400, sum(d.day % 2 for d in DAYS))
+    parts = sorted((tmp_path / "small" / "print_jobs").rglob("*"))
+    files = [p for p in parts if p.is_file()]
+    months = [p.parent.name for p in files]
+    assert months == ["month=2024-03", "month=2024-04", "month=2024-05", "month=2024-06"]
+    assert not [p for p in parts if p.name.endswith(".tmp")]
+
+    whole = load_config(make_config([src], collector={"data_dir": str(tmp_path / "whole")}))
+    assert _backfill(whole, flush_rows=1_000_000).new == 400
+    assert _rows(small).equals(_rows(whole))
+
+    again = _backfill(small, flush_rows=50)
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 400)
+    assert _rows(small).height == 400
+
+
+def test_both_row_forms_land_alike(folder, make_config, load_config, tmp_path) -> None:
+    src = {"name": "print", "kind": "papercut_print_logger", "path": str(folder)}
+    cfg = load_config(make_config([src]))
+    res = _backfill(cfg, flush_rows=1_000_000)
+    rows = _rows(cfg)
+    assert res.new == 400
+    by_form = rows.group_by(pl.col("job_id").str.split(":").list.first()).len()
+    assert by_form.height == len(DAYS)
+    assert rows.get_column("pages").sum() == 10 * sum(i % 5 + 1 for i in range(40))
