@@ -155,7 +155,7 @@ class GoogleMeet(WindowedApiSource):
             key = json.loads(self.secret("service_account_key"))
             if not isinstance(key, dict):
                 raise ValueError
-            key["client_email"], key["private_key"]  # noqa: B018 - presence check
+            key["client_email"], key["private_key"]
         except (ValueError, KeyError):
             # Never echo the content: it is a private key.
             raise ConfigError(

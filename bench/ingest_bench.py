@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet  # noqa: E402
+from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet
 
 PY = sys.executable
 HERE = Path(__file__).resolve()

@@ -46,7 +46,7 @@ SOURCES = 9
 AS_OF = "2025-03-31"
 
 
-def _kpi_bench():  # noqa: ANN202 - the sibling script, loaded as a module
+def _kpi_bench():
     spec = importlib.util.spec_from_file_location("kpi_bench", ROOT / "bench" / "kpi_bench.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _scrape_bench():  # noqa: ANN202 - the sibling script, loaded as a module
+def _scrape_bench():
     spec = importlib.util.spec_from_file_location(
         "scrape_bench", ROOT / "bench" / "scrape_bench.py"
     )

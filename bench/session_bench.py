@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet  # noqa: E402
-from ingest_bench import FIRST, LAST, PY, collector, parse_result  # noqa: E402
+from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet
+from ingest_bench import FIRST, LAST, PY, collector, parse_result
 
 HERE = Path(__file__).resolve()
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCALE = 0.001
 
 
-def _load(name: str):  # noqa: ANN202 - a module
+def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -29,7 +29,7 @@ EXAMPLE_SOURCES = {
 }
 
 
-def _invoke(cwd: Path, *args: str):  # noqa: ANN202
+def _invoke(cwd: Path, *args: str):
     old = os.getcwd()
     os.chdir(cwd)
     try:
@@ -41,7 +41,7 @@ def _invoke(cwd: Path, *args: str):  # noqa: ANN202
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):  # noqa: ANN001, ANN201
+def example(tmp_path_factory):
     """`collector run` with no config, in an empty folder, once for this module."""
     cwd = tmp_path_factory.mktemp("operator")
     first = _invoke(cwd, "run", "--as-of", "2026-11-26")

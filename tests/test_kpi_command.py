@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent / "aggregates"))
 
-from kpi_fixtures import SMALL_TARGETS, Fixture, d, ts  # noqa: E402
+from kpi_fixtures import SMALL_TARGETS, Fixture, d, ts
 
-from workstyle.aggregates.targets import KPI_IDS  # noqa: E402
-from workstyle.collector.cli import main  # noqa: E402
+from workstyle.aggregates.targets import KPI_IDS
+from workstyle.collector.cli import main
 
 
 @pytest.fixture

@@ -24,21 +24,21 @@ class Context:
         self._cfg = None
 
     @property
-    def cfg(self):  # noqa: ANN201 - collector.config.Config
+    def cfg(self):
         """The config with every source's options validated (imports their adapters)."""
         if self._cfg is None:
             self._cfg = self._load(source_options=True)
         return self._cfg
 
-    def listed_cfg(self):  # noqa: ANN201 - collector.config.Config
+    def listed_cfg(self):
         """The config with sources only listed: for the exporter, which reads no source."""
         return self._cfg or self._load(source_options=False)
 
-    def checked_cfg(self):  # noqa: ANN201 - collector.config.Config
+    def checked_cfg(self):
         """The config with the key and every enabled source's secret read, as a run would."""
         return self._load(source_options=True, secrets=True)
 
-    def _load(self, *, source_options: bool, secrets: bool = False):  # noqa: ANN202
+    def _load(self, *, source_options: bool, secrets: bool = False):
         from workstyle.collector import config
 
         cfg = config.load(

@@ -19,7 +19,7 @@ from workstyle.collector.errors import exit_code_of
 log = logging.getLogger("collector")
 
 
-def _pipeline(cfg, progress=None):  # noqa: ANN001, ANN202
+def _pipeline(cfg, progress=None):
     from workstyle.collector.config import key_where
     from workstyle.collector.ingest.pipeline import Pipeline
     from workstyle.collector.pseudonyms import Pseudonymiser, load_key
@@ -34,13 +34,13 @@ def _pipeline(cfg, progress=None):  # noqa: ANN001, ANN202
     return Pipeline(cfg, Pseudonymiser(key), progress=progress)
 
 
-def _select_sources(cfg, names: tuple[str, ...]):  # noqa: ANN001, ANN202
+def _select_sources(cfg, names: tuple[str, ...]):
     if names:
         return [cfg.source(n) for n in names]
     return [s for s in cfg.sources if s.enabled]
 
 
-def _fmt_result(r) -> str:  # noqa: ANN001
+def _fmt_result(r) -> str:
     status = {"success": "ok", "failed": "FAILED", "partial": "PARTIAL"}[r.outcome]
     line = (
         f"{r.source:<24} {status:<7} read {r.rows_read:>9,}  new {r.new:>9,}"
@@ -70,7 +70,7 @@ def _by_rule(counts: dict[str, int]) -> str:
     return "; ".join(f"{rule} {n:,}" for rule, n in counts.items())
 
 
-def _exit_code(results) -> int:  # noqa: ANN001
+def _exit_code(results) -> int:
     return exit_code_of([None if r.ok else (r.error_kind or "source") for r in results])
 
 
@@ -105,7 +105,7 @@ class _Progress:
 
 
 @contextlib.contextmanager
-def _writer(cfg) -> Iterator[None]:  # noqa: ANN001
+def _writer(cfg) -> Iterator[None]:
     """The writer lock (a lease in a bucket), held for the whole command; the holder
     first removes what killed writers left. Inside, data is written owner-only."""
     from workstyle.collector.ingest.lease import writer_lock
@@ -122,7 +122,7 @@ def _writer(cfg) -> Iterator[None]:  # noqa: ANN001
         yield
 
 
-def _ingest(cfg, names: tuple[str, ...]) -> list:  # noqa: ANN001
+def _ingest(cfg, names: tuple[str, ...]) -> list:
     """Every selected source (call holding the writer lock, inside ``owner_only``)."""
     sources = _select_sources(cfg, names)
     progress = _Progress()
@@ -184,7 +184,7 @@ def run(
     sys.exit(_exit_code(results))
 
 
-def _recompute_kpis(cfg, as_of: dt.date | None) -> str:  # noqa: ANN001
+def _recompute_kpis(cfg, as_of: dt.date | None) -> str:
     """The KPI step of ``run``: recompute, write the three KPI tables, render the table."""
     from workstyle.aggregates import engine
     from workstyle.collector.ingest.store import Store
@@ -199,7 +199,7 @@ def _recompute_kpis(cfg, as_of: dt.date | None) -> str:  # noqa: ANN001
 def _after_run(
     cfg,
     results,
-    textfile_dir: str | None,  # noqa: ANN001
+    textfile_dir: str | None,
     report_dir: str | None,
 ) -> None:
     """Optional outputs of the nightly run, each owned by its own module."""
@@ -218,7 +218,7 @@ def _after_run(
         write_reports(cfg, report)
 
 
-def _dir_option(cfg, given: str | None, section: str, key: str) -> Path | None:  # noqa: ANN001
+def _dir_option(cfg, given: str | None, section: str, key: str) -> Path | None:
     if given:
         return Path(given)
     configured = cfg.sections.get(section, {}).get(key)
@@ -240,7 +240,7 @@ def ingest(obj: Context, names: tuple[str, ...]) -> None:
     sys.exit(_exit_code(results))
 
 
-def _parse_when(value: str, tz, end: bool) -> dt.datetime:  # noqa: ANN001
+def _parse_when(value: str, tz, end: bool) -> dt.datetime:
     """A date (local midnight; an end date is inclusive) or an ISO time, to UTC."""
     try:
         if len(value) == 10:

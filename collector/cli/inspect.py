@@ -133,5 +133,5 @@ def _run_checks() -> list:
 class _PipelineShim:
     """Just enough of a Pipeline to build adapters (their secret reader needs the config)."""
 
-    def __init__(self, cfg) -> None:  # noqa: ANN001
+    def __init__(self, cfg) -> None:
         self.cfg = cfg

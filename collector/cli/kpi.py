@@ -41,7 +41,7 @@ from workstyle.collector.cli import options
 def kpi(
     obj,
     fiscal_year: int | None,
-    as_of: dt.datetime | None,  # noqa: ANN001
+    as_of: dt.datetime | None,
     by: str | None,
     basis: str | None,
     fmt: str,

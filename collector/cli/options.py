@@ -26,12 +26,12 @@ def fiscal_year_option(
 
 def as_of(
     help: str = "Evaluate KPIs as of this date; later data is ignored (default: today).",
-) -> Decorator:  # noqa: A002
+) -> Decorator:
     """``--as-of YYYY-MM-DD`` (a datetime, or None)."""
     return click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help=help)
 
 
-def fiscal_year(help: str) -> Decorator:  # noqa: A002
+def fiscal_year(help: str) -> Decorator:
     """``--fy R5|2023|令和5年度`` as the parameter ``fiscal_year`` (an int, or None)."""
     return click.option("--fy", "fiscal_year", callback=fiscal_year_option, metavar="FY", help=help)
 

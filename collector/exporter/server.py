@@ -46,7 +46,7 @@ class _Handler(WSGIRequestHandler):
 
     timeout = CLIENT_TIMEOUT
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s " + format, self.client_address[0], *args)
 
 

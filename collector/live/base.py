@@ -58,7 +58,7 @@ class LiveReader(ABC):
             values = self.read()
         except CollectorError as exc:
             error = self._named(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a reader's bug must not stop the poller
+        except Exception as exc:
             log.debug("%s: live poll failed", self.name, exc_info=True)
             error = self._named(f"internal error: {type(exc).__name__}: {exc}")
         else:

@@ -20,14 +20,14 @@ FX = Path(__file__).resolve().parent.parent / "fixtures" / "cisco_asa_vpn"
 UTC = dt.UTC
 
 
-def _sessions(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _sessions(cfg) -> pl.DataFrame:
     store = Store(cfg.data_dir.resolve())
     return store.scan(schemas.get("remote_sessions")).collect().sort("start_time")
 
 
 @pytest.fixture
-def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
-    def go(**extra: object):  # noqa: ANN202
+def run(tmp_path, make_config, load_config, pipeline_for):
+    def go(**extra: object):
         src = {"name": "asa", "kind": "cisco_asa_vpn", "paths": [str(tmp_path / "logs" / "asa*")]}
         cfg = load_config(make_config([{**src, **extra}]))
         return cfg, pipeline_for(cfg).incremental(cfg.sources)[0]

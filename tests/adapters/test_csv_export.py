@@ -76,8 +76,8 @@ PURCHASES = {
 
 
 @pytest.fixture
-def ingest(copy_fixture, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
-    def run(fixture: str, mapping: dict[str, Any], **extra: Any):  # noqa: ANN202
+def ingest(copy_fixture, make_config, load_config, pipeline_for):
+    def run(fixture: str, mapping: dict[str, Any], **extra: Any):
         folder = copy_fixture("csv", fixture)
         source = {
             "name": "export",

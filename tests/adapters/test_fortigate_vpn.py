@@ -18,21 +18,21 @@ FX = Path(__file__).resolve().parent.parent / "fixtures" / "fortigate_vpn"
 UTC = dt.UTC
 
 
-def _sessions(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _sessions(cfg) -> pl.DataFrame:
     store = Store(cfg.data_dir.resolve())
     return store.scan(schemas.get("remote_sessions")).collect().sort("start_time")
 
 
-def _quarantine(cfg) -> list[tuple[str, str]]:  # noqa: ANN001
+def _quarantine(cfg) -> list[tuple[str, str]]:
     q = Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect()
     return sorted((Path(loc).name, r) for loc, r in q.select("location", "reason").iter_rows())
 
 
 @pytest.fixture
-def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
+def run(tmp_path, make_config, load_config, pipeline_for):
     """Run the source over tmp_path/logs/fgt.log* once; returns (cfg, result)."""
 
-    def go(**extra: object):  # noqa: ANN202
+    def go(**extra: object):
         src = {
             "name": "vpn",
             "kind": "fortigate_vpn",

@@ -13,7 +13,7 @@ from workstyle.aggregates.engine import compute, context_from_config
 FX = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def _yearly(cfg, kpi: str, fy: int, as_of: dt.date) -> dict:  # noqa: ANN001
+def _yearly(cfg, kpi: str, fy: int, as_of: dt.date) -> dict:
     result = compute(context_from_config(cfg, as_of=as_of), only=(kpi,))
     rows = result.yearly().filter((pl.col("kpi") == kpi) & (pl.col("fiscal_year") == fy))
     return rows.row(0, named=True)

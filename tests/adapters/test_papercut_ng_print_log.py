@@ -35,8 +35,8 @@ EXTENDED = [
 
 
 @pytest.fixture
-def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
-    def go(**extra: object):  # noqa: ANN202
+def run(tmp_path, make_config, load_config, pipeline_for):
+    def go(**extra: object):
         src = {
             "name": "pc",
             "kind": "papercut_ng_print_log",
@@ -51,7 +51,7 @@ def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN2
     return go
 
 
-def _jobs(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _jobs(cfg) -> pl.DataFrame:
     store = Store(cfg.data_dir.resolve())
     return store.scan(schemas.get("print_jobs")).collect().sort("printed_at")
 

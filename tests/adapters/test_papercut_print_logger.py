@@ -27,19 +27,19 @@ def _source(folder: Path, **extra: object) -> dict[str, object]:
     }
 
 
-def _jobs(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _jobs(cfg) -> pl.DataFrame:
     return Store(cfg.data_dir.resolve()).scan(schemas.get("print_jobs")).collect().sort("job_id")
 
 
-def _quarantine(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _quarantine(cfg) -> pl.DataFrame:
     from workstyle.schemas.runs_quarantine import QUARANTINE
 
     return Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect().sort("location")
 
 
 @pytest.fixture
-def ingest(make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
-    def run(folder: Path, **extra: object):  # noqa: ANN202
+def ingest(make_config, load_config, pipeline_for):
+    def run(folder: Path, **extra: object):
         # Raw text is kept here to check it (by default only location and reason are).
         cfg = load_config(make_config([_source(folder, **extra)], privacy={"quarantine_raw": True}))
         results = pipeline_for(cfg).incremental(cfg.sources)
@@ -232,6 +232,6 @@ def test_a_row_with_too_many_fields_is_quarantined_and_the_rest_lands(copy_fixtu
     assert _reasons_of(cfg) == {"5": "expected 14 fields (+ trailing comma), found 17"}
 
 
-def _reasons_of(cfg) -> dict[str, str]:  # noqa: ANN001
+def _reasons_of(cfg) -> dict[str, str]:
     q = _quarantine(cfg)
     return {loc.rsplit(":", 1)[1]: r for loc, r in q.select("location", "reason").iter_rows()}

@@ -18,8 +18,8 @@ UTC = dt.UTC
 
 
 @pytest.fixture
-def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
-    def go(**extra: object):  # noqa: ANN202
+def run(tmp_path, make_config, load_config, pipeline_for):
+    def go(**extra: object):
         src = {"name": "rdg", "kind": "rd_gateway", "paths": [str(tmp_path / "in" / "*.xml")]}
         cfg = load_config(make_config([{**src, **extra}]))
         return cfg, pipeline_for(cfg).incremental(cfg.sources)[0]
@@ -28,7 +28,7 @@ def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN2
     return go
 
 
-def _sessions(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _sessions(cfg) -> pl.DataFrame:
     store = Store(cfg.data_dir.resolve())
     return store.scan(schemas.get("remote_sessions")).collect().sort("start_time")
 

@@ -118,11 +118,11 @@ def agents(tmp_path: Path) -> Iterator[dict[str, Agent]]:
 
 
 @pytest.fixture
-def poll(make_config, load_config, pipeline_for, monkeypatch):  # noqa: ANN001, ANN201
+def poll(make_config, load_config, pipeline_for, monkeypatch):
     monkeypatch.setenv("SNMP_AUTH", "auth-pass-123")
     monkeypatch.setenv("SNMP_PRIV", "priv-pass-456")
 
-    def go(hosts: list[str], **extra: object):  # noqa: ANN202
+    def go(hosts: list[str], **extra: object):
         src = {
             "name": "mfp",
             "kind": "snmp_printer_counters",
@@ -140,7 +140,7 @@ def poll(make_config, load_config, pipeline_for, monkeypatch):  # noqa: ANN001, 
     return go
 
 
-def _table(cfg, name: str) -> pl.DataFrame:  # noqa: ANN001
+def _table(cfg, name: str) -> pl.DataFrame:
     return Store(cfg.data_dir.resolve()).scan(schemas.get(name)).collect()
 
 

@@ -38,7 +38,7 @@ def test_every_file_kind_has_a_standard_case() -> None:
 class Harness:
     """One source of the case's kind over tmp_path/in, run through the real pipeline."""
 
-    def __init__(self, case: Case, tmp_path: Path, make_config, load_config, pipeline_for):  # noqa: ANN001
+    def __init__(self, case: Case, tmp_path: Path, make_config, load_config, pipeline_for):
         self.case = case
         self.tmp = tmp_path
         self.folder = tmp_path / "in"
@@ -50,7 +50,7 @@ class Harness:
         src = {"name": "src", "kind": self.case.kind, **self.case.options(folder)}
         self.cfg = self._load(self._make([src]))
 
-    def write(self, n: int, records: list, note: dict | None = None, *, append: bool = False):  # noqa: ANN001
+    def write(self, n: int, records: list, note: dict | None = None, *, append: bool = False):
         """Write (or append records to) the n-th file; returns the records' first lines."""
         path = self.folder / self.case.filename(n)
         if append:
@@ -65,7 +65,7 @@ class Harness:
         path.write_bytes(data)
         return lines
 
-    def run(self, mode: str = "incremental"):  # noqa: ANN201
+    def run(self, mode: str = "incremental"):
         pipe = self._pipeline(self.cfg)
         if mode == "backfill":
             return pipe.backfill(self.cfg.sources[0], *WINDOW)
@@ -88,7 +88,7 @@ class Harness:
 
 
 @pytest.fixture(params=sorted(standard.CASES))
-def h(request, tmp_path, make_config, load_config, pipeline_for) -> Harness:  # noqa: ANN001
+def h(request, tmp_path, make_config, load_config, pipeline_for) -> Harness:
     return Harness(standard.CASES[request.param], tmp_path, make_config, load_config, pipeline_for)
 
 
@@ -96,12 +96,12 @@ def m(h: Harness, *indexes: int) -> list[Any]:
     return sorted(h.case.marker_of(i) for i in indexes)
 
 
-def assert_ok(res) -> None:  # noqa: ANN001
+def assert_ok(res) -> None:
     assert res.ok, res.error
     assert res.error_kind is None
 
 
-def assert_quarantined_at(h: Harness, res, line: int, word: str) -> None:  # noqa: ANN001
+def assert_quarantined_at(h: Harness, res, line: int, word: str) -> None:
     """Exactly the run's quarantined rows are in _quarantine, one of them at ``line``."""
     q = h.quarantine()
     assert res.quarantined == len(q), (res.quarantined, q)
@@ -112,7 +112,7 @@ def assert_quarantined_at(h: Harness, res, line: int, word: str) -> None:  # noq
 
 
 # -- 1. relative paths ------------------------------------------------------------------
-def test_relative_paths_resolve_against_the_config_folder(h: Harness, monkeypatch) -> None:  # noqa: ANN001
+def test_relative_paths_resolve_against_the_config_folder(h: Harness, monkeypatch) -> None:
     h.configure("in")  # relative: the config file is in tmp_path
     h.write(0, [0, 1, 2])
     elsewhere = h.tmp / "elsewhere"
@@ -282,7 +282,7 @@ ASA_LINE = (
 
 
 @pytest.fixture
-def asa(tmp_path, make_config, load_config, pipeline_for) -> Harness:  # noqa: ANN001
+def asa(tmp_path, make_config, load_config, pipeline_for) -> Harness:
     return Harness(
         standard.CASES["cisco_asa_vpn"], tmp_path, make_config, load_config, pipeline_for
     )
@@ -325,7 +325,7 @@ def test_a_year_less_timestamp_in_the_future_is_quarantined_not_shifted(asa: Har
 
 
 # -- a source that reads nothing says so ----------------------------------------------------
-def test_patterns_matching_no_file_say_so_in_the_run_status_and_metrics(h: Harness, cli) -> None:  # noqa: ANN001
+def test_patterns_matching_no_file_say_so_in_the_run_status_and_metrics(h: Harness, cli) -> None:
     from workstyle.collector.exporter.families import registry
 
     res = h.run()
@@ -342,7 +342,7 @@ def test_patterns_matching_no_file_say_so_in_the_run_status_and_metrics(h: Harne
     assert reg.get_sample_value("workstyle_source_files_matched", {"source": "src"}) == 1
 
 
-def test_validate_check_sources_probes_every_file_kind(h: Harness, cli) -> None:  # noqa: ANN001
+def test_validate_check_sources_probes_every_file_kind(h: Harness, cli) -> None:
     h.write(0, [0, 1])
     ok = cli("--config", str(h.cfg.path), "validate", "--check-sources")
     assert ok.exit_code == 0, ok.output
@@ -358,7 +358,7 @@ def test_validate_check_sources_probes_every_file_kind(h: Harness, cli) -> None:
     assert gone.exit_code == 2 and "no-such-folder" in gone.output, gone.output
 
 
-def test_status_shows_the_rule_that_gave_year_less_timestamps_their_year(asa: Harness, cli) -> None:  # noqa: ANN001
+def test_status_shows_the_rule_that_gave_year_less_timestamps_their_year(asa: Harness, cli) -> None:
     _asa_file(asa.folder / "asa-2023-05-13.log", ["May 13 09:00:00"])
     _asa_file(asa.folder / "asa.log", ["May 13 10:00:00"])
     assert_ok(asa.run())
@@ -369,7 +369,7 @@ def test_status_shows_the_rule_that_gave_year_less_timestamps_their_year(asa: Ha
 
 def test_a_windows_file_with_crlf_and_no_final_newline_reads_and_probes_alike(
     h: Harness, cli
-) -> None:  # noqa: ANN001
+) -> None:
     data, _ = h.case.file([0, 1, 2])
     path = h.folder / h.case.filename(0)
     path.write_bytes(data.replace(b"\n", b"\r\n")[:-1])  # the last CR kept, its LF not

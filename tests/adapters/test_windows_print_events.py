@@ -21,8 +21,8 @@ PLAIN = "print-plain-export.csv"
 
 
 @pytest.fixture
-def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN201
-    def go(*names: str, **extra: object):  # noqa: ANN202
+def run(tmp_path, make_config, load_config, pipeline_for):
+    def go(*names: str, **extra: object):
         for n in names:
             shutil.copy(FX / n, tmp_path / "in" / n)
         src = {
@@ -39,11 +39,11 @@ def run(tmp_path, make_config, load_config, pipeline_for):  # noqa: ANN001, ANN2
     return go
 
 
-def _jobs(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _jobs(cfg) -> pl.DataFrame:
     return Store(cfg.data_dir.resolve()).scan(schemas.get("print_jobs")).collect().sort("job_id")
 
 
-def _quarantine(cfg) -> list[tuple[str, str]]:  # noqa: ANN001
+def _quarantine(cfg) -> list[tuple[str, str]]:
     q = Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect()
     return sorted((Path(loc).name, r) for loc, r in q.select("location", "reason").iter_rows())
 

@@ -88,7 +88,7 @@ def _compute(rows: tuple[list[dict], list[dict], list[dict]], repeat: int) -> pl
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(spec=meetings, seed=st.randoms(use_true_random=False))
-def test_invariant_to_row_order_and_reingest(spec: list[tuple], seed) -> None:  # noqa: ANN001
+def test_invariant_to_row_order_and_reingest(spec: list[tuple], seed) -> None:
     rows = _rows(spec)
     # Drop duplicate telework keys so that "last one wins" cannot depend on order.
     seen: set = set()

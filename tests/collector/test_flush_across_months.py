@@ -49,7 +49,7 @@ def folder(tmp_path: Path) -> Path:
     return out
 
 
-def _backfill(cfg, flush_rows: int):  # noqa: ANN001, ANN202
+def _backfill(cfg, flush_rows: int):
     pipe = Pipeline(cfg, Pseudonymiser(TEST_KEY.encode()), flush_rows=flush_rows)
     return pipe.backfill(
         cfg.sources[0],
@@ -58,7 +58,7 @@ def _backfill(cfg, flush_rows: int):  # noqa: ANN001, ANN202
     )
 
 
-def _rows(cfg) -> pl.DataFrame:  # noqa: ANN001
+def _rows(cfg) -> pl.DataFrame:
     jobs = Store(cfg.data_dir.resolve()).scan(schemas.get("print_jobs")).collect()
     return jobs.drop("ingested_at").sort("job_id")
 

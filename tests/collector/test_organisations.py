@@ -45,7 +45,7 @@ def _config(tmp_path: Path, name: str, key_env: str, csv: Path, **collector: Any
     )
 
 
-def _vc_value(cli, cfg: Path, *args: str) -> dict[str, Any]:  # noqa: ANN001
+def _vc_value(cli, cfg: Path, *args: str) -> dict[str, Any]:
     out = cli("--config", str(cfg), "kpi", "--format", "json", "--as-of", AS_OF, *args)
     assert out.exit_code == 0, out.output
     rows = [r for r in json.loads(out.output) if r["kpi"] == "vc_capable_terminals"]

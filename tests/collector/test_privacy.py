@@ -21,7 +21,7 @@ TITLES = ["会議資料_第1回", "予算要求書", "説明資料"]
 
 
 @pytest.fixture
-def permissive_umask():  # noqa: ANN201
+def permissive_umask():
     old = os.umask(0o022)  # what cron gives a job
     yield
     os.umask(old)

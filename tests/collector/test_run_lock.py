@@ -40,11 +40,11 @@ def test_run_holds_the_lock_through_kpis_and_textfile(
     seen: dict[str, bool] = {}
     real_write, real_textfile = engine.write, textfile.write
 
-    def kpi_write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - observes, then the real one
+    def kpi_write(*args, **kwargs):
         seen["kpi tables"] = _lock_is_free(data)
         return real_write(*args, **kwargs)
 
-    def textfile_write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def textfile_write(*args, **kwargs):
         seen["textfile"] = _lock_is_free(data)
         return real_textfile(*args, **kwargs)
 
@@ -83,7 +83,7 @@ def test_backfill_cleans_up_temp_files_a_killed_writer_left(
 
 
 @pytest.fixture
-def live_process():  # noqa: ANN201
+def live_process():
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     yield proc
     proc.kill()

@@ -58,7 +58,7 @@ def aws_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     return s3
 
 
-def _invoke(cwd: Path, *args: str):  # noqa: ANN202
+def _invoke(cwd: Path, *args: str):
     old = os.getcwd()
     os.chdir(cwd)
     try:

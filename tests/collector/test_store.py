@@ -161,7 +161,7 @@ def test_writes_are_temp_file_plus_rename(tmp_path, monkeypatch: pytest.MonkeyPa
     store = Store(tmp_path)
     store.upsert(SPEC, "vpn", sessions(range(3)), INGEST)
 
-    def half_written(self, file, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def half_written(self, file, **kwargs):
         file.write(b"PAR1 half a file")
         raise OSError("disk full")
 

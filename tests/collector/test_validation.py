@@ -244,7 +244,7 @@ def _toml(value: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def fuzz_dir(tmp_path_factory):  # noqa: ANN001, ANN201
+def fuzz_dir(tmp_path_factory):
     from click.testing import CliRunner
 
     from workstyle.collector.cli import main

@@ -22,7 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent.parent
 
 ACCESS_KEY = "testing-access-key"
-SECRET_KEY = "testing-secret-key"  # noqa: S105 - moto accepts any credentials
+SECRET_KEY = "testing-secret-key"
 REGION = "ap-northeast-1"
 
 

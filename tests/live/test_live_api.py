@@ -65,7 +65,7 @@ def _zoom_source(server: FakeServer, **extra: object) -> dict:
     }
 
 
-def _reading(poller: Poller, name: str):  # noqa: ANN202
+def _reading(poller: Poller, name: str):
     poller.poll_once()
     return read_snapshot(snapshot_path(poller.cfg.data_dir)).sources[name]
 

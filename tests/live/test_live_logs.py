@@ -211,7 +211,7 @@ def test_snapshot_is_replaced_atomically(tmp_path: Path) -> None:
 def test_live_command_once_and_config_errors(
     tmp_path: Path,
     make_config,
-    cli,  # noqa: ANN001 - conftest fixtures
+    cli,
 ) -> None:
     log = tmp_path / "fgt.log"
     now = dt.datetime.now(dt.UTC)
