@@ -209,14 +209,6 @@ class Pipeline:
             if mode == "incremental":
                 start = state.watermark - source.lookback if state.watermark else None
                 end = self.run_start
-                request = ReadRequest(
-                    mode=mode,
-                    run_start=self.run_start,
-                    start=start,
-                    end=end,
-                    state=dict(state.checkpoint),
-                    timezone=self.cfg.timezone,
-                )
                 done: set[str] = set()
             else:
                 if restart:
@@ -226,21 +218,19 @@ class Pipeline:
                 res.unavailable = self.states.backfill_unavailable(
                     source.name, identity, start, end
                 )
-                request = ReadRequest(
-                    mode=mode,
-                    run_start=self.run_start,
-                    start=start,
-                    end=end,
-                    state=dict(state.checkpoint),
-                    done_units=frozenset(done),
-                    timezone=self.cfg.timezone,
+            request = ReadRequest(
+                mode=mode,
+                run_start=self.run_start,
+                start=start,
+                end=end,
+                state=dict(state.checkpoint),
+                done_units=frozenset(done),
+                timezone=self.cfg.timezone,
+            )
+            if done:
+                log.info(
+                    "%s: resuming backfill, %d unit(s) already committed", source.name, len(done)
                 )
-                if done:
-                    log.info(
-                        "%s: resuming backfill, %d unit(s) already committed",
-                        source.name,
-                        len(done),
-                    )
             res.window = (start, end)
             log.info(
                 "%s: %s read, window %s .. %s",
