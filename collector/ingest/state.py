@@ -125,10 +125,11 @@ class StateStore:
         return SourceState.from_json(obj)
 
     def save(self, state: SourceState) -> None:
-        self._write(self.path(state.source, state.identity), state.to_json())
+        full = state.to_json()
+        self._write(self.path(state.source, state.identity), full)
         # Readers that need only a source's health (the exporter) find it by name alone,
         # so they never compute identities, which would mean importing every adapter.
-        summary = {k: v for k, v in state.to_json().items() if k != "checkpoint"}
+        summary = {k: v for k, v in full.items() if k != "checkpoint"}
         self._write(self.summary_path(state.source), summary)
 
     def summary_path(self, source: str) -> str:
