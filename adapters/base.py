@@ -103,6 +103,9 @@ class Adapter(ABC):
     #: Commit after every batch: for sources whose batches are slow to fetch (API
     #: windows), so a killed run resumes from the last window instead of re-reading.
     commit_each_batch: ClassVar[bool] = False
+    #: No two rows of one read share a natural key (the key is the file's identity and
+    #: the line, say): the store then skips looking for repeats among a run's rows.
+    unique_keys: ClassVar[bool] = False
 
     def __init__(self, source: SourceConfig, secrets: Callable[[str], str] | None = None):
         self.source = source

@@ -205,81 +205,102 @@ def _stdlib(
 
 @dataclass
 class ManyRows:
-    """CSV bodies of several chunks parsed in one call: string columns, ``_chunk``, ``_line``."""
+    """CSV bodies of several chunks as one lazy plan: string columns, ``_chunk``, ``_line``.
 
-    #: The fields as strings (missing ones empty), ``_more`` (non-empty when a record
-    #: has more fields than names), ``_chunk`` (index of its body) and ``_line``.
-    frame: pl.DataFrame
+    A kind extends :attr:`plan` with its conversions and checks and runs it with
+    :meth:`collect`, so that parsing, conversion and checks are one fused pass
+    (the streaming engine: no column of raw text is ever whole in memory).
+    """
+
+    #: The fields as strings (a missing one null, an empty one ""), the ``spare``
+    #: columns (not null when a record has more fields than names), ``_chunk`` (index
+    #: of its body) and ``_line`` (physical line).
+    plan: pl.LazyFrame
     bodies: list[bytes]
     first_lines: list[int]
+    spare: list[str]
+    #: Rows the bodies hold if every record is one line.
+    expected: int
     delimiter: str = ","
 
-    def texts(self, rows: pl.DataFrame) -> list[str]:
-        """The lines of a few rows (by ``_chunk`` and ``_line``), from the bodies."""
+    def collect(self, plan: pl.LazyFrame) -> pl.DataFrame | None:
+        """Run the extended plan; None when a record spans lines (rows != lines)."""
+        try:
+            df = plan.collect(engine="streaming")
+        except pl.exceptions.PolarsError:
+            return None  # invalid UTF-8, say
+        return df if df.height == self.expected else None
+
+    def lines(self, rows: pl.DataFrame) -> list[tuple[int, int, str]]:
+        """(chunk, line, text) of a few rows (by ``_chunk`` and ``_line``), from the bodies."""
         split: dict[int, list[bytes]] = {}
         out = []
         for ci, line in rows.select("_chunk", "_line").iter_rows():
             if ci not in split:
                 split[ci] = self.bodies[ci].split(b"\n")
-            out.append(split[ci][line - self.first_lines[ci]].rstrip(b"\r").decode("utf-8"))
+            raw = split[ci][line - self.first_lines[ci]].rstrip(b"\r").decode("utf-8")
+            out.append((ci, line, raw))
         return out
-
-    def width(self, text: str) -> int:
-        """The number of fields of one record's text."""
-        return len(next(csv.reader([text], delimiter=self.delimiter), []))
 
 
 def read_csv_many(
-    bodies: list[bytes], first_lines: list[int], names: list[str], *, delimiter: str = ","
+    bodies: list[bytes],
+    first_lines: list[int],
+    names: list[str],
+    *,
+    delimiter: str = ",",
+    newlines: list[int | None] | None = None,
 ) -> ManyRows | None:
-    """Parse many header-less CSV bodies in one parallel polars scan (the fast path), or None.
+    """Many header-less CSV bodies as one lazy parallel scan (the fast path), or None.
 
     The bodies must be UTF-8 and each end at a line end. A record with fewer fields
-    than names has the rest empty; one with more has ``_more`` set: a record whose
-    width matters is counted exactly (:meth:`ManyRows.width`) among the few rows a
-    kind's checks find bad. A blank line is an all-empty row. None (parse each body
-    alone, the careful way) when a row may not be one line: a record over several
-    lines, a bare CR, a first row of another width, or invalid UTF-8.
+    than names has the rest null; one with more has a spare column set. A blank
+    line is an all-null row. None (parse each body alone, the careful way) when a
+    row may not be one line: a first row of another width; a record over several
+    lines (or a quote left open) or invalid UTF-8 is found by :meth:`ManyRows.collect`.
+    A bare CR is data, as in the careful path. ``newlines`` are the bodies' line ends
+    when the caller has counted them.
     """
-    bodies = [b if b.endswith(b"\n") else b + b"\n" for b in bodies]
-    for b in bodies:
-        if b"\r" in b and b.count(b"\r") != b.count(b"\r\n"):
-            return None
+    counts = []
+    for n, b in enumerate(bodies):
+        known = newlines[n] if newlines else None
+        if not b.endswith(b"\n"):
+            bodies[n] = b = b + b"\n"
+            known = None
+        counts.append(b.count(b"\n") if known is None else known)
         first = b[: b.find(b"\n")].rstrip(b"\r").decode("utf-8", "replace")
         if first and len(next(csv.reader([first], delimiter=delimiter), [])) != len(names):
             return None  # the parser takes its width from each body's first row
-    counts = [b.count(b"\n") for b in bodies]
-    more = ["_more", "_more2"]
-    try:
-        df = pl.scan_csv(
+    spare = ["_more", "_more2"]
+    # One scan of every body (many scans concatenated cost the streaming engine more
+    # than the parse: 0.73 s of overhead for 300 bodies); a row's body and line follow
+    # from its position in the whole.
+    starts, at = [], 0
+    for count in counts:
+        starts.append(at)
+        at += count
+    start = pl.lit(pl.Series(starts, dtype=pl.Int64))
+    first = pl.lit(pl.Series(first_lines, dtype=pl.Int64))
+    plan = (
+        pl.scan_csv(
             bodies,
             has_header=False,
             separator=delimiter,
-            schema=dict.fromkeys([*names, *more], pl.String),
+            schema=dict.fromkeys([*names, *spare], pl.String),
             truncate_ragged_lines=True,
             empty_string_is_null=False,
             missing_columns="insert",
-        ).collect()
-    except pl.exceptions.PolarsError:
-        return None  # invalid UTF-8, say
-    if df.height != sum(counts):
-        return None  # a record over several lines: not one row per line
-    n = len(bodies)
-    chunk = pl.select(
-        pl.int_range(n, dtype=pl.UInt32).repeat_by(pl.Series(counts, dtype=pl.UInt32)).explode()
-    ).to_series()
-    # A row's line: its position in the whole, less its body's start, plus that
-    # body's first line.
-    shift, start = [], 0
-    for count, first in zip(counts, first_lines, strict=True):
-        shift.append(first - start)
-        start += count
-    line = pl.int_range(df.height, dtype=pl.Int64, eager=True) + pl.Series(
-        shift, dtype=pl.Int64
-    ).gather(chunk)
-    df = df.with_columns(
-        ((pl.col("_more") != "") | (pl.col("_more2") != "")).alias("_more"),
-        chunk.alias("_chunk"),
-        line.alias("_line"),
-    ).drop("_more2")
-    return ManyRows(df, bodies, first_lines, delimiter)
+        )
+        .with_row_index("_i")
+        .with_columns(pl.col("_i").cast(pl.Int64))
+        .with_columns((start.search_sorted(pl.col("_i"), side="right") - 1).alias("_chunk"))
+        .with_columns(
+            (pl.col("_i") - start.gather(pl.col("_chunk")) + first.gather(pl.col("_chunk"))).alias(
+                "_line"
+            ),
+            pl.col("_chunk").cast(pl.UInt32),
+        )
+        .drop("_i")
+    )
+    expected = at
+    return ManyRows(plan, bodies, first_lines, spare, expected, delimiter)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -57,6 +56,7 @@ class PaperCutPrintLogger(FileAdapter):
     threaded = True
     grouped = True
     recognise_on_read = True
+    unique_keys = True  # job_id: the file's identity and the line; each read once a run
     tables = ("print_jobs",)
     summary = "PaperCut Print Logger daily CSV files (papercut-print-log-YYYY-MM-DD.csv)."
     options: ClassVar[tuple[Option, ...]] = (
@@ -113,6 +113,25 @@ class PaperCutPrintLogger(FileAdapter):
                     f"{path}: unexpected header {header[:80]!r}; expected {HEADER[:40]}..."
                 )
             first_line = 3
+        tz = self.opt("timezone") or request.timezone
+        rows, q = self._parse_lines(text.split("\n"), None, first_line, path, chunk.identity, tz)
+        return rows, q, rows.height + len(q)
+
+    def _parse_lines(
+        self,
+        lines: list[str],
+        numbers: list[int] | None,
+        first_line: int,
+        path: Path,
+        identity: str,
+        tz: str,
+    ) -> tuple[pl.DataFrame, Quarantined]:
+        """Rows of consecutive lines from ``first_line``, or of lines with these ``numbers``.
+
+        The careful path: every record's width counted, each row checked alone.
+        """
+        text = "\n".join(lines)
+        number = (lambda n: n) if numbers is None else (lambda n: numbers[n - first_line])
         df, invalid = read_csv_lines(text, path, first_line=first_line, column_names=FIELDS)
         q = Quarantined.empty()
         rescued = []
@@ -127,7 +146,7 @@ class PaperCutPrintLogger(FileAdapter):
                 )
             else:
                 q.add(
-                    f"{path}:{row.line}",
+                    f"{path}:{number(row.line)}",
                     f"expected {len(NAMES)} fields (+ trailing comma), found {row.fields}",
                     row.text,
                 )
@@ -136,32 +155,42 @@ class PaperCutPrintLogger(FileAdapter):
                 rescued, schema={**{f: pl.String for f in FIELDS}, "_line": pl.Int64}
             )
             df = pl.concat([df, extra]).sort("_line")
+        if numbers is not None:
+            df = df.with_columns(
+                pl.col("_line").replace_strict(
+                    range(first_line, first_line + len(numbers)), numbers, return_dtype=pl.Int64
+                )
+            )
         df = df.with_columns(
             pl.lit(str(path)).cast(pl.Categorical).alias("_file"),
-            pl.lit(chunk.identity[:16]).alias("_fp"),
+            pl.lit(identity[:16]).alias("_fp"),
         )
-        rows, bad = self._to_canonical(df, self.opt("timezone") or request.timezone)
+        rows, bad = self._to_canonical(df, tz)
         if len(bad):
-            raw_lines = text.split("\n")
-            bad.raw = [
-                raw_lines[int(loc.rsplit(":", 1)[1]) - first_line].rstrip("\r")
-                for loc in bad.location
-            ]
+            raw_of = dict(
+                zip(map(number, range(first_line, first_line + len(lines))), lines, strict=True)
+            )
+            bad.raw = [raw_of[int(loc.rsplit(":", 1)[1])].rstrip("\r") for loc in bad.location]
         q.extend(bad)
-        return rows, q, rows.height + len(q)
+        return rows, q
 
     def parse_many(self, chunks: list[Chunk], request: ReadRequest) -> Parsed | None:
-        """Many chunks' rows in one parse and one plan; None for what needs :meth:`parse`."""
+        """Many chunks' rows in one fused plan; None for what needs :meth:`parse`.
+
+        Parse, conversion and checks run as one streaming plan. A row any check
+        doubts (or whose width may be wrong: an empty ``Size``, an extra field) is
+        parsed again the careful way (:meth:`_parse_lines`), which keeps it or says
+        exactly why not.
+        """
         if (self.opt("encoding") or "auto") not in ("auto", "utf-8"):
             return None
         bodies: list[bytes] = []
         firsts: list[int] = []
+        counts: list[int | None] = []
         for c in chunks:
             data = c.data
             if c.memo.get("encoding") not in (None, "utf-8") or len(data) > MAX_LINE_BYTES:
                 return None
-            if data.count(b'"') % 2:
-                return None  # a quote left open: a record over lines, or a truncated one
             first = c.first_line
             if first == 1:
                 data = strip_bom(data)
@@ -172,62 +201,71 @@ class PaperCutPrintLogger(FileAdapter):
                 data, first = data[end + 1 :], 3
             bodies.append(data)
             firsts.append(first)
+            counts.append(None if c.newlines is None else c.newlines - (first - c.first_line))
         # The row form (with or without the trailing comma) is the first row's; a row
         # of the other form is read too.
         trailing = next((_trailing_comma(b) for b in bodies if b), True)
-        many = read_csv_many(bodies, firsts, FIELDS if trailing else NAMES)
+        many = read_csv_many(bodies, firsts, FIELDS if trailing else NAMES, newlines=counts)
         if many is None:
             return None
-        df = many.frame
-        if not trailing:
-            df = df.with_columns(pl.lit("").alias("_trailing"))
-        files = pl.DataFrame(
-            {
-                "_chunk": pl.Series(range(len(chunks)), dtype=pl.UInt32),
-                "_file": pl.Series([str(c.path) for c in chunks], dtype=pl.Categorical),
-                "_fp": [c.identity[:16] for c in chunks],
-            }
+        tz = self.opt("timezone") or request.timezone
+        fps = pl.Series([c.identity[:16] for c in chunks], dtype=pl.String)
+        files = pl.Series([str(c.path) for c in chunks], dtype=pl.Categorical)
+        more = pl.col(many.spare[0] if trailing else many.spare[1]) != ""
+        plan = many.plan.with_columns(
+            pl.lit(fps).gather(pl.col("_chunk")).alias("_fp"),
+            pl.lit(files).gather(pl.col("_chunk")).alias("_file"),
         )
-        df = df.join(files, on="_chunk", how="left", maintain_order="left")
-        more = (pl.col("_more"), "more fields")  # its reason is the width, below
-        rows, bad = self._to_canonical(
-            df, self.opt("timezone") or request.timezone, more, many.texts
-        )
-        # The few bad rows: a blank line is none; a record of another width is
-        # quarantined for that alone (its other fields are shifted).
+        doubt = more | (pl.col("Size") == "")
+        df = many.collect(self._canonical_plan(plan, tz, doubt, self.source.keep_titles))
+        if df is None:
+            return None
         q = Quarantined.empty()
-        for location, reason, raw in zip(bad.location, bad.reason, bad.raw, strict=True):
-            width = many.width(raw) if raw.strip() else 0
-            if not width:
-                continue
-            if width not in (len(NAMES), len(FIELDS)):
-                reason = f"expected {len(NAMES)} fields (+ trailing comma), found {width}"
-            q.add(location, reason, raw)
+        if df.get_column("_doubt").any():
+            doubted = df.filter(pl.col("_doubt"))
+            df = df.filter(~pl.col("_doubt"))
+            by_chunk: dict[int, list[tuple[int, str]]] = {}
+            for ci, line, raw in many.lines(doubted):
+                by_chunk.setdefault(ci, []).append((line, raw))
+            again = []
+            for ci, found in by_chunk.items():
+                c = chunks[ci]
+                good, bad = self._parse_lines(
+                    [raw for _, raw in found], [n for n, _ in found], 1, c.path, c.identity, tz
+                )
+                # A blank line is no record, and no error.
+                for location, reason, raw in zip(bad.location, bad.reason, bad.raw, strict=True):
+                    if raw.strip():
+                        q.add(location, reason, raw)
+                again.append(good.with_columns(pl.lit(ci, dtype=pl.UInt32).alias("_chunk")))
+            df = pl.concat([df.drop("_doubt"), *again], how="diagonal_relaxed").sort(
+                "_chunk", "_line", maintain_order=True
+            )
+        else:
+            df = df.drop("_doubt")
         for c in chunks:
             c.memo["encoding"] = "utf-8"
-        return rows, q, rows.height + len(q)
+        return df.drop("_chunk", strict=False), q, df.height + len(q)
 
     @staticmethod
-    def _to_canonical(
-        df: pl.DataFrame,
-        tz: str,
-        more: tuple[pl.Expr, str] | None = None,
-        raw_of: Callable[[pl.DataFrame], list[str]] | None = None,
-    ) -> tuple[pl.DataFrame, Quarantined]:
+    def _converted(tz: str) -> list[pl.Expr]:
+        """The typed columns every row gets before its checks."""
         time = parse_time(pl.col("Time"), ("%Y-%m-%d %H:%M:%S",), tz)
         # PaperCut writes plain integers: a direct cast is enough (and much cheaper).
         pages = pl.col("Pages").str.strip_chars().cast(pl.Int64, strict=False)
         copies = pl.col("Copies").str.strip_chars().cast(pl.Int64, strict=False)
-        duplex_raw = blank_to_null(pl.col("Duplex")).str.to_uppercase()
-        gray_raw = blank_to_null(pl.col("Grayscale")).str.to_uppercase()
-        df = df.with_columns(
+        return [
             time.alias("printed_at"),
             pages.alias("pages"),
             copies.alias("copies"),
-            duplex_raw.alias("_duplex"),
-            gray_raw.alias("_gray"),
-        )
-        checks = [
+            blank_to_null(pl.col("Duplex")).str.to_uppercase().alias("_duplex"),
+            blank_to_null(pl.col("Grayscale")).str.to_uppercase().alias("_gray"),
+        ]
+
+    @staticmethod
+    def _checks() -> list[tuple[pl.Expr, pl.Expr | str]]:
+        """(row is bad, reason) over the converted columns."""
+        return [
             (
                 pl.col("printed_at").is_null(),
                 pl.format("Time {} is not yyyy-MM-dd HH:mm:ss", pl.col("Time")),
@@ -250,12 +288,14 @@ class PaperCutPrintLogger(FileAdapter):
                 pl.format("Grayscale {} is not GRAYSCALE or NOT GRAYSCALE", pl.col("Grayscale")),
             ),
         ]
-        if more is not None:
-            checks.append(more)
-        good, q = split_bad(df, checks, raw_of=raw_of)
+
+    @staticmethod
+    def _canonical(titles: bool = True) -> list[pl.Expr]:
+        # Titles not kept are not even taken from the text (the pipeline would null them).
+        document = pl.col("Document Name") if titles else pl.lit(None, pl.String)
         duplex = pl.col("_duplex") == "DUPLEX"
         sheets, _ = derivations.sheets(pl.col("pages"), pl.col("copies"), duplex)
-        rows = good.select(
+        return [
             pl.format("{}:{}", pl.col("_fp"), pl.col("_line")).alias("job_id"),
             pl.col("printed_at"),
             pl.col("User").alias("person"),
@@ -268,11 +308,28 @@ class PaperCutPrintLogger(FileAdapter):
             blank_to_null(pl.col("Paper Size")).alias("paper_size"),
             sheets.alias("sheets"),
             pl.lit(False).alias("sheets_upper_bound"),
-            pl.col("Document Name").alias("document_name"),
+            document.alias("document_name"),
             pl.col("_file"),
             pl.col("_line"),
+        ]
+
+    @classmethod
+    def _to_canonical(cls, df: pl.DataFrame, tz: str) -> tuple[pl.DataFrame, Quarantined]:
+        """Canonical rows of parsed string columns, and the rows that fail a check."""
+        good, q = split_bad(df.with_columns(cls._converted(tz)), cls._checks())
+        return good.select(cls._canonical()), q
+
+    @classmethod
+    def _canonical_plan(
+        cls, plan: pl.LazyFrame, tz: str, doubt: pl.Expr, titles: bool
+    ) -> pl.LazyFrame:
+        """The canonical rows of a plan, each with ``_doubt``: a check or ``doubt`` says so."""
+        bad = pl.any_horizontal([b.fill_null(True) for b, _ in cls._checks()])
+        return plan.with_columns(cls._converted(tz)).select(
+            *cls._canonical(titles),
+            pl.col("_chunk"),
+            (bad | doubt.fill_null(True)).alias("_doubt"),
         )
-        return rows, q
 
 
 def _trailing_comma(body: bytes) -> bool:

@@ -28,6 +28,8 @@ PSEUDONYM_HEX_CHARS = 32
 MIN_KEY_BYTES = 16
 #: Namespaces of pseudonyms: staff identifiers, and the names of their devices.
 PERSON = "person"
+#: Raw values of one namespace remembered with their pseudonyms across flushes.
+SEEN_LIMIT = 1_000_000
 DEVICE = "device"
 
 
@@ -61,6 +63,9 @@ class Pseudonymiser:
         self._key = key
         # Distinct identifiers are few (staff, not rows): hash each once per process.
         self._cache: dict[tuple[str, str], str] = {}
+        #: Per namespace, every raw value seen so far and its pseudonym (null for a
+        #: blank): a flush only hashes values it has not seen, and maps back by join.
+        self._seen: dict[str, pl.DataFrame] = {}
 
     def one(self, identifier: str, namespace: str = PERSON) -> str:
         """The pseudonym of a single identifier (normalised first)."""
@@ -84,27 +89,31 @@ class Pseudonymiser:
         present = [c for c in columns if c in df.columns]
         if not present or df.height == 0:
             return df
-        # Normalise and hash the distinct raw values only (staff, not rows), then map back.
-        raw = (
-            pl.concat([df.select(pl.col(c).cast(pl.String).alias("raw")) for c in present])
-            .drop_nulls()
-            .unique()
-        )
-        norm = raw.with_columns(normalise_expr(pl.col("raw")).alias("norm"))
-        cache = self._cache
-        mapping: dict[str, str | None] = {}
-        for r, n in norm.iter_rows():
-            if n is None:
-                mapping[r] = None
-                continue
-            digest = cache.get((namespace, n))
-            if digest is None:
-                digest = cache[(namespace, n)] = self._digest(n, namespace)
-            mapping[r] = digest
+        # Hash the distinct raw values not seen before (staff, not rows), then map back.
+        seen = self._seen.get(namespace, pl.DataFrame(schema={"raw": pl.String, "p": pl.String}))
+        raw = pl.concat([df.select(pl.col(c).cast(pl.String).alias("raw")) for c in present])
+        fresh = raw.drop_nulls().unique().join(seen, on="raw", how="anti")
+        if fresh.height:
+            norm = fresh.with_columns(normalise_expr(pl.col("raw")).alias("norm"))
+            digests = [
+                None if n is None else self._digest_cached(n, namespace)
+                for n in norm.get_column("norm").to_list()
+            ]
+            seen = pl.concat([seen, fresh.with_columns(pl.Series("p", digests, dtype=pl.String))])
+            # Identifiers are staff and devices; a column of unique values would grow
+            # this without bound: it is then only a cache of the newest flush.
+            self._seen[namespace] = seen if seen.height <= SEEN_LIMIT else seen.tail(fresh.height)
+        old, new = seen.get_column("raw"), seen.get_column("p")
         return df.with_columns(
-            pl.col(c).cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.String)
+            pl.col(c).cast(pl.String).replace_strict(old, new, default=None, return_dtype=pl.String)
             for c in present
         )
+
+    def _digest_cached(self, norm: str, namespace: str) -> str:
+        digest = self._cache.get((namespace, norm))
+        if digest is None:
+            digest = self._cache[(namespace, norm)] = self._digest(norm, namespace)
+        return digest
 
 
 def load_key(

@@ -73,6 +73,20 @@ class TableSpec:
         return self.schema.field(name)
 
     @property
+    def dictionary_columns(self) -> list[str]:
+        """Columns worth dictionary encoding in Parquet: all but times and a one-column key.
+
+        A column of unique values (``job_id``) only costs a dictionary that is then
+        abandoned: at 1.1 M print jobs the write took 0.75 s with it, 0.27 s without.
+        """
+        unique = set(self.key) if len(self.key) == 1 else set()
+        return [
+            f.name
+            for f in self.schema
+            if f.name not in unique and not pa.types.is_timestamp(f.type)
+        ]
+
+    @property
     def int_ranges(self) -> dict[str, tuple[int, int, str]]:
         """Integer columns -> (lowest, highest, type name) the stored type holds."""
         out = {}

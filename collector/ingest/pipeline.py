@@ -292,7 +292,7 @@ class Pipeline:
 
         def write(table: str, frames: list[pl.DataFrame], ingested_at: dt.datetime) -> None:
             spec = schemas.get(table)
-            frame = pl.concat(frames, how="diagonal_relaxed")
+            frame = pl.concat(frames, how="diagonal_relaxed", rechunk=False)
             frames.clear()
             # Validated and pseudonymised once per flush (a few large columnar steps),
             # then split into months once: the store writes each without splitting again.
@@ -316,7 +316,7 @@ class Pipeline:
                     if stream is not None:
                         streams[key] = stream
                 if stream is not None:
-                    upserted += stream.write(part)
+                    upserted += stream.write(part, unique=adapter.unique_keys)
                 else:  # the partition exists: merged (upserted) now
                     upserted += self.store.upsert_partition(
                         spec, source.name, month, part, ingested_at

@@ -312,26 +312,32 @@ class MonthStream:
         self.keys: list[pl.Series] = []
         self.closed = False
 
-    def write(self, rows: pl.DataFrame) -> UpsertResult:
-        """Append valid canonical rows (or merge them, if a key repeats an earlier part)."""
+    def write(self, rows: pl.DataFrame, *, unique: bool = False) -> UpsertResult:
+        """Append valid canonical rows (or merge them, if a key repeats an earlier part).
+
+        ``unique``: the caller vouches that no key repeats within the run (its adapter
+        declares ``unique_keys``), so no key is hashed or remembered.
+        """
         if self.closed:
             return self.store.upsert_partition(
                 self.spec, self.source, self.month, rows, self.ingested_at
             )
-        key = list(self.spec.key)
-        given = rows.height
-        if rows.select(pl.struct(key).is_duplicated().any()).item():
-            rows = rows.unique(subset=key, keep="last", maintain_order=True)
-        dups = given - rows.height
-        hashes = rows.select(pl.struct(key).hash(seed=0)).to_series()
-        if self.keys and hashes.is_in(pl.concat(self.keys).implode()).any():
-            self.close()
-            result = self.store.upsert_partition(
-                self.spec, self.source, self.month, rows, self.ingested_at
-            )
-            result.duplicates += dups
-            return result
-        self.keys.append(hashes)
+        dups = 0
+        if not unique:
+            key = list(self.spec.key)
+            given = rows.height
+            if rows.select(pl.struct(key).is_duplicated().any()).item():
+                rows = rows.unique(subset=key, keep="last", maintain_order=True)
+            dups = given - rows.height
+            hashes = rows.select(pl.struct(key).hash(seed=0)).to_series()
+            if self.keys and hashes.is_in(pl.concat(self.keys).implode()).any():
+                self.close()
+                result = self.store.upsert_partition(
+                    self.spec, self.source, self.month, rows, self.ingested_at
+                )
+                result.duplicates += dups
+                return result
+            self.keys.append(hashes)
         new = _conform(
             self.spec,
             rows.with_columns(
@@ -341,7 +347,12 @@ class MonthStream:
         table = new.to_arrow().cast(self.schema)
         if self.writer is None:
             self.out = self.store.fs.open_output_stream(self.tmp)
-            self.writer = pq.ParquetWriter(self.out, self.schema, compression="zstd")
+            self.writer = pq.ParquetWriter(
+                self.out,
+                self.schema,
+                compression="zstd",
+                use_dictionary=self.spec.dictionary_columns,
+            )
         self.writer.write_table(table)
         return UpsertResult(new=new.height, duplicates=dups)
 
