@@ -235,3 +235,52 @@ def test_a_row_with_too_many_fields_is_quarantined_and_the_rest_lands(copy_fixtu
 def _reasons_of(cfg) -> dict[str, str]:
     q = _quarantine(cfg)
     return {loc.rsplit(":", 1)[1]: r for loc, r in q.select("location", "reason").iter_rows()}
+
+
+ODD_ROWS = [
+    "2024-04-01 09:00:00,asato,2,1,MFP-1,Plan.docx,PC1,A4,PCL6,,,DUPLEX,GRAYSCALE,12kb,",
+    # cut after Grayscale: 13 fields, every check but the width passes
+    "2024-04-01 09:05:00,asato,1,1,MFP-1,Cut.docx,PC1,A4,PCL6,,,DUPLEX,GRAYSCALE",
+    # values the careful path strips and upper-cases
+    "2024-04-01 09:10:00,bsato, 3 ,1, MFP 2 ,Spaced.docx, PC2 ,A4,PCL6,,,duplex,grayscale,3kb,",
+    "",
+    '2024-04-01 09:15:00,csato,1,1,MFP-1,"Minutes, final",PC3,A4,PCL6,,,NOT DUPLEX,'
+    "NOT GRAYSCALE,5kb,,extra",
+    "2024-04-01 09:20:00,dsato,4,2,MFP-1,Copies.pdf,PC4,A3,PCL6,,,DUPLEX,GRAYSCALE,9kb",
+]
+
+
+def test_the_fast_path_lands_and_quarantines_exactly_what_the_careful_path_does(
+    tmp_path, ingest
+) -> None:
+    """Rows of odd widths and forms give the same rows and reasons on both paths.
+
+    The grouped plan reads UTF-8 only: ``encoding = "cp932"`` (the same ASCII bytes)
+    takes the per-file path, which counts every record's width.
+    """
+    text = "PaperCut Print Logger - http://www.papercut.com/\r\n" + HEADER_LINE + "\r\n"
+    text += "\r\n".join(ODD_ROWS) + "\r\n"
+    got = []
+    for encoding in ("auto", "cp932"):
+        folder = tmp_path / encoding
+        folder.mkdir()
+        (folder / DAY1).write_bytes(text.encode("ascii"))
+        cfg, res = ingest(folder, encoding=encoding)
+        jobs = _jobs(cfg).drop("ingested_at")
+        got.append((jobs, _reasons_of(cfg), res.rows_read))
+    (fast_jobs, fast_q, fast_read), (slow_jobs, slow_q, slow_read) = got
+    assert slow_q == {
+        "4": "expected 14 fields (+ trailing comma), found 13",
+        "7": "expected 14 fields (+ trailing comma), found 16",
+    }
+    assert fast_q == slow_q
+    assert slow_jobs.height == 3
+    assert slow_jobs.sort("job_id").get_column("printer").to_list() == ["MFP-1", "MFP 2", "MFP-1"]
+    assert fast_jobs.sort("job_id").equals(slow_jobs.sort("job_id"))
+    assert fast_read == slow_read == 5
+
+
+HEADER_LINE = (
+    "Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
+    "Height,Width,Duplex,Grayscale,Size"
+)
