@@ -56,11 +56,13 @@ HEAD_BYTES = 64 * 1024
 #: Parse threads, and how many bytes of files may be read ahead of the pipeline.
 PARSE_THREADS = max(2, os.cpu_count() or 1)
 PARSE_AHEAD_BYTES = 64 * 1024 * 1024
+#: Bytes of files read ahead of the planning (they wait in memory until parsed).
+READ_AHEAD_BYTES = 8 * 1024 * 1024
 #: Bytes of chunks a ``grouped`` kind parses in one plan (:meth:`FileAdapter.parse_many`),
 #: and of a window a ``combined`` kind pairs at once. It bounds memory: a year of
 #: print logs at scale 0.1 peaked at 698 MB with 32 MB groups, 465 MB with 8 MB and
 #: 366 MB with 4 MB, no slower (the parallel scan has enough rows at a few MB).
-GROUP_BYTES = 8 * 1024 * 1024
+GROUP_BYTES = 4 * 1024 * 1024
 #: Groups parsed at once: one plan does not keep both cores busy (parts of it run on
 #: one thread), two do.
 GROUP_THREADS = 2
@@ -183,7 +185,11 @@ class FileAdapter(Adapter):
         raise NotImplementedError
 
     def parse_many(self, chunks: list[Chunk], request: ReadRequest) -> Parsed | None:
-        """Rows of many undecoded chunks in one plan, with ``_chunk`` (index); None declines."""
+        """Rows of many chunks in one plan; None declines (each is then parsed alone).
+
+        ``grouped`` kinds get the chunks undecoded (``data``) and may return ``_chunk``
+        (index); ``combined`` kinds get them decoded, as :meth:`parse` does.
+        """
         return None
 
     def combine(
@@ -305,7 +311,7 @@ class FileAdapter(Adapter):
         """Each file's bytes, complete length and line ends, in order, read ahead on threads.
 
         Reading and counting a file's bytes took most of the planning thread's time;
-        the threads read the next files (up to PARSE_AHEAD_BYTES) while it plans.
+        the threads read the next files (up to READ_AHEAD_BYTES) while it plans.
         """
         settle = self.settle_seconds()
 
@@ -322,7 +328,7 @@ class FileAdapter(Adapter):
         todo = iter(files)
         try:
             while True:
-                while ahead < PARSE_AHEAD_BYTES or not pending:
+                while ahead < READ_AHEAD_BYTES or not pending:
                     nxt = next(todo, None)
                     if nxt is None:
                         break
@@ -537,24 +543,58 @@ class FileAdapter(Adapter):
             units.clear()
             q, read, size = Quarantined.empty(), 0, 0
 
+        def parse(works: list[_Work]) -> None:
+            nonlocal read
+            for ws, result in self._parse_decoded(works, request):
+                if isinstance(result, BaseException):
+                    errors.append(_failure(ws[0].chunk.path, result))
+                    continue
+                for w in ws:
+                    w.commit()
+                    units.append(w.unit)
+                events, bad, n = result
+                frames.append(events)
+                q.extend(bad)
+                read += n
+
         emitted = False
+        todo: list[_Work] = []
         for w in work:
-            try:
-                events, bad, n = self._run_parse(w, request)
-            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
-                errors.append(_failure(w.chunk.path, exc))
-                continue
-            w.commit()
-            frames.append(events)
-            q.extend(bad)
-            units.append(w.unit)
-            read += n
+            todo.append(w)
             size += w.size
             if size >= GROUP_BYTES:
+                parse(todo)
+                todo = []
                 yield from window()
                 emitted = True
+        if todo:
+            parse(todo)
         if units or not emitted:
             yield from window()
+
+    def _parse_decoded(self, works: list[_Work], request: ReadRequest) -> list[_Parsed]:
+        """Decoded chunks in one :meth:`parse_many` when the kind has one, else each alone."""
+        if len(works) > 1 and type(self).parse_many is not FileAdapter.parse_many:
+            try:
+                for w in works:
+                    w.commit.prepare()
+                many = self.parse_many([w.chunk for w in works], request)
+            except Exception:  # noqa: BLE001 - one file's error: found by parsing each alone
+                many = None
+            if many is not None:
+                rows, bad, n = many
+                decoded = Quarantined.empty()
+                for w in works:
+                    decoded.extend(w.decoded or Quarantined.empty())
+                decoded.extend(bad)
+                return [(works, (rows, decoded, n + len(decoded) - len(bad)))]
+        out: list[_Parsed] = []
+        for w in works:
+            try:
+                out.append(([w], self._run_parse(w, request)))
+            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                out.append(([w], exc))
+        return out
 
     def batch_table(self) -> str:
         return self.tables[0]
@@ -674,6 +714,31 @@ def lines_frame(chunk: Chunk) -> pl.DataFrame:
             pl.col("line").str.strip_suffix("\r"),
             pl.format("{}:{}", pl.lit(str(chunk.path)), pl.col("_n")).alias("_location"),
         )
+    )
+
+
+def lines_frame_many(chunks: list[Chunk]) -> pl.DataFrame:
+    """The lines of many chunks as one :func:`lines_frame` (one frame, not one per chunk)."""
+    lines: list[str] = []
+    counts: list[int] = []
+    for c in chunks:
+        text = c.text[:-1] if c.text.endswith("\n") else c.text
+        part = text.split("\n")
+        lines.extend(part)
+        counts.append(len(part))
+    starts = [0]
+    for count in counts[:-1]:
+        starts.append(starts[-1] + count)
+    which = pl.int_range(len(chunks), dtype=pl.UInt32, eager=True)
+    which = which.repeat_by(pl.Series(counts, dtype=pl.UInt32)).explode()
+    shift = pl.Series([c.first_line - s for c, s in zip(chunks, starts, strict=True)])
+    paths = pl.Series([str(c.path) for c in chunks], dtype=pl.String)
+    n = pl.int_range(len(lines), dtype=pl.Int64, eager=True) + shift.gather(which)
+    return pl.DataFrame(
+        [pl.Series("_n", n), pl.Series("line", lines, dtype=pl.String)]
+    ).with_columns(
+        pl.col("line").str.strip_suffix("\r"),
+        pl.format("{}:{}", pl.lit(paths).gather(which), pl.col("_n")).alias("_location"),
     )
 
 

@@ -30,7 +30,9 @@ from workstyle.adapters.filebase import (
     TIMEZONE_OPTION,
     Chunk,
     FileAdapter,
+    Parsed,
     lines_frame,
+    lines_frame_many,
     quarantine_rows,
 )
 from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad, unparsed
@@ -108,8 +110,15 @@ class FortiGateVpn(SessionPairing, FileAdapter):
 
     def parse(self, chunk: Chunk, request: ReadRequest) -> tuple[pl.DataFrame, Quarantined, int]:
         """The tunnel-up/down lines of a chunk, with their times; bad lines quarantined."""
+        return self._events(lines_frame(chunk), request)
+
+    def parse_many(self, chunks: list[Chunk], request: ReadRequest) -> Parsed:
+        """The events of many decoded chunks in one pass (one plan, not one per file)."""
+        return self._events(lines_frame_many(chunks), request)
+
+    def _events(self, lines: pl.DataFrame, request: ReadRequest) -> Parsed:
         tz = self.zone(request)
-        df = lines_frame(chunk).filter(pl.col("line").str.strip_chars() != "")
+        df = lines.filter(pl.col("line").str.strip_chars() != "")
         read = df.height
         fortinet = pl.col("line").str.contains(r'(?:^|[\s>:])logid="?\d') & pl.col(
             "line"
@@ -117,7 +126,10 @@ class FortiGateVpn(SessionPairing, FileAdapter):
         q = quarantine_rows(
             df.filter(~fortinet), "not a FortiGate log line (no logid=/type= fields)"
         )
-        df = df.filter(fortinet).with_columns(kv("subtype"), kv("action"), kv("tunneltype"))
+        # Only a line naming a tunnel-up or -down can be one (a plain substring test,
+        # before the fields of every traffic line are extracted by pattern).
+        df = df.filter(fortinet & pl.col("line").str.contains("tunnel-", literal=True))
+        df = df.with_columns(kv("subtype"), kv("action"), kv("tunneltype"))
         types = [str(t) for t in (self.opt("tunnel_types") or [])]
         df = df.filter(
             (pl.col("subtype") == "vpn")

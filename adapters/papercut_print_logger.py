@@ -45,6 +45,7 @@ HEADER = (
     "Height,Width,Duplex,Grayscale,Size"
 )
 NAMES = HEADER.split(",")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 FIELDS = [*NAMES, "_trailing"]
 _FILE_DATE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?\.csv")
 
@@ -250,7 +251,7 @@ class PaperCutPrintLogger(FileAdapter):
     @staticmethod
     def _converted(tz: str) -> list[pl.Expr]:
         """The typed columns every row gets before its checks."""
-        time = parse_time(pl.col("Time"), ("%Y-%m-%d %H:%M:%S",), tz)
+        time = parse_time(pl.col("Time"), (TIME_FORMAT,), tz)
         # PaperCut writes plain integers: a direct cast is enough (and much cheaper).
         pages = pl.col("Pages").str.strip_chars().cast(pl.Int64, strict=False)
         copies = pl.col("Copies").str.strip_chars().cast(pl.Int64, strict=False)
@@ -323,12 +324,36 @@ class PaperCutPrintLogger(FileAdapter):
     def _canonical_plan(
         cls, plan: pl.LazyFrame, tz: str, doubt: pl.Expr, titles: bool
     ) -> pl.LazyFrame:
-        """The canonical rows of a plan, each with ``_doubt``: a check or ``doubt`` says so."""
-        bad = pl.any_horizontal([b.fill_null(True) for b, _ in cls._checks()])
-        return plan.with_columns(cls._converted(tz)).select(
+        """The canonical rows of a plan, each with ``_doubt``: true unless plainly fine.
+
+        Only the form the logger writes is converted here (plain integers, upper-case
+        flags, the one time format); anything else is doubted and parsed again the
+        careful way, so the checks here are null tests, not the careful path's
+        reasons (which would cost as much as the parse).
+        """
+        naive = pl.col("Time").str.strptime(pl.Datetime("us"), TIME_FORMAT, strict=False)
+        time = naive.dt.replace_time_zone(
+            tz, ambiguous="earliest", non_existent="null"
+        ).dt.convert_time_zone("UTC")
+        pages = pl.col("Pages").cast(pl.Int64, strict=False)
+        copies = pl.col("Copies").cast(pl.Int64, strict=False)
+        plain = (
+            pl.col("printed_at").is_not_null()
+            & (pl.col("pages") >= 0)
+            & (pl.col("copies") >= 1)
+            & pl.col("_duplex").is_in(["DUPLEX", "NOT DUPLEX"])
+            & pl.col("_gray").is_in(["GRAYSCALE", "NOT GRAYSCALE"])
+        )
+        return plan.with_columns(
+            time.alias("printed_at"),
+            pages.alias("pages"),
+            copies.alias("copies"),
+            pl.col("Duplex").alias("_duplex"),
+            pl.col("Grayscale").alias("_gray"),
+        ).select(
             *cls._canonical(titles),
             pl.col("_chunk"),
-            (bad | doubt.fill_null(True)).alias("_doubt"),
+            (~plain.fill_null(False) | doubt.fill_null(True)).alias("_doubt"),
         )
 
 
