@@ -18,9 +18,11 @@ import contextlib
 import datetime as dt
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -309,6 +311,7 @@ class MonthStream:
         self.tmp = f"{directory}/{temp_name(name)}"
         self.schema = _polars_arrow(spec.schema)
         self.writer: pq.ParquetWriter | None = None
+        self._pending: Future[None] | None = None
         self.keys: list[pl.Series] = []
         self.closed = False
 
@@ -353,8 +356,18 @@ class MonthStream:
                 compression="zstd",
                 use_dictionary=self.spec.dictionary_columns,
             )
-        self.writer.write_table(table)
+        # Encoded and compressed on the writer thread while the caller prepares the
+        # next part (pyarrow's writer is single-threaded and releases the GIL); one
+        # part at most waits, so memory stays one part.
+        self._wait()
+        self._pending = _writer_thread().submit(self.writer.write_table, table)
         return UpsertResult(new=new.height, duplicates=dups)
+
+    def _wait(self) -> None:
+        """Wait for the part being written; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def close(self) -> int:
         """Make the written parts the partition; the number of files written (0 or 1)."""
@@ -365,6 +378,7 @@ class MonthStream:
         if self.writer is None:
             return 0
         try:
+            self._wait()
             self.writer.close()
             self.out.close()
             if self.store._local:
@@ -378,12 +392,27 @@ class MonthStream:
     def abort(self) -> None:
         """Remove the temporary file (a run that failed leaves no half partition)."""
         self.closed = True
+        with contextlib.suppress(Exception):
+            self._wait()
         with contextlib.suppress(OSError, FileNotFoundError):
             if self.writer is not None:
                 self.writer.close()
                 self.out.close()
         with contextlib.suppress(OSError, FileNotFoundError):
             self.store.fs.delete_file(self.tmp)
+
+
+_WRITER: ThreadPoolExecutor | None = None
+_WRITER_LOCK = threading.Lock()
+
+
+def _writer_thread() -> ThreadPoolExecutor:
+    """The one thread month streams write their parts on (in the order given)."""
+    global _WRITER
+    with _WRITER_LOCK:
+        if _WRITER is None:
+            _WRITER = ThreadPoolExecutor(1, "parquet-write")
+        return _WRITER
 
 
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
