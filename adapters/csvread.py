@@ -208,8 +208,8 @@ class ManyRows:
     """CSV bodies of several chunks as one lazy plan: string columns, ``_chunk``, ``_line``.
 
     A kind extends :attr:`plan` with its conversions and checks and runs it with
-    :meth:`collect`, so that parsing, conversion and checks are one fused pass
-    (the streaming engine: no column of raw text is ever whole in memory).
+    :meth:`collect`, so that parsing, conversion and checks are one fused pass: only
+    the columns the plan uses are taken from the text, and only its result is kept.
     """
 
     #: The fields as strings (a missing one null, an empty one ""), the ``spare``
@@ -226,7 +226,9 @@ class ManyRows:
     def collect(self, plan: pl.LazyFrame) -> pl.DataFrame | None:
         """Run the extended plan; None when a record spans lines (rows != lines)."""
         try:
-            df = plan.collect(engine="streaming")
+            # A group is a few MB: the in-memory engine ran the whole backfill 4 % faster
+            # than the streaming one, in 20 MB less (scale 0.1, 4 MB groups).
+            df = plan.collect(engine="in-memory")
         except pl.exceptions.PolarsError:
             return None  # invalid UTF-8, say
         return df if df.height == self.expected else None
