@@ -89,31 +89,44 @@ class Pseudonymiser:
         present = [c for c in columns if c in df.columns]
         if not present or df.height == 0:
             return df
-        # Hash the distinct raw values not seen before (staff, not rows), then map back.
-        seen = self._seen.get(namespace, pl.DataFrame(schema={"raw": pl.String, "p": pl.String}))
-        raw = pl.concat([df.select(pl.col(c).cast(pl.String).alias("raw")) for c in present])
-        fresh = raw.drop_nulls().unique().join(seen, on="raw", how="anti")
-        if fresh.height:
-            norm = fresh.with_columns(normalise_expr(pl.col("raw")).alias("norm"))
-            digests = [
-                None if n is None else self._digest_cached(n, namespace)
-                for n in norm.get_column("norm").to_list()
-            ]
-            seen = pl.concat([seen, fresh.with_columns(pl.Series("p", digests, dtype=pl.String))])
-            # Identifiers are staff and devices; a column of unique values would grow
-            # this without bound: it is then only a cache of the newest flush.
-            self._seen[namespace] = seen if seen.height <= SEEN_LIMIT else seen.tail(fresh.height)
-        # A join, not replace_strict: 1.7 ms against 13.5 ms for 38 k rows and 10 k values.
         order = df.columns
         for c in present:
-            mapping = seen.rename({"raw": "__raw", "p": "__p"})
-            df = (
-                df.with_columns(pl.col(c).cast(pl.String).alias("__raw"))
-                .join(mapping, on="__raw", how="left", maintain_order="left")
-                .with_columns(pl.col("__p").alias(c))
-                .drop("__raw", "__p")
-            )
+            df = self._replace(df, c, namespace)
         return df.select(order)
+
+    def _replace(self, df: pl.DataFrame, column: str, namespace: str) -> pl.DataFrame:
+        """One column replaced by pseudonyms: a join with every raw value seen so far.
+
+        A join, not replace_strict (1.7 ms against 13.5 ms for 38 k rows and 10 k
+        values); only values the join did not find are hashed (staff, not rows).
+        """
+        keyed = df.with_columns(pl.col(column).cast(pl.String).alias("__raw"))
+        joined = keyed.join(self._mapping(namespace), on="__raw", how="left", maintain_order="left")
+        unseen = joined.filter(pl.col("__raw").is_not_null() & pl.col("__seen").is_null())
+        if unseen.height:
+            self._learn(namespace, unseen.get_column("__raw").unique())
+            joined = keyed.join(
+                self._mapping(namespace), on="__raw", how="left", maintain_order="left"
+            )
+        return joined.with_columns(pl.col("__p").alias(column)).drop("__raw", "__p", "__seen")
+
+    def _mapping(self, namespace: str) -> pl.DataFrame:
+        seen = self._seen.get(namespace)
+        if seen is None:
+            seen = pl.DataFrame(schema={"__raw": pl.String, "__p": pl.String, "__seen": pl.Boolean})
+        return seen
+
+    def _learn(self, namespace: str, raw: pl.Series) -> None:
+        """Hash the normalised form of raw values not seen before (null for a blank)."""
+        norms = pl.select(normalise_expr(pl.lit(raw))).to_series().to_list()
+        digests = [None if n is None else self._digest_cached(n, namespace) for n in norms]
+        fresh = pl.DataFrame(
+            {"__raw": raw, "__p": pl.Series(digests, dtype=pl.String)}
+        ).with_columns(pl.lit(True).alias("__seen"))
+        seen = pl.concat([self._mapping(namespace), fresh])
+        # Identifiers are staff and devices; a column of unique values would grow this
+        # without bound: it is then only a cache of the newest values.
+        self._seen[namespace] = seen if seen.height <= SEEN_LIMIT else fresh
 
     def _digest_cached(self, norm: str, namespace: str) -> str:
         digest = self._cache.get((namespace, norm))
