@@ -524,7 +524,7 @@ class FileAdapter(Adapter):
         read = size = 0
 
         def window() -> Iterator[Batch]:
-            nonlocal state, q, read, size
+            nonlocal state, q, read
             rows, extra = self.combine(frames, request, state, q)
             state = {"files": dict(manifest), **extra}
             yield Batch(
@@ -541,11 +541,12 @@ class FileAdapter(Adapter):
                 yield Batch(table=self.batch_table(), rows=rows.clear(), unit=unit)
             frames.clear()
             units.clear()
-            q, read, size = Quarantined.empty(), 0, 0
+            q, read = Quarantined.empty(), 0
 
-        def parse(works: list[_Work]) -> None:
+        def take(parsed: list[_Parsed]) -> None:
+            """A parsed window's files: committed, their events kept for combine."""
             nonlocal read
-            for ws, result in self._parse_decoded(works, request):
+            for ws, result in parsed:
                 if isinstance(result, BaseException):
                     errors.append(_failure(ws[0].chunk.path, result))
                     continue
@@ -557,20 +558,33 @@ class FileAdapter(Adapter):
                 q.extend(bad)
                 read += n
 
+        # The next window is parsed on a thread while this one is paired and written.
+        pool = ThreadPoolExecutor(1, "file-parse")
+        pending: deque[Future[list[_Parsed]]] = deque()
         emitted = False
         todo: list[_Work] = []
-        for w in work:
-            todo.append(w)
-            size += w.size
-            if size >= GROUP_BYTES:
-                parse(todo)
-                todo = []
+        try:
+            for w in work:
+                todo.append(w)
+                size += w.size
+                if size >= GROUP_BYTES:
+                    pending.append(pool.submit(self._parse_decoded, todo, request))
+                    todo, size = [], 0
+                    if len(pending) > 1:
+                        take(pending.popleft().result())
+                        yield from window()
+                        emitted = True
+            if todo:
+                pending.append(pool.submit(self._parse_decoded, todo, request))
+            while pending:
+                take(pending.popleft().result())
+                if pending:
+                    yield from window()
+                    emitted = True
+            if units or not emitted:
                 yield from window()
-                emitted = True
-        if todo:
-            parse(todo)
-        if units or not emitted:
-            yield from window()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _parse_decoded(self, works: list[_Work], request: ReadRequest) -> list[_Parsed]:
         """Decoded chunks in one :meth:`parse_many` when the kind has one, else each alone."""
