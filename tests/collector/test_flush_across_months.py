@@ -98,3 +98,81 @@ def test_both_row_forms_land_alike(folder, make_config, load_config, tmp_path) -
     by_form = rows.group_by(pl.col("job_id").str.split(":").list.first()).len()
     assert by_form.height == len(DAYS)
     assert rows.get_column("pages").sum() == 10 * sum(i % 5 + 1 for i in range(40))
+
+
+def _vpn_line(at: dt.datetime, action: str, tunnel: int, user: str, **extra: object) -> str:
+    fields = " ".join(f"{k}={v}" for k, v in extra.items())
+    return (
+        f'<189>date={at:%Y-%m-%d} time={at:%H:%M:%S} devname="FGT-HQ" devid="FG100FTK19000001"'
+        f' eventtime={int(at.timestamp())} tz="+0900" logid="0101039947" type="event"'
+        f' subtype="vpn" level="information" vd="root" action="{action}"'
+        f' tunneltype="ssl-tunnel" tunnelid={tunnel} remip=198.51.100.10 user="{user}"'
+        f" {fields}\n"
+    )
+
+
+@pytest.fixture
+def vpn_folder(tmp_path: Path) -> Path:
+    """Daily FortiGate files; every night a session opens before midnight and closes
+    in the next day's file, and another opens and closes within the day."""
+    out = tmp_path / "vpn"
+    out.mkdir()
+    tz = dt.timezone(dt.timedelta(hours=9))
+    days = [dt.date(2024, 4, 20) + dt.timedelta(days=k) for k in range(20)]  # Apr..May
+    for n, day in enumerate(days):
+        midnight = dt.datetime.combine(day, dt.time(), tz)
+        lines = []
+        if n:  # the session opened the evening before closes in this file
+            lines.append(
+                _vpn_line(
+                    midnight + dt.timedelta(minutes=30),
+                    "tunnel-down",
+                    500 + n - 1,
+                    f"night{n - 1}",
+                    duration=3600,
+                    sentbyte=10,
+                    rcvdbyte=20,
+                )
+            )
+        lines.append(_vpn_line(midnight + dt.timedelta(hours=9), "tunnel-up", 100 + n, "day"))
+        lines.append(
+            _vpn_line(
+                midnight + dt.timedelta(hours=17),
+                "tunnel-down",
+                100 + n,
+                "day",
+                duration=28800,
+                sentbyte=1,
+                rcvdbyte=2,
+            )
+        )
+        lines.append(
+            _vpn_line(
+                midnight + dt.timedelta(hours=23, minutes=30), "tunnel-up", 500 + n, f"night{n}"
+            )
+        )
+        (out / f"fgt-{day:%Y-%m-%d}.log").write_text("".join(lines), encoding="utf-8")
+    return out
+
+
+def test_sessions_across_windows_pair_as_in_one_window(
+    vpn_folder, make_config, load_config, monkeypatch, tmp_path
+) -> None:
+    """Windows of about one file, parsed ahead of the pairing, pair like one window."""
+    src = {"name": "vpn", "kind": "fortigate_vpn", "paths": [str(vpn_folder / "fgt-*.log")]}
+    got = {}
+    for name, group in (("small", 300), ("whole", 10**9)):
+        monkeypatch.setattr(filebase, "GROUP_BYTES", group)
+        cfg = load_config(make_config([src], collector={"data_dir": str(tmp_path / name)}))
+        res = _backfill(cfg, flush_rows=1_000_000)
+        assert res.ok, res.error
+        got[name] = (
+            Store(cfg.data_dir.resolve())
+            .scan(schemas.get("remote_sessions"))
+            .collect()
+            .drop("ingested_at")
+            .sort("session_id")
+        )
+    # 20 day sessions, 19 night sessions closed in the next file (the last still open).
+    assert got["small"].height == 39
+    assert got["small"].equals(got["whole"])
