@@ -486,6 +486,7 @@ class FileAdapter(Adapter):
                 for w in works[1:]:
                     yield Batch(table=self.batch_table(), rows=rows.clear(), unit=w.unit)
 
+        sizes: deque[int] = deque()
         try:
             group: list[_Work] = []
             size = 0
@@ -494,9 +495,15 @@ class FileAdapter(Adapter):
                 size += w.size
                 if size >= GROUP_BYTES:
                     pending.append(pool.submit(self._run_group, group, request))
+                    sizes.append(size)
                     group, size = [], 0
-                    while len(pending) > GROUP_THREADS:
+                    # Two groups of a few MB parse at once; a file larger than a group
+                    # parses alone (the bytes in flight bound memory, not the count).
+                    while len(pending) > GROUP_THREADS or (
+                        len(pending) > 1 and sum(sizes) > GROUP_THREADS * GROUP_BYTES
+                    ):
                         yield from finish()
+                        sizes.popleft()
             if group:
                 pending.append(pool.submit(self._run_group, group, request))
             while pending:

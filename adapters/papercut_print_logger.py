@@ -33,7 +33,7 @@ import polars as pl
 from workstyle.adapters.base import Quarantined, ReadRequest
 from workstyle.adapters.csvread import read_csv_lines, read_csv_many
 from workstyle.adapters.filebase import Chunk, FileAdapter, Parsed, live_chunk, live_request
-from workstyle.adapters.files import ENCODINGS, MAX_LINE_BYTES, strip_bom
+from workstyle.adapters.files import BOM, ENCODINGS, MAX_LINE_BYTES, strip_bom
 from workstyle.adapters.parsing import blank_to_null, failed, parse_time, split_bad
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
@@ -194,10 +194,12 @@ class PaperCutPrintLogger(FileAdapter):
                 return None
             first = c.first_line
             if first == 1:
-                data = strip_bom(data)
-                end = data.find(b"\n", data.find(b"\n") + 1)
-                header = data[data.find(b"\n") + 1 : end].rstrip(b"\r").rstrip(b",")
-                if end < 0 or header != HEADER.encode():
+                # One slice past the BOM, banner and header (each copy is the file again).
+                bom = len(BOM) if data.startswith(BOM) else 0
+                banner_end = data.find(b"\n", bom)
+                end = data.find(b"\n", banner_end + 1)
+                header = data[banner_end + 1 : end].rstrip(b"\r").rstrip(b",")
+                if banner_end < 0 or end < 0 or header != HEADER.encode():
                     return None  # parse() says what is wrong with this file
                 data, first = data[end + 1 :], 3
             bodies.append(data)

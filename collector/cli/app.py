@@ -111,5 +111,20 @@ def main(
     """
     from workstyle.collector import logs
 
+    _tune_allocator()
     logs.setup(log_format, verbose)
     ctx.obj = Context(config_path, data_dir, lock_wait)
+
+
+#: polars' jemalloc keeps freed pages (dirty for 10 s, muzzy forever): a backfill of
+#: a year of daily print logs peaked at 456 MB with that, 400 MB with these (+5 % time).
+#: A site's own ``_RJEM_MALLOC_CONF`` wins.
+ALLOCATOR = "dirty_decay_ms:100,muzzy_decay_ms:0"
+
+
+def _tune_allocator() -> None:
+    """Set polars' allocator to give memory back, before polars is first imported."""
+    import os
+
+    if "polars" not in sys.modules:
+        os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR)
