@@ -57,11 +57,11 @@ HEAD_BYTES = 64 * 1024
 PARSE_THREADS = max(2, os.cpu_count() or 1)
 PARSE_AHEAD_BYTES = 64 * 1024 * 1024
 #: Bytes of files read ahead of the planning (they wait in memory until parsed).
-READ_AHEAD_BYTES = 8 * 1024 * 1024
+READ_AHEAD_BYTES = 4 * 1024 * 1024
 #: Bytes of chunks a ``grouped`` kind parses in one plan (:meth:`FileAdapter.parse_many`),
-#: and of a window a ``combined`` kind pairs at once. It bounds memory: a year of
-#: print logs at scale 0.1 peaked at 698 MB with 32 MB groups, 465 MB with 8 MB and
-#: 366 MB with 4 MB, no slower (the parallel scan has enough rows at a few MB).
+#: and of a window a ``combined`` kind pairs at once. It bounds memory: four years of
+#: print logs at scale 0.1 (two groups in flight) peaked at 545 MB with 8 MB groups,
+#: 405-415 MB with 4 MB and 363 MB with 2 MB, which was 15 % slower.
 GROUP_BYTES = 4 * 1024 * 1024
 #: Groups parsed at once: one plan does not keep both cores busy (parts of it run on
 #: one thread), two do.
@@ -457,10 +457,12 @@ class FileAdapter(Adapter):
         errors: list[str],
         total: int,
     ) -> Iterator[Batch]:
-        """A batch per group of chunks (up to GROUP_BYTES), one group parsed ahead.
+        """A batch per group of chunks (up to GROUP_BYTES), groups parsed ahead.
 
-        One thread parses (polars and pyarrow use every core inside one call) while
-        the pipeline validates and writes the group before: memory is two groups.
+        Up to GROUP_THREADS groups parse on threads (one plan leaves a core idle
+        part of the time) while the pipeline validates and writes the group before;
+        the bytes in flight, not the count, bound memory, so a file larger than a
+        group parses alone.
         """
         pool = ThreadPoolExecutor(GROUP_THREADS, "file-parse")
         pending: deque[Future[list[_Parsed]]] = deque()
@@ -520,9 +522,11 @@ class FileAdapter(Adapter):
     ) -> Iterator[Batch]:
         """Chunks parsed and joined by :meth:`combine` a window (GROUP_BYTES) at a time.
 
-        What :meth:`combine` keeps (the sessions still open) is carried from one window
-        to the next as it is from one run to the next, so memory is one window's
-        events, however many files a read covers.
+        A window's files are parsed together (:meth:`parse_many`, when the kind has
+        one), the next window on a thread while this one is combined. What
+        :meth:`combine` keeps (the sessions still open) is carried from one window to
+        the next as it is from one run to the next, so memory is two windows' events,
+        however many files a read covers.
         """
         state = request.state if request.mode == "incremental" else {}
         frames: list[pl.DataFrame] = []

@@ -33,7 +33,7 @@ from workstyle.adapters.parsing import split_bad
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.errors import CollectorError, ConfigError, QuotaExhausted
 from workstyle.collector.ingest.state import SourceState, StateStore
-from workstyle.collector.ingest.store import MonthStream, Store, UpsertResult
+from workstyle.collector.ingest.store import MergeStream, MonthStream, Store, UpsertResult
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import DEVICE, Pseudonymiser
 from workstyle.collector.secrets import read_secret, redact
@@ -288,7 +288,7 @@ class Pipeline:
         pending: list[tuple[int | None, dict[str, Any] | None, str | None]] = []
         #: New partitions being written across flushes, by table and month: each month
         #: is written once per run, however many flushes its rows span.
-        streams: dict[tuple[str, int], MonthStream] = {}
+        streams: dict[tuple[str, int], MonthStream | MergeStream] = {}
 
         def write(table: str, frames: list[pl.DataFrame], ingested_at: dt.datetime) -> None:
             spec = schemas.get(table)

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +172,12 @@ class Store(DatasetReader):
         if not self.exists(path):
             self.write_frame_atomic(path, _sorted(spec, new), spec.schema)
             return UpsertResult(new=new.height, duplicates=dups, partitions_written=1)
+        if self._local:
+            merge = MergeStream(self, spec, source, month, path, ingested_at)
+            result = merge.compare(new)
+            result.duplicates += dups
+            result.partitions_written = merge.close()
+            return result
 
         existing = _conform(spec, pl.from_arrow(pq.read_table(path, filesystem=self.fs)))
         row_hash = pl.struct(value_cols).hash(seed=0).alias("__h")
@@ -199,16 +205,59 @@ class Store(DatasetReader):
 
     def open_month(
         self, spec: TableSpec, source: str, month: str, ingested_at: dt.datetime
-    ) -> MonthStream | None:
-        """A stream writing a partition that does not exist yet; None when it exists.
+    ) -> MonthStream | MergeStream | None:
+        """A stream writing a partition across flushes: a new one, or merged into one.
 
-        None in object storage too: there a partition is one PUT of the whole object
-        (no temporary object to grow), so its rows are upserted flush by flush.
+        None in object storage: there a partition is one PUT of the whole object (no
+        temporary object to grow), so its rows are upserted flush by flush.
         """
         path = self.partition_file(spec.name, source, month)
-        if not self._local or self.exists(path):
+        if not self._local:
             return None
+        if self.exists(path):
+            return MergeStream(self, spec, source, month, path, ingested_at)
         return MonthStream(self, spec, source, month, path, ingested_at)
+
+    def merge_into(self, spec: TableSpec, path: str, changed: pl.DataFrame) -> None:
+        """Replace a local partition by its rows with ``changed`` merged in (by key).
+
+        The partition is read and written a row group at a time, with the changed
+        rows put in time order among them: memory is the changed rows and one row
+        group, not the partition (a 1 M-row partition took 285 MB more to merge whole).
+        """
+        key = list(spec.key)
+        changed = _sorted(spec, changed)
+        keys = changed.select(key)
+        by = spec.partition_by
+        times = changed.get_column(by)
+        taken = 0
+        schema = _polars_arrow(spec.schema)
+
+        def write(out: Any) -> None:
+            nonlocal taken
+            writer = pq.ParquetWriter(
+                out, schema, compression="zstd", use_dictionary=spec.dictionary_columns
+            )
+            try:
+                for part in _row_groups(spec, path):
+                    part = part.join(keys, on=key, how="anti", nulls_equal=True)
+                    if part.height:
+                        # The changed rows up to this group's newest time go with it.
+                        newest = part.get_column(by).max()
+                        upto = int(times.search_sorted(newest, side="right"))
+                        if upto > taken:
+                            part = _sorted(spec, pl.concat([part, changed[taken:upto]]))
+                            taken = upto
+                        writer.write_table(part.to_arrow().cast(schema))
+                if taken < changed.height:
+                    writer.write_table(changed[taken:].to_arrow().cast(schema))
+                writer.close()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    writer.close()
+                raise
+
+        self._atomic(path, write)
 
     def cleanup_temp(self, lock: WriterLock | Lease) -> int:
         """Remove hidden temporary files killed writers left behind (only the lock holder may).
@@ -402,6 +451,105 @@ class MonthStream:
             self.store.fs.delete_file(self.tmp)
 
 
+class MergeStream:
+    """Rows merged into a partition that exists, compared as they come, written once.
+
+    The partition's keys and row hashes are read once; each part's rows are counted
+    new, updated or unchanged against them and only the new and updated ones are
+    kept; :meth:`close` merges those into the partition (streamed) if there are any.
+    A re-read of unchanged rows writes nothing, however many flushes it spans.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        spec: TableSpec,
+        source: str,
+        month: str,
+        path: str,
+        ingested_at: dt.datetime,
+    ) -> None:
+        self.store, self.spec, self.source, self.month = store, spec, source, month
+        self.path, self.ingested_at = path, ingested_at
+        self.index: pl.DataFrame | None = None
+        self.changed: list[pl.DataFrame] = []
+        self.closed = False
+
+    def write(self, rows: pl.DataFrame, *, unique: bool = False) -> UpsertResult:
+        """Compare valid canonical rows with the partition (see :class:`MonthStream`)."""
+        if self.closed:
+            return self.store.upsert_partition(
+                self.spec, self.source, self.month, rows, self.ingested_at
+            )
+        key = list(self.spec.key)
+        new = _conform(
+            self.spec,
+            rows.with_columns(
+                pl.lit(self.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
+            ),
+        )
+        dups = 0
+        if not unique:
+            given = new.height
+            if new.select(pl.struct(key).is_duplicated().any()).item():
+                new = new.unique(subset=key, keep="last", maintain_order=True)
+            dups = given - new.height
+            if self.changed:
+                earlier = pl.concat([c.select(key) for c in self.changed])
+                if new.join(earlier, on=key, how="semi", nulls_equal=True).height:
+                    # A key changed again: merge what came before, compare anew.
+                    self.close()
+                    self.closed, self.index = False, None
+        result = self.compare(new)
+        result.duplicates += dups
+        return result
+
+    def compare(self, new: pl.DataFrame) -> UpsertResult:
+        """Count conformed rows against the partition; keep the new and changed ones."""
+        key = list(self.spec.key)
+        row_hash = pl.struct(self.spec.columns).hash(seed=0)
+        if self.index is None:
+            # A row group at a time: the keys and hashes, not the partition, are kept.
+            parts = [
+                part.select(*key, row_hash.alias("__old"))
+                for part in _row_groups(self.spec, self.path)
+            ]
+            empty = _conform(self.spec, pl.DataFrame()).select(*key, row_hash.alias("__old"))
+            self.index = pl.concat(parts) if parts else empty
+        compared = new.with_columns(row_hash.alias("__h")).join(
+            self.index, on=key, how="left", nulls_equal=True, maintain_order="left"
+        )
+        is_new = pl.col("__old").is_null()
+        changed = compared.filter(is_new | (pl.col("__h") != pl.col("__old")))
+        n_new = int(changed.select(is_new.sum()).item())
+        if changed.height:
+            self.changed.append(changed.drop("__h", "__old"))
+        return UpsertResult(
+            new=n_new,
+            updated=changed.height - n_new,
+            unchanged=new.height - changed.height,
+        )
+
+    def close(self) -> int:
+        """Merge the kept rows into the partition; the number of files written (0 or 1)."""
+        if self.closed:
+            return 0
+        self.closed = True
+        self.index = None
+        if not self.changed:
+            return 0
+        changed = pl.concat(self.changed, how="vertical")
+        self.changed = []
+        self.store.merge_into(self.spec, self.path, changed)
+        return 1
+
+    def abort(self) -> None:
+        """Forget the kept rows (the partition was never touched)."""
+        self.closed = True
+        self.index = None
+        self.changed = []
+
+
 _WRITER: ThreadPoolExecutor | None = None
 _WRITER_LOCK = threading.Lock()
 
@@ -425,6 +573,12 @@ def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
         else:
             exprs.append(pl.lit(None, dtype).alias(name))
     return df.select(exprs)
+
+
+def _row_groups(spec: TableSpec, path: str) -> Iterator[pl.DataFrame]:
+    """A stored partition's rows, conformed, a row group (at most 64 k rows) at a time."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+        yield _conform(spec, pl.from_arrow(batch))
 
 
 def _sorted(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 
 from workstyle import schemas
@@ -165,7 +166,13 @@ def test_writes_are_temp_file_plus_rename(tmp_path, monkeypatch: pytest.MonkeyPa
         file.write(b"PAR1 half a file")
         raise OSError("disk full")
 
+    def half_a_group(self, table, **kwargs):
+        self.writer.write_table(table.slice(0, 1))
+        raise OSError("disk full")
+
+    # Both ways a partition is written: whole, or merged a row group at a time.
     monkeypatch.setattr(pl.DataFrame, "write_parquet", half_written)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", half_a_group)
     with pytest.raises(OSError, match="disk full"):
         store.upsert(SPEC, "vpn", sessions(range(3), duration=5), INGEST)
     monkeypatch.undo()
