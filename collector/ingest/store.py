@@ -335,14 +335,8 @@ def _process_started(pid: int) -> float | None:
         return None
 
 
-class MonthStream:
-    """A new partition written in parts across flushes, visible only once closed.
-
-    Each part becomes row groups of a hidden temporary file beside the partition;
-    :meth:`close` makes it the partition (fsync, rename), :meth:`abort` removes it.
-    A key seen in an earlier part cannot be replaced in a stream: :meth:`write`
-    then closes the stream and merges that part into the partition as an upsert.
-    """
+class _PartitionStream:
+    """A month's partition written across flushes: where it is, and the run's stamp."""
 
     def __init__(
         self,
@@ -355,14 +349,35 @@ class MonthStream:
     ) -> None:
         self.store, self.spec, self.source, self.month = store, spec, source, month
         self.path, self.ingested_at = path, ingested_at
-        directory, _, name = path.rpartition("/")
-        store.fs.create_dir(directory, recursive=True)
+        self.closed = False
+        self._setup()
+
+    def _setup(self) -> None:
+        """What a kind of stream needs before its first part."""
+
+    def _stamped(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Rows in the stored types, with this run's ``ingested_at``."""
+        stamp = pl.lit(self.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
+        return _conform(self.spec, rows.with_columns(stamp))
+
+
+class MonthStream(_PartitionStream):
+    """A new partition written in parts across flushes, visible only once closed.
+
+    Each part becomes row groups of a hidden temporary file beside the partition;
+    :meth:`close` makes it the partition (fsync, rename), :meth:`abort` removes it.
+    A key seen in an earlier part cannot be replaced in a stream: :meth:`write`
+    then closes the stream and merges that part into the partition as an upsert.
+    """
+
+    def _setup(self) -> None:
+        directory, _, name = self.path.rpartition("/")
+        self.store.fs.create_dir(directory, recursive=True)
         self.tmp = f"{directory}/{temp_name(name)}"
-        self.schema = _polars_arrow(spec.schema)
+        self.schema = _polars_arrow(self.spec.schema)
         self.writer: pq.ParquetWriter | None = None
         self._pending: Future[None] | None = None
         self.keys: list[pl.Series] = []
-        self.closed = False
 
     def write(self, rows: pl.DataFrame, *, unique: bool = False) -> UpsertResult:
         """Append valid canonical rows (or merge them, if a key repeats an earlier part).
@@ -390,12 +405,7 @@ class MonthStream:
                 result.duplicates += dups
                 return result
             self.keys.append(hashes)
-        new = _conform(
-            self.spec,
-            rows.with_columns(
-                pl.lit(self.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
-            ),
-        )
+        new = self._stamped(rows)
         table = new.to_arrow().cast(self.schema)
         if self.writer is None:
             self.out = self.store.fs.open_output_stream(self.tmp)
@@ -451,7 +461,7 @@ class MonthStream:
             self.store.fs.delete_file(self.tmp)
 
 
-class MergeStream:
+class MergeStream(_PartitionStream):
     """Rows merged into a partition that exists, compared as they come, written once.
 
     The partition's keys and row hashes are read once; each part's rows are counted
@@ -460,20 +470,9 @@ class MergeStream:
     A re-read of unchanged rows writes nothing, however many flushes it spans.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        spec: TableSpec,
-        source: str,
-        month: str,
-        path: str,
-        ingested_at: dt.datetime,
-    ) -> None:
-        self.store, self.spec, self.source, self.month = store, spec, source, month
-        self.path, self.ingested_at = path, ingested_at
+    def _setup(self) -> None:
         self.index: pl.DataFrame | None = None
         self.changed: list[pl.DataFrame] = []
-        self.closed = False
 
     def write(self, rows: pl.DataFrame, *, unique: bool = False) -> UpsertResult:
         """Compare valid canonical rows with the partition (see :class:`MonthStream`)."""
@@ -482,12 +481,7 @@ class MergeStream:
                 self.spec, self.source, self.month, rows, self.ingested_at
             )
         key = list(self.spec.key)
-        new = _conform(
-            self.spec,
-            rows.with_columns(
-                pl.lit(self.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
-            ),
-        )
+        new = self._stamped(rows)
         dups = 0
         if not unique:
             given = new.height
