@@ -19,7 +19,7 @@ import pytest
 
 from workstyle import schemas
 from workstyle.collector.ingest.reader import PART_FILE
-from workstyle.collector.ingest.store import Store
+from workstyle.collector.ingest.store import MergeStream, Store, UpsertResult
 
 SPEC = schemas.get("remote_sessions")
 T0 = dt.datetime(2024, 4, 30, 23, 0, tzinfo=dt.UTC)
@@ -178,3 +178,81 @@ def test_writes_are_temp_file_plus_rename(tmp_path, monkeypatch: pytest.MonkeyPa
     monkeypatch.undo()
     assert store.scan(SPEC).collect().get_column("duration_seconds").unique().to_list() == [600]
     assert [p for p in tmp_path.rglob(".*")] == []
+
+
+def _may_sessions(ids: list[int], duration: int = 600) -> pl.DataFrame:
+    """Sessions in May 2024, one per id, an hour apart."""
+    may = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    return pl.DataFrame(
+        {
+            "session_id": [f"m{i}" for i in ids],
+            "person": [f"p{i % 7}" for i in ids],
+            "start_time": [may + dt.timedelta(hours=i) for i in ids],
+            "duration_seconds": [duration] * len(ids),
+        }
+    )
+
+
+@pytest.mark.parametrize("unique", [True, False])
+def test_a_month_merged_over_many_parts_equals_one_upsert(tmp_path, unique) -> None:
+    """Parts of changed, new and unchanged rows, in any time order, land as one upsert
+    of them all would: every key once, the partition in time order, written once."""
+    stored = list(range(0, 600, 2))  # even hours stored; odd hours arrive new
+    parts = [
+        _may_sessions(list(range(1, 200, 2))),  # new, interleaved in time
+        _may_sessions(list(range(100, 300, 2)), duration=900),  # changed
+        _may_sessions(list(range(300, 400, 2))),  # unchanged
+        _may_sessions(list(range(401, 500, 2)) + list(range(500, 520, 2)), duration=5),
+    ]
+    got = {}
+    for how in ("parts", "once"):
+        store = Store(tmp_path / how)
+        store.upsert(SPEC, "vpn", _may_sessions(stored), INGEST)
+        path = store.partition_file(SPEC.name, "vpn", "2024-05")
+        if how == "parts":
+            merge = store.open_month(SPEC, "vpn", "2024-05", INGEST)
+            assert isinstance(merge, MergeStream)
+            counts = UpsertResult()
+            for part in parts:
+                counts += merge.write(part, unique=unique)
+            before = os.stat(path).st_mtime_ns
+            assert merge.close() == 1
+            assert os.stat(path).st_mtime_ns != before
+        else:
+            counts = store.upsert(SPEC, "vpn", pl.concat(parts), INGEST)
+        got[how] = (counts, pl.read_parquet(path).drop("ingested_at"))
+    (c_parts, rows_parts), (c_once, rows_once) = got["parts"], got["once"]
+    assert (c_parts.new, c_parts.updated, c_parts.unchanged) == (150, 110, 50)
+    assert (c_once.new, c_once.updated, c_once.unchanged) == (150, 110, 50)
+    assert rows_parts.get_column("start_time").is_sorted()
+    assert rows_parts.get_column("session_id").n_unique() == rows_parts.height == 450
+    assert rows_parts.sort("session_id").equals(rows_once.sort("session_id"))
+
+
+def test_a_merge_that_changes_nothing_writes_nothing(tmp_path) -> None:
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn", _may_sessions(list(range(50))), INGEST)
+    path = store.partition_file(SPEC.name, "vpn", "2024-05")
+    before = os.stat(path).st_mtime_ns
+    merge = store.open_month(SPEC, "vpn", "2024-05", INGEST + dt.timedelta(days=1))
+    for k in range(0, 50, 10):
+        assert merge.write(_may_sessions(list(range(k, k + 10)))).unchanged == 10
+    assert merge.close() == 0
+    assert os.stat(path).st_mtime_ns == before
+
+
+def test_a_key_changed_twice_in_one_run_keeps_the_last(tmp_path) -> None:
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn", _may_sessions(list(range(10))), INGEST)
+    merge = store.open_month(SPEC, "vpn", "2024-05", INGEST)
+    merge.write(_may_sessions([3, 4], duration=1))
+    merge.write(_may_sessions([4, 5], duration=2))  # 4 again: what came before is merged
+    merge.close()
+    rows = pl.read_parquet(store.partition_file(SPEC.name, "vpn", "2024-05")).sort("session_id")
+    assert rows.height == 10
+    assert dict(rows.select("session_id", "duration_seconds").iter_rows()) == {
+        **{f"m{i}": 600 for i in range(10)},
+        "m3": 1,
+        "m4": 2,
+        "m5": 2,
+    }
