@@ -232,7 +232,8 @@ class CsvExport(FileAdapter):
             ).alias("_raw")
         )
         df = df.with_columns(
-            pl.format("{}:{}", pl.lit(str(path)), pl.col("_line")).alias("_location"),
+            # Where a row came from, as PaperCut's rows say it: its text only if quarantined.
+            pl.lit(str(path)).cast(pl.Categorical).alias("_file"),
             raw_text.get_column("_raw"),
         )
         df, unjudged, chunk.filtered = self._filter(df, spec, tz, str(path))
@@ -322,7 +323,7 @@ class CsvExport(FileAdapter):
         good, q = split_bad(df, checks)
         good = derivations.derive(spec.name, good)
         keep = [f.name for f in spec.fields if f.name in good.columns]
-        return good.select(*keep, "_location", "_raw"), q
+        return good.select(*keep, "_file", "_line", "_raw"), q
 
     def _describe(self, col: str) -> str:
         if col in (self.opt("compose") or {}):

@@ -67,7 +67,9 @@ def read_csv_lines(
     data = lines[header_lines:]
     data_first = first_line + header_lines
     spans_lines = '"' in text and _odd_quotes(data)
-    result = None if spans_lines else _pyarrow(data, data_first, names, delimiter)
+    # The text after the header is the lines joined again: encoded as it is, not rejoined.
+    body = text[len(lines[0]) + 1 :] if header_lines else text
+    result = None if spans_lines else _pyarrow(data, data_first, names, delimiter, body)
     if result is None:
         result = _stdlib(data, data_first, names, delimiter)
     df, invalid = result
@@ -95,16 +97,19 @@ def _odd_quotes(lines: list[str]) -> bool:
 
 
 def _pyarrow(
-    lines: list[str], first: int, names: list[str], delimiter: str
+    lines: list[str], first: int, names: list[str], delimiter: str, text: str
 ) -> tuple[pl.DataFrame, list[InvalidRow]] | None:
-    """One record per non-blank line, parsed by pyarrow; None when rows and lines disagree."""
+    """One record per non-blank line, parsed by pyarrow; None when rows and lines disagree.
+
+    ``text`` is ``lines`` joined by line ends.
+    """
     invalid: list[tuple[str, int]] = []
 
     def on_invalid(row: Any) -> str:
         invalid.append((row.text, row.actual_columns))
         return "skip"
 
-    body = "\n".join(lines).encode("utf-8")
+    body = text.encode("utf-8")
     table = None
     block = 1 << 20
     while table is None:
