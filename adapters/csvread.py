@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,23 +56,24 @@ def read_csv_lines(
     bare_cr = "\r" in text and _BARE_CR.search(text) is not None
     if bare_cr:
         text = _BARE_CR.sub(_CR, text)
-    lines = text.split("\n")
     header_lines = 0
+    body = text
     if column_names is None:
-        header = lines[0].rstrip("\r") if lines else ""
+        end = text.find("\n")
+        header = (text if end < 0 else text[:end]).rstrip("\r")
         column_names = next(csv.reader([header], delimiter=delimiter), [])
         if not column_names:
             raise SourceError(f"{path}: no header line; expected the export's column names")
         header_lines = 1
+        body = "" if end < 0 else text[end + 1 :]
     names = _unique(column_names)
-    data = lines[header_lines:]
     data_first = first_line + header_lines
-    spans_lines = '"' in text and _odd_quotes(data)
-    # The text after the header is the lines joined again: encoded as it is, not rejoined.
-    body = text[len(lines[0]) + 1 :] if header_lines else text
-    result = None if spans_lines else _pyarrow(data, data_first, names, delimiter, body)
+    # The lines as a list only when needed (a 380 k-line export: 51 MB of str objects).
+    lines = _Lines(body, none=header_lines == 1 and body == "" and "\n" not in text)
+    spans_lines = '"' in body and _odd_quotes(lines.get())
+    result = None if spans_lines else _pyarrow(lines, data_first, names, delimiter)
     if result is None:
-        result = _stdlib(data, data_first, names, delimiter)
+        result = _stdlib(lines.get(), data_first, names, delimiter)
     df, invalid = result
     if bare_cr:
         df = df.with_columns(pl.col(pl.String).str.replace_all(_CR, "\r", literal=True))
@@ -96,20 +98,40 @@ def _odd_quotes(lines: list[str]) -> bool:
     return bool((counts % 2 == 1).any())
 
 
-def _pyarrow(
-    lines: list[str], first: int, names: list[str], delimiter: str, text: str
-) -> tuple[pl.DataFrame, list[InvalidRow]] | None:
-    """One record per non-blank line, parsed by pyarrow; None when rows and lines disagree.
+class _Lines:
+    """A body's lines, split only if someone asks for them."""
 
-    ``text`` is ``lines`` joined by line ends.
-    """
+    def __init__(self, body: str, *, none: bool = False) -> None:
+        self.body = body
+        self._lines: list[str] | None = [] if none else None
+
+    def get(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.body.split("\n")
+        return self._lines
+
+    def numbers(self, first: int) -> Sequence[int]:
+        """Line numbers of the non-blank lines (a range when no line is blank)."""
+        body = self.body
+        if self._lines is None and body and not body.endswith("\r"):
+            blank = body.startswith(("\n", "\r\n")) or "\n\n" in body or "\n\r\n" in body
+            if not blank:
+                count = body.count("\n") + (0 if body.endswith("\n") else 1)
+                return range(first, first + count)
+        return [first + i for i, ln in enumerate(self.get()) if ln not in ("", "\r")]
+
+
+def _pyarrow(
+    lines: _Lines, first: int, names: list[str], delimiter: str
+) -> tuple[pl.DataFrame, list[InvalidRow]] | None:
+    """One record per non-blank line, parsed by pyarrow; None when rows and lines disagree."""
     invalid: list[tuple[str, int]] = []
 
     def on_invalid(row: Any) -> str:
         invalid.append((row.text, row.actual_columns))
         return "skip"
 
-    body = text.encode("utf-8")
+    body = lines.body.encode("utf-8")
     table = None
     block = 1 << 20
     while table is None:
@@ -137,9 +159,9 @@ def _pyarrow(
     df = pl.from_arrow(table)
     if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a table
         raise TypeError("expected a DataFrame")
-    numbers = [first + i for i, ln in enumerate(lines) if ln not in ("", "\r")]
+    numbers = lines.numbers(first)
     if invalid:
-        bad = _locate(lines, first, [t for t, _ in invalid])
+        bad = _locate(lines.get(), first, [t for t, _ in invalid])
         if bad is None:
             return None
         bad_set = set(bad)
@@ -151,7 +173,7 @@ def _pyarrow(
         good, rows = numbers, []
     if len(good) != df.height:
         return None
-    return df.with_columns(pl.Series("_line", good, pl.Int64)), rows
+    return df.with_columns(pl.Series("_line", good, dtype=pl.Int64)), rows
 
 
 def _locate(lines: list[str], first: int, wanted: list[str]) -> list[int] | None:
