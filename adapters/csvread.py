@@ -69,7 +69,7 @@ def read_csv_lines(
     names = _unique(column_names)
     data_first = first_line + header_lines
     # The lines as a list only when needed (a 380 k-line export: 51 MB of str objects).
-    lines = _Lines(body, none=header_lines == 1 and body == "" and "\n" not in text)
+    lines = _Lines(body)
     spans_lines = '"' in body and _odd_quotes(lines.get())
     result = None if spans_lines else _pyarrow(lines, data_first, names, delimiter)
     if result is None:
@@ -101,9 +101,9 @@ def _odd_quotes(lines: list[str]) -> bool:
 class _Lines:
     """A body's lines, split only if someone asks for them."""
 
-    def __init__(self, body: str, *, none: bool = False) -> None:
+    def __init__(self, body: str) -> None:
         self.body = body
-        self._lines: list[str] | None = [] if none else None
+        self._lines: list[str] | None = None
 
     def get(self) -> list[str]:
         if self._lines is None:

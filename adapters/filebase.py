@@ -283,9 +283,8 @@ class FileAdapter(Adapter):
                     start, lines = (known.offset, known.lines) if incremental else (0, 0)
                     if end <= start:
                         continue
-                newlines = (
-                    counted if start == 0 and end == complete else data.count(b"\n", start, end)
-                )
+                # The read ahead counted the whole file's (complete) lines.
+                newlines = counted if start == 0 else data.count(b"\n", start, end)
                 lines_after = lines + newlines
                 if end == len(data) and not data.endswith(b"\n"):
                     lines_after += 1  # a settled last line without a newline
@@ -381,25 +380,38 @@ class FileAdapter(Adapter):
         return rows, work.decoded, read + len(work.decoded) - len(q)
 
     def _run_group(self, group: list[_Work], request: ReadRequest) -> list[_Parsed]:
-        """The group in one plan when the kind can; else, or for what it declines, alone."""
-        out: list[_Parsed] = []
+        """The group in one plan when the kind can; else, or for what it declines, alone.
+
+        ``grouped`` kinds get undecoded chunks, ``combined`` kinds decoded ones; the
+        lines that did not decode join the group's quarantine.
+        """
         for w in group:
             w.commit.prepare()
-        try:
-            many = self.parse_many([w.chunk for w in group], request)
-        except Exception:  # noqa: BLE001 - one file's error: found by parsing each alone
-            many = None
-        if many is None and len(group) > 1:
-            # Try halves: one odd file (a record over two lines, say) costs only its half.
-            half = len(group) // 2
-            return self._run_group(group[:half], request) + self._run_group(group[half:], request)
+        many = None
+        if len(group) > 1 and type(self).parse_many is not FileAdapter.parse_many:
+            try:
+                many = self.parse_many([w.chunk for w in group], request)
+            except Exception:  # noqa: BLE001 - one file's error: found by parsing each alone
+                many = None
+            if many is None:
+                # Halves: one odd file (a record over two lines, say) costs only its half.
+                half = len(group) // 2
+                return self._run_group(group[:half], request) + self._run_group(
+                    group[half:], request
+                )
         if many is not None:
-            return [(group, many)]
-        w = group[0]
-        try:
-            out.append(([w], self._run_parse(w, request)))
-        except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
-            out.append(([w], exc))
+            rows, bad, read = many
+            q = Quarantined.empty()
+            for w in group:
+                q.extend(w.decoded or Quarantined.empty())
+            q.extend(bad)
+            return [(group, (rows, q, read + len(q) - len(bad)))]
+        out: list[_Parsed] = []
+        for w in group:
+            try:
+                out.append(([w], self._run_parse(w, request)))
+            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                out.append(([w], exc))
         return out
 
     def _read_each(
@@ -465,10 +477,11 @@ class FileAdapter(Adapter):
         group parses alone.
         """
         pool = ThreadPoolExecutor(GROUP_THREADS, "file-parse")
-        pending: deque[Future[list[_Parsed]]] = deque()
+        #: Groups being parsed, in file order, with their bytes.
+        pending: deque[tuple[Future[list[_Parsed]], int]] = deque()
 
         def finish() -> Iterator[Batch]:
-            for works, result in pending.popleft().result():
+            for works, result in pending.popleft()[0].result():
                 if isinstance(result, BaseException):
                     errors.append(_failure(works[0].chunk.path, result))
                     continue
@@ -488,7 +501,6 @@ class FileAdapter(Adapter):
                 for w in works[1:]:
                     yield Batch(table=self.batch_table(), rows=rows.clear(), unit=w.unit)
 
-        sizes: deque[int] = deque()
         try:
             group: list[_Work] = []
             size = 0
@@ -496,18 +508,17 @@ class FileAdapter(Adapter):
                 group.append(w)
                 size += w.size
                 if size >= GROUP_BYTES:
-                    pending.append(pool.submit(self._run_group, group, request))
-                    sizes.append(size)
+                    pending.append((pool.submit(self._run_group, group, request), size))
                     group, size = [], 0
                     # Two groups of a few MB parse at once; a file larger than a group
                     # parses alone (the bytes in flight bound memory, not the count).
                     while len(pending) > GROUP_THREADS or (
-                        len(pending) > 1 and sum(sizes) > GROUP_THREADS * GROUP_BYTES
+                        len(pending) > 1
+                        and sum(n for _, n in pending) > GROUP_THREADS * GROUP_BYTES
                     ):
                         yield from finish()
-                        sizes.popleft()
             if group:
-                pending.append(pool.submit(self._run_group, group, request))
+                pending.append((pool.submit(self._run_group, group, request), size))
             while pending:
                 yield from finish()
         finally:
@@ -579,14 +590,14 @@ class FileAdapter(Adapter):
                 todo.append(w)
                 size += w.size
                 if size >= GROUP_BYTES:
-                    pending.append(pool.submit(self._parse_decoded, todo, request))
+                    pending.append(pool.submit(self._run_group, todo, request))
                     todo, size = [], 0
                     if len(pending) > 1:
                         take(pending.popleft().result())
                         yield from window()
                         emitted = True
             if todo:
-                pending.append(pool.submit(self._parse_decoded, todo, request))
+                pending.append(pool.submit(self._run_group, todo, request))
             while pending:
                 take(pending.popleft().result())
                 if pending:
@@ -596,30 +607,6 @@ class FileAdapter(Adapter):
                 yield from window()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def _parse_decoded(self, works: list[_Work], request: ReadRequest) -> list[_Parsed]:
-        """Decoded chunks in one :meth:`parse_many` when the kind has one, else each alone."""
-        if len(works) > 1 and type(self).parse_many is not FileAdapter.parse_many:
-            try:
-                for w in works:
-                    w.commit.prepare()
-                many = self.parse_many([w.chunk for w in works], request)
-            except Exception:  # noqa: BLE001 - one file's error: found by parsing each alone
-                many = None
-            if many is not None:
-                rows, bad, n = many
-                decoded = Quarantined.empty()
-                for w in works:
-                    decoded.extend(w.decoded or Quarantined.empty())
-                decoded.extend(bad)
-                return [(works, (rows, decoded, n + len(decoded) - len(bad)))]
-        out: list[_Parsed] = []
-        for w in works:
-            try:
-                out.append(([w], self._run_parse(w, request)))
-            except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
-                out.append(([w], exc))
-        return out
 
     def batch_table(self) -> str:
         return self.tables[0]
@@ -730,16 +717,7 @@ def _failure(path: Path, exc: BaseException) -> str:
 
 def lines_frame(chunk: Chunk) -> pl.DataFrame:
     """The chunk's lines: ``line`` (text, CR removed), ``_n`` (physical line), ``_location``."""
-    text = chunk.text[:-1] if chunk.text.endswith("\n") else chunk.text
-    lines = pl.Series("line", text.split("\n"), dtype=pl.String)
-    return (
-        pl.DataFrame([lines])
-        .with_row_index("_n", offset=chunk.first_line)
-        .with_columns(
-            pl.col("line").str.strip_suffix("\r"),
-            pl.format("{}:{}", pl.lit(str(chunk.path)), pl.col("_n")).alias("_location"),
-        )
-    )
+    return lines_frame_many([chunk])
 
 
 def lines_frame_many(chunks: list[Chunk]) -> pl.DataFrame:

@@ -115,23 +115,22 @@ class PaperCutPrintLogger(FileAdapter):
                 )
             first_line = 3
         tz = self.opt("timezone") or request.timezone
-        rows, q = self._parse_lines(text.split("\n"), None, first_line, path, chunk.identity, tz)
+        rows, q = self._parse_lines(text, None, first_line, path, chunk.identity, tz)
         return rows, q, rows.height + len(q)
 
     def _parse_lines(
         self,
-        lines: list[str],
+        text: str,
         numbers: list[int] | None,
         first_line: int,
         path: Path,
         identity: str,
         tz: str,
     ) -> tuple[pl.DataFrame, Quarantined]:
-        """Rows of consecutive lines from ``first_line``, or of lines with these ``numbers``.
+        """Rows of the lines of ``text`` from ``first_line``, or with these line ``numbers``.
 
         The careful path: every record's width counted, each row checked alone.
         """
-        text = "\n".join(lines)
         number = (lambda n: n) if numbers is None else (lambda n: numbers[n - first_line])
         df, invalid = read_csv_lines(text, path, first_line=first_line, column_names=FIELDS)
         q = Quarantined.empty()
@@ -168,6 +167,7 @@ class PaperCutPrintLogger(FileAdapter):
         )
         rows, bad = self._to_canonical(df, tz)
         if len(bad):
+            lines = text.split("\n")
             raw_of = dict(
                 zip(map(number, range(first_line, first_line + len(lines))), lines, strict=True)
             )
@@ -233,9 +233,9 @@ class PaperCutPrintLogger(FileAdapter):
             again = []
             for ci, found in by_chunk.items():
                 c = chunks[ci]
-                good, bad = self._parse_lines(
-                    [raw for _, raw in found], [n for n, _ in found], 1, c.path, c.identity, tz
-                )
+                text = "\n".join(raw for _, raw in found)
+                numbers = [n for n, _ in found]
+                good, bad = self._parse_lines(text, numbers, 1, c.path, c.identity, tz)
                 # A blank line is no record, and no error.
                 for location, reason, raw in zip(bad.location, bad.reason, bad.raw, strict=True):
                     if raw.strip():

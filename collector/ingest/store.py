@@ -157,51 +157,16 @@ class Store(DatasetReader):
         """Merge rows into one partition and replace its file if anything changed."""
         path = self.partition_file(spec.name, source, month)
         key = list(spec.key)
-        value_cols = spec.columns
-        new = _conform(
-            spec,
-            rows.with_columns(
-                pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
-            ),
-        )
-        # Within one write the last occurrence of a key wins.
-        given = new.height
-        if new.select(pl.struct(key).is_duplicated().any()).item():
-            new = new.unique(subset=key, keep="last", maintain_order=True)
-        dups = given - new.height
+        new = _stamped(spec, rows, ingested_at)
+        new, dups = _last_per_key(new, key)
         if not self.exists(path):
             self.write_frame_atomic(path, _sorted(spec, new), spec.schema)
             return UpsertResult(new=new.height, duplicates=dups, partitions_written=1)
-        if self._local:
-            merge = MergeStream(self, spec, source, month, path, ingested_at)
-            result = merge.compare(new)
-            result.duplicates += dups
-            result.partitions_written = merge.close()
-            return result
-
-        existing = _conform(spec, pl.from_arrow(pq.read_table(path, filesystem=self.fs)))
-        row_hash = pl.struct(value_cols).hash(seed=0).alias("__h")
-        compared = new.with_columns(row_hash).join(
-            existing.select(*key, row_hash.alias("__old")), on=key, how="left", nulls_equal=True
-        )
-        is_new = pl.col("__old").is_null()
-        changed = compared.filter(is_new | (pl.col("__h") != pl.col("__old")))
-        n_new = int(compared.select(is_new.sum()).item())
-        n_updated = changed.height - n_new
-        n_unchanged = new.height - changed.height
-        if changed.height == 0:
-            return UpsertResult(unchanged=n_unchanged, duplicates=dups)
-        changed = changed.drop("__h", "__old")
-        kept = existing.join(changed.select(key), on=key, how="anti", nulls_equal=True)
-        merged = _sorted(spec, pl.concat([kept, changed], how="vertical"))
-        self.write_frame_atomic(path, merged, spec.schema)
-        return UpsertResult(
-            new=n_new,
-            updated=n_updated,
-            unchanged=n_unchanged,
-            duplicates=dups,
-            partitions_written=1,
-        )
+        merge = MergeStream(self, spec, source, month, path, ingested_at)
+        result = merge.compare(new)
+        result.duplicates += dups
+        result.partitions_written = merge.close()
+        return result
 
     def open_month(
         self, spec: TableSpec, source: str, month: str, ingested_at: dt.datetime
@@ -219,7 +184,7 @@ class Store(DatasetReader):
         return MonthStream(self, spec, source, month, path, ingested_at)
 
     def merge_into(self, spec: TableSpec, path: str, changed: pl.DataFrame) -> None:
-        """Replace a local partition by its rows with ``changed`` merged in (by key).
+        """Replace a partition by its rows with ``changed`` merged in (by key).
 
         The partition is read and written a row group at a time, with the changed
         rows put in time order among them: memory is the changed rows and one row
@@ -239,7 +204,7 @@ class Store(DatasetReader):
                 out, schema, compression="zstd", use_dictionary=spec.dictionary_columns
             )
             try:
-                for part in _row_groups(spec, path):
+                for part in _row_groups(spec, path, self.fs):
                     part = part.join(keys, on=key, how="anti", nulls_equal=True)
                     if part.height:
                         # The changed rows up to this group's newest time go with it.
@@ -355,11 +320,6 @@ class _PartitionStream:
     def _setup(self) -> None:
         """What a kind of stream needs before its first part."""
 
-    def _stamped(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """Rows in the stored types, with this run's ``ingested_at``."""
-        stamp = pl.lit(self.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
-        return _conform(self.spec, rows.with_columns(stamp))
-
 
 class MonthStream(_PartitionStream):
     """A new partition written in parts across flushes, visible only once closed.
@@ -392,10 +352,7 @@ class MonthStream(_PartitionStream):
         dups = 0
         if not unique:
             key = list(self.spec.key)
-            given = rows.height
-            if rows.select(pl.struct(key).is_duplicated().any()).item():
-                rows = rows.unique(subset=key, keep="last", maintain_order=True)
-            dups = given - rows.height
+            rows, dups = _last_per_key(rows, key)
             hashes = rows.select(pl.struct(key).hash(seed=0)).to_series()
             if self.keys and hashes.is_in(pl.concat(self.keys).implode()).any():
                 self.close()
@@ -405,7 +362,7 @@ class MonthStream(_PartitionStream):
                 result.duplicates += dups
                 return result
             self.keys.append(hashes)
-        new = self._stamped(rows)
+        new = _stamped(self.spec, rows, self.ingested_at)
         table = new.to_arrow().cast(self.schema)
         if self.writer is None:
             self.out = self.store.fs.open_output_stream(self.tmp)
@@ -481,13 +438,10 @@ class MergeStream(_PartitionStream):
                 self.spec, self.source, self.month, rows, self.ingested_at
             )
         key = list(self.spec.key)
-        new = self._stamped(rows)
+        new = _stamped(self.spec, rows, self.ingested_at)
         dups = 0
         if not unique:
-            given = new.height
-            if new.select(pl.struct(key).is_duplicated().any()).item():
-                new = new.unique(subset=key, keep="last", maintain_order=True)
-            dups = given - new.height
+            new, dups = _last_per_key(new, key)
             if self.changed:
                 earlier = pl.concat([c.select(key) for c in self.changed])
                 if new.join(earlier, on=key, how="semi", nulls_equal=True).height:
@@ -506,7 +460,7 @@ class MergeStream(_PartitionStream):
             # A row group at a time: the keys and hashes, not the partition, are kept.
             parts = [
                 part.select(*key, row_hash.alias("__old"))
-                for part in _row_groups(self.spec, self.path)
+                for part in _row_groups(self.spec, self.path, self.store.fs)
             ]
             empty = _conform(self.spec, pl.DataFrame()).select(*key, row_hash.alias("__old"))
             self.index = pl.concat(parts) if parts else empty
@@ -557,6 +511,20 @@ def _writer_thread() -> ThreadPoolExecutor:
         return _WRITER
 
 
+def _last_per_key(rows: pl.DataFrame, key: list[str]) -> tuple[pl.DataFrame, int]:
+    """Within one write the last occurrence of a key wins; the rows, and how many repeated."""
+    if not rows.select(pl.struct(key).is_duplicated().any()).item():
+        return rows, 0
+    kept = rows.unique(subset=key, keep="last", maintain_order=True)
+    return kept, rows.height - kept.height
+
+
+def _stamped(spec: TableSpec, rows: pl.DataFrame, ingested_at: dt.datetime) -> pl.DataFrame:
+    """Rows in the stored types, with the writing run's ``ingested_at``."""
+    stamp = pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")).alias("ingested_at")
+    return _conform(spec, rows.with_columns(stamp))
+
+
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
     """Select and cast the table's columns (missing nullable ones become null)."""
     target = pl.from_arrow(empty_table(spec.schema)).schema
@@ -569,10 +537,11 @@ def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def _row_groups(spec: TableSpec, path: str) -> Iterator[pl.DataFrame]:
+def _row_groups(spec: TableSpec, path: str, fs: pafs.FileSystem) -> Iterator[pl.DataFrame]:
     """A stored partition's rows, conformed, a row group (at most 64 k rows) at a time."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
-        yield _conform(spec, pl.from_arrow(batch))
+    with fs.open_input_file(path) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=65_536):
+            yield _conform(spec, pl.from_arrow(batch))
 
 
 def _sorted(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
