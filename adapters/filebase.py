@@ -722,26 +722,27 @@ def lines_frame(chunk: Chunk) -> pl.DataFrame:
 
 def lines_frame_many(chunks: list[Chunk]) -> pl.DataFrame:
     """The lines of many chunks as one :func:`lines_frame` (one frame, not one per chunk)."""
-    lines: list[str] = []
-    counts: list[int] = []
-    for c in chunks:
-        text = c.text[:-1] if c.text.endswith("\n") else c.text
-        part = text.split("\n")
-        lines.extend(part)
-        counts.append(len(part))
-    starts = [0]
-    for count in counts[:-1]:
-        starts.append(starts[-1] + count)
-    which = pl.int_range(len(chunks), dtype=pl.UInt32, eager=True)
-    which = which.repeat_by(pl.Series(counts, dtype=pl.UInt32)).explode()
-    shift = pl.Series([c.first_line - s for c, s in zip(chunks, starts, strict=True)])
+    # Split by the engine, not into Python strings (a window holds ~100 k lines), and
+    # the texts passed whole: slicing off a final line end would copy each of them.
+    parts = pl.Series("line", [c.text for c in chunks]).str.split("\n")
+    counts = parts.list.len()
+    which = pl.int_range(len(chunks), dtype=pl.UInt32, eager=True).repeat_by(counts).explode()
+    starts = counts.cum_sum() - counts
+    shift = pl.Series([c.first_line for c in chunks], dtype=pl.Int64) - starts.cast(pl.Int64)
     paths = pl.Series([str(c.path) for c in chunks], dtype=pl.String)
-    n = pl.int_range(len(lines), dtype=pl.Int64, eager=True) + shift.gather(which)
-    return pl.DataFrame(
-        [pl.Series("_n", n), pl.Series("line", lines, dtype=pl.String)]
-    ).with_columns(
-        pl.col("line").str.strip_suffix("\r"),
-        pl.format("{}:{}", pl.lit(paths).gather(which), pl.col("_n")).alias("_location"),
+    n = pl.int_range(len(which), dtype=pl.Int64, eager=True) + shift.gather(which)
+    frame = pl.DataFrame([pl.Series("_n", n), parts.explode(), pl.Series("_c", which)])
+    ends = [i for i, c in enumerate(chunks) if c.text.endswith("\n")]
+    if ends:
+        # The empty "line" after a text's final line end is not a line.
+        last = (starts + counts - 1).gather(ends)
+        frame = frame.filter(pl.repeat(True, len(which), eager=True).scatter(last, False))
+    if any("\r" in c.text for c in chunks):
+        frame = frame.with_columns(pl.col("line").str.strip_suffix("\r"))
+    return frame.select(
+        "_n",
+        "line",
+        pl.format("{}:{}", pl.lit(paths).gather(pl.col("_c")), pl.col("_n")).alias("_location"),
     )
 
 

@@ -35,7 +35,14 @@ from workstyle.adapters.filebase import (
     lines_frame_many,
     quarantine_rows,
 )
-from workstyle.adapters.parsing import UTC, parse_int, parse_time, split_bad, unparsed
+from workstyle.adapters.parsing import (
+    UTC,
+    fast_or_careful,
+    parse_int,
+    parse_time,
+    split_bad,
+    unparsed,
+)
 from workstyle.adapters.sessions import (
     SESSION_OPTIONS,
     OpenSessions,
@@ -46,18 +53,14 @@ from workstyle.adapters.sessions import (
 from workstyle.collector.errors import SourceError
 from workstyle.collector.options import Option
 
+#: The fields a session needs from an event line (``date``, ``time`` and ``tz`` only
+#: when it has no ``eventtime``); ``subtype``, ``action`` and ``tunneltype`` select it.
 FIELDS = (
-    "date",
-    "time",
-    "tz",
     "eventtime",
     "devid",
     "devname",
     "vd",
-    "logid",
-    "tunneltype",
     "tunnelid",
-    "remip",
     "user",
     "duration",
     "sentbyte",
@@ -71,9 +74,8 @@ def kv(key: str) -> pl.Expr:
     return value.str.strip_chars('"').alias(key)
 
 
-def epoch_to_utc(col: pl.Expr) -> pl.Expr:
-    """FortiOS ``eventtime``: seconds, milli-, micro- or nanoseconds by magnitude."""
-    n = parse_int(col)
+def epoch_us(n: pl.Expr) -> pl.Expr:
+    """FortiOS ``eventtime`` (an integer): seconds, milli-, micro- or nanoseconds by magnitude."""
     us = (
         pl.when(n >= 10**17)
         .then(n // 1000)
@@ -136,22 +138,36 @@ class FortiGateVpn(SessionPairing, FileAdapter):
             & pl.col("action").is_in(["tunnel-up", "tunnel-down"])
             & (pl.col("tunneltype").is_in(types) | pl.col("tunneltype").is_null())
         )
-        df = df.with_columns(kv(f) for f in FIELDS if f != "tunneltype")
-        offset_time = pl.col("date") + pl.lit(" ") + pl.col("time") + pl.lit(" ") + pl.col("tz")
-        df = df.with_columns(
-            pl.coalesce(
-                epoch_to_utc(pl.col("eventtime")),
-                parse_time(offset_time, ["%Y-%m-%d %H:%M:%S %z"], "UTC"),
-                parse_time(
-                    pl.col("date") + pl.lit(" ") + pl.col("time"), ["%Y-%m-%d %H:%M:%S"], tz
-                ),
-            )
-            .cast(UTC)
-            .alias("time"),
-            parse_int(pl.col("duration")).alias("duration_s"),
-            parse_int(pl.col("sentbyte")).alias("sent"),
-            parse_int(pl.col("rcvdbyte")).alias("rcvd"),
+        df = df.with_columns(kv(f) for f in FIELDS)
+        ints = {"duration_s": "duration", "sent": "sentbyte", "rcvd": "rcvdbyte"}
+        fast = {
+            "time": epoch_us(pl.col("eventtime").cast(pl.Int64, strict=False)),
+            **{name: pl.col(raw).cast(pl.Int64, strict=False) for name, raw in ints.items()},
+        }
+        doubt = pl.col("time").is_null() | pl.any_horizontal(
+            pl.col(raw).is_not_null() & pl.col(name).is_null() for name, raw in ints.items()
         )
+
+        def careful(rows: pl.DataFrame) -> pl.DataFrame:
+            # Rows with no plain epoch (or an odd number): every form, and the date
+            # and time fields, which a row with an epoch never needs.
+            rows = rows.with_columns(kv("date"), kv("time"), kv("tz"))
+            offset_time = pl.concat_str(
+                pl.col("date"), pl.lit(" "), pl.col("time"), pl.lit(" "), pl.col("tz")
+            )
+            local_time = pl.concat_str(pl.col("date"), pl.lit(" "), pl.col("time"))
+            return rows.with_columns(
+                pl.coalesce(
+                    epoch_us(parse_int(pl.col("eventtime"))),
+                    parse_time(offset_time, ["%Y-%m-%d %H:%M:%S %z"], "UTC"),
+                    parse_time(local_time, ["%Y-%m-%d %H:%M:%S"], tz),
+                )
+                .cast(UTC)
+                .alias("time"),
+                *(parse_int(pl.col(raw)).alias(name) for name, raw in ints.items()),
+            )
+
+        df = fast_or_careful(df, fast, doubt, careful)
         down = pl.col("action") == "tunnel-down"
         user = pl.col("user").fill_null("")
         df, bad = split_bad(
@@ -192,22 +208,27 @@ class FortiGateVpn(SessionPairing, FileAdapter):
             ).alias("key")
         )
         up = pl.col("action") == "tunnel-up"
+        # One stable sort by key (time order kept within a key) finds each event's
+        # predecessor and the first and last event of every key in one pass.
+        ev = ev.with_row_index("_i").sort("key", maintain_order=True)
+        same_prev = (pl.col("key") == pl.col("key").shift(1)).fill_null(False)
+        same_next = (pl.col("key") == pl.col("key").shift(-1)).fill_null(False)
         ev = ev.with_columns(
-            pl.col("action").shift(1).over("key").alias("_prev_action"),
-            pl.col("time").shift(1).over("key").alias("_prev_time"),
-            pl.int_range(pl.len()).over("key").alias("_nth"),
+            pl.when(same_prev).then(pl.col("action").shift(1)).alias("_prev_action"),
+            pl.when(same_prev).then(pl.col("time").shift(1)).alias("_prev_time"),
+            (~same_prev).alias("_first"),
+            (~same_next).alias("_last"),
         )
         saved = {k: v for k, v in sessions.items.items()}
-        touched = set(ev.get_column("key").unique().to_list())
-        # Sessions left open: the last event of a key this read is an up, or the key
-        # was open before and had no event now.
-        last = ev.group_by("key", maintain_order=True).last().filter(up)
-        for key in touched:
+        # An open session with an event now is closed or reopened by it; one with no
+        # event now stays open; the last event of a key that is an up opens it.
+        for key in ev.filter(pl.col("_first") & pl.col("key").is_in(list(saved)))["key"]:
             sessions.pop(key)
-        for key, time, location in last.select("key", "time", "_location").iter_rows():
+        last = ev.filter(pl.col("_last") & up).select("key", "time", "_location")
+        for key, time, location in last.iter_rows():
             sessions.open(key, time, location)
 
-        downs = ev.filter(~up)
+        downs = ev.filter(~up).sort("_i")
         if downs.height == 0:
             return sessions_frame([])
         earlier = pl.DataFrame(
@@ -221,7 +242,7 @@ class FortiGateVpn(SessionPairing, FileAdapter):
         opener = (
             pl.when(pl.col("_prev_action") == "tunnel-up")
             .then(pl.col("_prev_time"))
-            .when(pl.col("_nth") == 0)
+            .when(pl.col("_first"))
             .then(pl.col("_saved_start"))
         )
         start = (

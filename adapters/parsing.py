@@ -116,6 +116,30 @@ def _nfkc(words: tuple[str, ...]) -> list[str]:
     return [unicodedata.normalize("NFKC", w) for w in words]
 
 
+def fast_or_careful(
+    df: pl.DataFrame,
+    fast: dict[str, pl.Expr],
+    doubt: pl.Expr,
+    careful: Callable[[pl.DataFrame], pl.DataFrame],
+) -> pl.DataFrame:
+    """Columns ``fast`` computes for every row; ``careful`` recomputes them for rows in ``doubt``.
+
+    A device writes its numbers and times in one form: ``fast`` reads only that form
+    (a plain cast), and a row it could not read is read again by the careful parse
+    (separators, full-width digits, other fields), so every row gets the careful
+    parse's value at the cost of the fast one.
+    """
+    df = df.with_columns(**fast)
+    mask = df.select(doubt.fill_null(False)).to_series()
+    if not mask.any():
+        return df
+    where = mask.arg_true()
+    again = careful(df.filter(mask))
+    return df.with_columns(
+        df.get_column(name).clone().scatter(where, again.get_column(name)) for name in fast
+    )
+
+
 def failed(raw: pl.Expr, parsed: pl.Expr) -> pl.Expr:
     """True where the raw value was present but did not parse."""
     return blank_to_null(raw).is_not_null() & parsed.is_null()

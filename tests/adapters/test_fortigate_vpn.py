@@ -160,3 +160,61 @@ def test_unknown_time_zone_is_a_config_error(tmp_path, make_config, load_config)
     src = {"name": "vpn", "kind": "fortigate_vpn", "paths": ["x"], "timezone": "Mars/Olympus"}
     with pytest.raises(ConfigError, match="timezone"):
         load_config(make_config([src]))
+
+
+#: Tunnel-downs whose numbers and times come in every form the kind accepts, among
+#: plain ones: each must read as the careful parse reads it, wherever it is in a file.
+_DOWN = (
+    '<189>date=2024-05-13 time=10:30:05 devname="FGT-HQ" devid="FG100FTK19000001" {time}'
+    ' logid="0101039948" type="event" subtype="vpn" level="information" vd="root"'
+    ' logdesc="SSL VPN tunnel down" action="tunnel-down" tunneltype="ssl-tunnel"'
+    ' tunnelid={tid} remip=198.51.100.10 user="u{tid}" group="VPN-Users" reason="user logout"'
+    " duration={duration} sentbyte={sent} rcvdbyte=204800"
+)
+_END = dt.datetime(2024, 5, 13, 1, 30, 5, tzinfo=UTC)
+_FORMS = [
+    # (time fields, duration, sentbyte, expected end, duration s, bytes_in)
+    ('eventtime=1715563805 tz="+0900"', "5400", "1048576", _END, 5400, 1048576),
+    (
+        'eventtime=1715563805123 tz="+0900"',
+        "5400",
+        "1048576",
+        _END.replace(microsecond=123000),
+        5400,
+        1048576,
+    ),
+    ('eventtime=1715563805123456 tz="+0900"', "60", "7", _END.replace(microsecond=123456), 60, 7),
+    ('eventtime="1715563805" tz="+0900"', "5400", "1,048,576", _END, 5400, 1048576),
+    ('eventtime=１７１５５６３８０５ tz="+0900"', "５４００", "１２", _END, 5400, 12),
+    ('eventtime=soon tz="+0900"', "5400", "1048576", _END, 5400, 1048576),
+    ('tz="+0000"', "5400", "1048576", _END + dt.timedelta(hours=9), 5400, 1048576),
+    ("", "5400", "1048576", _END, 5400, 1048576),
+    ('eventtime= tz="+0900"', '"5400"', "0", _END, 5400, 0),
+]
+
+
+def test_every_number_and_time_form_reads_as_the_careful_parse_does(tmp_path, run) -> None:
+    plain = [
+        _DOWN.format(time="eventtime=1715563805", tid=9000 + i, duration=60, sent=1)
+        for i in range(50)
+    ]
+    odd = [
+        _DOWN.format(time=t, tid=i + 1, duration=d, sent=s)
+        for i, (t, d, s, *_) in enumerate(_FORMS)
+    ]
+    # The odd lines are spread among plain ones, so both kinds of row share a parse.
+    lines = plain[:20] + odd[:4] + plain[20:40] + odd[4:] + plain[40:]
+    (tmp_path / "logs" / "fgt.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg, res = run()
+    assert res.ok, res.error
+    assert _quarantine(cfg) == [] and res.new == len(lines)
+    got = {int(r["session_id"].split("/")[2]): r for r in _sessions(cfg).iter_rows(named=True)}
+    for i, (_, _, _, end, duration, sent) in enumerate(_FORMS):
+        row = got[i + 1]
+        assert (row["end_time"], row["duration_seconds"], row["bytes_in"]) == (
+            end,
+            duration,
+            sent,
+        ), _FORMS[i]
+        assert row["start_time"] == end - dt.timedelta(seconds=duration)
+    assert {got[9000 + i]["end_time"] for i in range(50)} == {_END}
