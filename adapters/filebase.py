@@ -262,7 +262,7 @@ class FileAdapter(Adapter):
             try:
                 if isinstance(loaded, BaseException):
                     raise loaded
-                data, complete, counted = loaded
+                data, complete, counted, digest = loaded
                 if self.growth == "append" and copies.is_copy(path):
                     continue
                 if not data or data == BOM:
@@ -297,7 +297,17 @@ class FileAdapter(Adapter):
                 )
                 chunk.newlines = newlines
                 commit = _Commit(
-                    manifest, identities, ident, entry, data, end, lines_after, chunk, stat, self
+                    manifest,
+                    identities,
+                    ident,
+                    entry,
+                    data,
+                    end,
+                    lines_after,
+                    chunk,
+                    stat,
+                    self,
+                    digest,
                 )
             except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
                 errors.append(_failure(path, exc))
@@ -306,23 +316,25 @@ class FileAdapter(Adapter):
 
     def _prefetch(
         self, files: list[tuple[Path, int]]
-    ) -> Iterator[tuple[bytes, int, int] | BaseException]:
-        """Each file's bytes, complete length and line ends, in order, read ahead on threads.
+    ) -> Iterator[tuple[bytes, int, int, str | None] | BaseException]:
+        """Each file's bytes, complete length, line ends and digest, read ahead on threads.
 
-        Reading and counting a file's bytes took most of the planning thread's time;
-        the threads read the next files (up to READ_AHEAD_BYTES) while it plans.
+        Reading, counting and hashing a file's bytes took most of the planning and
+        parsing threads' time; the threads do it for the next files (up to
+        READ_AHEAD_BYTES) while those plan and parse.
         """
         settle = self.settle_seconds()
 
-        def load(path: Path) -> tuple[bytes, int, int]:
+        def load(path: Path) -> tuple[bytes, int, int, str | None]:
             data = read_bytes(path)
-            end = len(data)
+            end, digest = len(data), None
             if self.growth == "append":
                 end = complete_length(data, path, settle, self.quoted)
-            return data, end, data.count(b"\n", 0, end)
+                digest = sha(memoryview(data)[:end])
+            return data, end, data.count(b"\n", 0, end), digest
 
         pool = ThreadPoolExecutor(2, "file-read")
-        pending: deque[tuple[Future[tuple[bytes, int, int]], int]] = deque()
+        pending: deque[tuple[Future[tuple[bytes, int, int, str | None]], int]] = deque()
         ahead = 0
         todo = iter(files)
         try:
@@ -372,7 +384,6 @@ class FileAdapter(Adapter):
         return q
 
     def _run_parse(self, work: _Work, request: ReadRequest) -> Parsed:
-        work.commit.prepare()
         if work.decoded is None:
             work.decoded = self._decode(work.chunk)
         rows, q, read = self.parse(work.chunk, request)
@@ -385,8 +396,6 @@ class FileAdapter(Adapter):
         ``grouped`` kinds get undecoded chunks, ``combined`` kinds decoded ones; the
         lines that did not decode join the group's quarantine.
         """
-        for w in group:
-            w.commit.prepare()
         many = None
         if len(group) > 1 and type(self).parse_many is not FileAdapter.parse_many:
             try:
@@ -686,18 +695,13 @@ class _Commit:
     chunk: Chunk
     stat: list[int]
     adapter: FileAdapter
+    #: SHA-256 of ``data[:end]``, taken on a read thread (hashing releases the GIL).
     digest: str | None = None
-
-    def prepare(self) -> None:
-        """Hash the bytes read (on a parse thread: hashing releases the GIL)."""
-        if self.adapter.growth == "append" and self.digest is None:
-            self.digest = sha(memoryview(self.data)[: self.end])
 
     def __call__(self) -> None:
         if self.adapter.growth == "whole":
             self.manifest[self.ident] = {"path": str(self.chunk.path), "stat": self.stat}
             return
-        self.prepare()
         new = self.identities.record(
             self.ident, self.entry, self.data, self.end, self.lines, self.chunk.path, self.digest
         )

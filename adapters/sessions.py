@@ -122,7 +122,8 @@ class SessionPairing:
     ) -> tuple[pl.DataFrame, dict[str, Any]]:
         frames = [f for f in frames if f.height]
         events = (
-            pl.concat(frames, how="diagonal_relaxed").sort("time", "_location")
+            # Stable: events of the same second stay in the order the files hold them.
+            pl.concat(frames, how="diagonal_relaxed").sort("time", maintain_order=True)
             if frames
             else pl.DataFrame()
         )
