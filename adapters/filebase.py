@@ -292,8 +292,9 @@ class FileAdapter(Adapter):
                 if not incremental and unit in request.done_units:
                     continue
                 taken.add(ident)
+                # Decoded where it is parsed (on a thread), not here.
                 chunk, decoded = self._chunk(
-                    path, ident, data, start, end, lines, entry, decode=not self.grouped
+                    path, ident, data, start, end, lines, entry, decode=False
                 )
                 chunk.newlines = newlines
                 commit = _Commit(
@@ -393,9 +394,20 @@ class FileAdapter(Adapter):
     def _run_group(self, group: list[_Work], request: ReadRequest) -> list[_Parsed]:
         """The group in one plan when the kind can; else, or for what it declines, alone.
 
-        ``grouped`` kinds get undecoded chunks, ``combined`` kinds decoded ones; the
-        lines that did not decode join the group's quarantine.
+        ``grouped`` kinds get undecoded chunks, the others decoded ones; the lines
+        that did not decode join the group's quarantine.
         """
+        failed: list[_Parsed] = []
+        if not self.grouped:
+            for w in group:
+                try:
+                    if w.decoded is None:
+                        w.decoded = self._decode(w.chunk)
+                except Exception as exc:  # noqa: BLE001 - one file's failure is that file's
+                    failed.append(([w], exc))
+            if failed:
+                ok = [w for w in group if w.decoded is not None]
+                return failed + (self._run_group(ok, request) if ok else [])
         many = None
         if len(group) > 1 and type(self).parse_many is not FileAdapter.parse_many:
             try:

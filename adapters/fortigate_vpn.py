@@ -68,6 +68,23 @@ FIELDS = (
 )
 
 
+#: The columns of an event, as :meth:`FortiGateVpn.pair` reads them (and ``line``).
+EVENT_COLUMNS = (
+    "_location",
+    "time",
+    "action",
+    "devid",
+    "devname",
+    "vd",
+    "tunnelid",
+    "tunneltype",
+    "user",
+    "duration_s",
+    "sent",
+    "rcvd",
+)
+
+
 def kv(key: str) -> pl.Expr:
     """The value of ``key=value`` or ``key="quoted value"`` in the ``line`` column."""
     value = pl.col("line").str.extract(r"(?:^|[\s>:])" + key + r'=("[^"]*"|[^\s]*)', 1)
@@ -186,7 +203,10 @@ class FortiGateVpn(SessionPairing, FileAdapter):
             raw="line",
         )
         q.extend(bad)
-        return df, q, read
+        # What pairing needs: the raw line only where it may be quarantined (a
+        # tunnel-down with no duration), so a window's text is freed once parsed.
+        needs_line = down & pl.col("duration_s").is_null()
+        return df.select(*EVENT_COLUMNS, pl.when(needs_line).then(pl.col("line"))), q, read
 
     def pair(
         self, events: pl.DataFrame, sessions: OpenSessions, q: Quarantined, state: dict[str, Any]
