@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,34 @@ def read_csv_lines(
         df = df.with_columns(pl.col(pl.String).str.replace_all(_CR, "\r", literal=True))
         invalid = [InvalidRow(r.line, r.text.replace(_CR, "\r"), r.fields) for r in invalid]
     return df, invalid
+
+
+def record_slices(text: str, start: int, size: int) -> Iterator[tuple[int, int, int]]:
+    """Pieces of ``text[start:]`` of about ``size`` characters, each ending at a record end.
+
+    A piece ends at the first line end past ``size`` characters that is outside a
+    quoted field (an even number of quotes since the piece began), so a record over
+    two lines stays in one piece. Yields (start, end, line ends before ``start``
+    counted from the first ``start``). Like :func:`complete_length`, it takes quotes
+    to open and close fields: a stray quote inside an unquoted field only makes a
+    piece longer, unless a record over several lines follows it in the same file.
+    """
+    pos, lines, n = start, 0, len(text)
+    while pos < n:
+        end, cut = n, pos + size
+        quotes = text.count('"', pos, min(cut, n))
+        while cut < n:
+            nl = text.find("\n", cut)
+            if nl < 0:
+                break
+            quotes += text.count('"', cut, nl)
+            cut = nl + 1
+            if quotes % 2 == 0:
+                end = cut
+                break
+        yield pos, end, lines
+        lines += text.count("\n", pos, end)
+        pos = end
 
 
 def _unique(names: list[str]) -> list[str]:

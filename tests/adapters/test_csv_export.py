@@ -679,3 +679,93 @@ def test_core_path_options_expand_variables_too(
     monkeypatch.setenv("SITE", "site-a")
     cfg = load_config(make_config([], collector={"data_dir": str(tmp_path / "${SITE}" / "data")}))
     assert cfg.data_dir == tmp_path / "site-a" / "data"
+
+
+def _paperless_export(rows: int) -> str:
+    """A paperless-meeting export with every row form, repeated: plain and quoted rows,
+    a reason over two lines, rows filtered by each rule, an unjudgeable date, a row with
+    a field too many, a count that is not a number, and blank lines."""
+    out = ["会議ID,開催日時,終了日時,参加者数,紙資料配布,状態,中止理由"]
+    for i in range(rows):
+        m, k = f"PM-{i:05d}", i % 7
+        out.append(
+            [
+                f"{m},2023/05/01 10:00,2023/05/01 11:00,12,無,開催済,",
+                f'"{m}","2023/06/01 10:00","2023/06/01 11:00","8","有","開催済",""',
+                f'{m},2023/07/01 10:00,2023/07/01 11:00,5,無,中止,"議題の""再検討""\r\nのため"',
+                f"{m},2022/07/01 10:00,2022/07/01 11:00,5,無,開催済,",
+                f"{m},2023/13/01 10:00,2023/07/01 11:00,5,無,開催済,",
+                f"{m},2023/08/01 10:00,2023/08/01 11:00,5,無,開催済,,余分",
+                f'"{m}","2023/09/01 10:00","2023/09/01 11:00","x","無","開催済",""',
+            ][k]
+        )
+        if i % 50 == 49:
+            out.append("")
+    return "\r\n".join(out) + "\r\n"
+
+
+def _ingest_export(tmp_path: Path, name: str, text: str, make_config, load_config, pipeline_for):
+    from workstyle.schemas.runs_quarantine import FILTERED
+
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "paperless.csv").write_text(text, encoding="utf-8", newline="")
+    source = {"name": "pl", "kind": "csv", "path": str(folder / "*.csv"), **PAPERLESS}
+    cfg = load_config(
+        make_config(
+            [source], collector={"data_dir": str(folder / "data")}, privacy={"quarantine_raw": True}
+        )
+    )
+    res = pipeline_for(cfg).incremental(cfg.sources)[0]
+    store = Store(cfg.data_dir.resolve())
+    rows = store.scan(schemas.get("paperless_meetings")).collect().drop("ingested_at")
+    q = store.scan(QUARANTINE).collect()
+    filtered = store.scan(FILTERED).collect()
+    return (
+        res.rows_read,
+        res.filtered_by,
+        sorted(rows.rows()),
+        sorted(
+            (Path(loc).name, reason, raw)
+            for loc, reason, raw in q.select("location", "reason", "raw").iter_rows()
+        ),
+        sorted(filtered.select("rule", "period", "rows").rows()),
+    )
+
+
+@pytest.mark.parametrize("slice_chars", [80, 4096])
+def test_a_big_export_read_a_slice_at_a_time_lands_as_if_read_whole(
+    tmp_path, monkeypatch, make_config, load_config, pipeline_for, slice_chars
+) -> None:
+    import workstyle.adapters.csv_export as csv_export
+
+    text = _paperless_export(700)
+    whole = _ingest_export(tmp_path, "whole", text, make_config, load_config, pipeline_for)
+    read, by_rule, rows, quarantined, filtered = whole
+    assert read == 700 and len(rows) == 200 and len(quarantined) == 300
+    assert sum(by_rule.values()) == 200 and sum(n for *_, n in filtered) == 200
+    monkeypatch.setattr(csv_export, "SLICE_CHARS", slice_chars)
+    sliced = _ingest_export(tmp_path, "sliced", text, make_config, load_config, pipeline_for)
+    assert sliced == whole
+
+
+def test_no_parse_step_holds_more_than_a_slice_of_a_big_export(
+    tmp_path, monkeypatch, make_config, load_config, pipeline_for
+) -> None:
+    import workstyle.adapters.csv_export as csv_export
+
+    seen: list[int] = []
+    real = csv_export.read_csv_lines
+
+    def spy(text: str, *args: Any, **kwargs: Any):
+        seen.append(len(text))
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(csv_export, "read_csv_lines", spy)
+    monkeypatch.setattr(csv_export, "SLICE_CHARS", 2000, raising=False)
+    text = _paperless_export(2000)
+    _ingest_export(tmp_path, "big", text, make_config, load_config, pipeline_for)
+    # A slice ends at the first record end past SLICE_CHARS, and repeats the header.
+    longest = max(len(line) for line in text.split("\r\n"))
+    assert len(text) > 20 * csv_export.SLICE_CHARS
+    assert max(seen) <= csv_export.SLICE_CHARS + 3 * longest
