@@ -411,3 +411,33 @@ def test_a_backfill_stopped_by_a_bad_file_resumes_without_duplicates(h: Harness)
     assert again.rows_read == 2
     assert h.markers() == m(h, 0, 1, 2, 3)
     assert len(h.keys()) == 4
+
+
+# -- memory: a large file reaches the pipeline in parts ---------------------------------
+def test_a_large_file_reaches_the_pipeline_in_parts_counted_once(h: Harness, monkeypatch) -> None:
+    import workstyle.adapters.filebase as filebase
+
+    parts: list[tuple[int, int, bool]] = []
+    read = filebase.FileAdapter.read
+
+    def spy(self, request):
+        for batch in read(self, request):
+            parts.append((batch.rows.height, batch.rows_read, batch.checkpoint is not None))
+            yield batch
+
+    monkeypatch.setattr(filebase.FileAdapter, "read", spy)
+    monkeypatch.setattr(filebase, "BATCH_ROWS", 3, raising=False)
+    variant = "bad_int" if "bad_int" in h.case.variants else None
+    records: list[Any] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    if variant:
+        records[5] = (variant, 5)
+    h.write(0, records)
+    res = h.run()
+    assert_ok(res)
+    kept = [i for i in range(13) if not (variant and i == 5)]
+    assert h.markers() == m(h, *kept)
+    assert max(n for n, _, _ in parts) <= 3 < sum(n for n, _, _ in parts)
+    # The file is committed once, with its last part; every record counted once.
+    assert [c for *_, c in parts][-1] and res.rows_read >= 13
+    again = h.run()
+    assert (again.rows_read, again.new) == (0, 0)
