@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -292,7 +293,10 @@ class Pipeline:
 
         def write(table: str, frames: list[pl.DataFrame], ingested_at: dt.datetime) -> None:
             spec = schemas.get(table)
-            frame = pl.concat(frames, how="diagonal_relaxed", rechunk=False)
+            # Frames of one schema (a kind's batches) are stacked as they are; others
+            # are unified column by column.
+            same = all(f.schema == frames[0].schema for f in frames)
+            frame = pl.concat(frames, how="vertical" if same else "diagonal_relaxed", rechunk=False)
             frames.clear()
             # Validated and pseudonymised once per flush (a few large columnar steps),
             # then split into months once: the store writes each without splitting again.
@@ -587,8 +591,13 @@ def _count_filtered(res: SourceResult, frame: pl.DataFrame) -> None:
         res.filtered_by[rule] = res.filtered_by.get(rule, 0) + rows
 
 
+@functools.cache
+def _polars_schema(table: str) -> pl.Schema:
+    return pl.from_arrow(empty_table(schemas.get(table).schema)).schema
+
+
 def _polars_type(spec: TableSpec, column: str) -> pl.DataType:
-    return pl.from_arrow(empty_table(spec.schema)).schema[column]
+    return _polars_schema(spec.name)[column]
 
 
 def _violations(spec: TableSpec) -> list[tuple[pl.Expr, pl.Expr | str]]:
