@@ -21,6 +21,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,7 +292,12 @@ class Pipeline:
         #: is written once per run, however many flushes its rows span.
         streams: dict[tuple[str, int], MonthStream | MergeStream] = {}
 
-        def write(table: str, frames: list[pl.DataFrame], ingested_at: dt.datetime) -> None:
+        def write(
+            table: str,
+            frames: list[pl.DataFrame],
+            ingested_at: dt.datetime,
+            quarantine: list[pl.DataFrame],
+        ) -> None:
             spec = schemas.get(table)
             # Frames of one schema (a kind's batches) are stacked as they are; others
             # are unified column by column.
@@ -330,12 +336,20 @@ class Pipeline:
             res.unchanged += upserted.unchanged
             res.duplicates += upserted.duplicates
 
-        def flush(final: bool = True) -> None:
-            """Write the buffers; unless ``final``, each table's newest month stays open."""
-            nonlocal buffered, pending
+        def write_out(
+            buffers: dict[str, list[pl.DataFrame]],
+            quarantine: list[pl.DataFrame],
+            filtered: list[pl.DataFrame],
+            pending: list[tuple[int | None, dict[str, Any] | None, str | None]],
+            final: bool,
+        ) -> list[tuple[int | None, dict[str, Any] | None, str | None]]:
+            """Write the buffers, commit what is visible; the batches not yet committed.
+
+            Unless ``final``, each table's newest month stays open.
+            """
             ingested_at = dt.datetime.now(dt.UTC)
             for table, frames in buffers.items():
-                write(table, frames, ingested_at)
+                write(table, frames, ingested_at, quarantine)
             # Files come in time order: a month older than the newest of its table is
             # complete, and becomes visible now.
             newest: dict[str, int] = {}
@@ -384,10 +398,38 @@ class Pipeline:
                         done,
                         res.unavailable,
                     )
-            buffers.clear()
-            quarantine.clear()
-            filtered.clear()
-            buffered = 0
+            return pending
+
+        # One flush is written on this thread while the next one's batches are read
+        # (the reading and the writing each kept a core half idle); flushes stay in
+        # order, and the next waits for the one before.
+        flusher = ThreadPoolExecutor(1, "flush")
+        inflight: Future[list[tuple[int | None, dict[str, Any] | None, str | None]]] | None = None
+
+        #: A flush failed: its months may hold part of it, so none may close (become
+        #: visible) and nothing more is committed; the run reports that failure.
+        broken = False
+
+        def settle() -> None:
+            """Wait for the flush in flight; its batches not yet committed go back in front."""
+            nonlocal inflight, pending, broken
+            if inflight is not None:
+                job, inflight = inflight, None
+                try:
+                    left = job.result()
+                except BaseException:
+                    broken = True
+                    raise
+                pending = left + pending
+
+        def flush(final: bool = True, wait: bool = True) -> None:
+            nonlocal buffers, quarantine, filtered, pending, buffered, inflight
+            settle()
+            job = (buffers, quarantine, filtered, pending)
+            buffers, quarantine, filtered, pending, buffered = {}, [], [], [], 0
+            inflight = flusher.submit(write_out, *job, final)
+            if wait:
+                settle()
 
         last_flush = time.monotonic()
         try:
@@ -420,13 +462,16 @@ class Pipeline:
                     # Not final: closing the newest month here would make its later rows
                     # a merge with the whole partition (at scale 1, 1 M rows: +550 MB).
                     # The state moves as each month completes.
-                    flush(final=False)
+                    flush(final=False, wait=False)
                     last_flush = time.monotonic()
         finally:
-            # Whatever was read before a failure is valid: commit it and its checkpoint.
+            # Whatever was read before a failure to read is valid: commit it and its
+            # checkpoint (after a failure to write, nothing more).
             try:
-                flush()
+                if not broken:
+                    flush()
             finally:
+                flusher.shutdown(wait=True)
                 for stream in streams.values():
                     stream.abort()  # left open only when the flush failed: none shows
 

@@ -176,3 +176,47 @@ def test_sessions_across_windows_pair_as_in_one_window(
     # 20 day sessions, 19 night sessions closed in the next file (the last still open).
     assert got["small"].height == 39
     assert got["small"].equals(got["whole"])
+
+
+def test_a_flush_failing_on_its_thread_fails_the_source_and_a_rerun_lands_each_row_once(
+    folder, make_config, load_config, monkeypatch, tmp_path
+) -> None:
+    """Flushes are written on a thread while the next is read: a failure still stops the
+    source, leaves only whole months visible, and commits nothing it did not write."""
+    from workstyle.collector.ingest import store as store_mod
+    from workstyle.schemas.runs_quarantine import QUARANTINE
+
+    monkeypatch.setattr(filebase, "GROUP_BYTES", 2000)
+    src = {"name": "print", "kind": "papercut_print_logger", "path": str(folder)}
+    whole = load_config(make_config([src], collector={"data_dir": str(tmp_path / "whole")}))
+    assert _backfill(whole, flush_rows=1_000_000).ok
+    per_month = _rows(whole).group_by(pl.col("printed_at").dt.month()).len()
+
+    cfg = load_config(make_config([src], collector={"data_dir": str(tmp_path / "data")}))
+    real = store_mod.MonthStream.write
+    calls = {"n": 0}
+
+    def fails_once(self, rows, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError("disk full")
+        return real(self, rows, **kwargs)
+
+    monkeypatch.setattr(store_mod.MonthStream, "write", fails_once)
+    res = _backfill(cfg, flush_rows=50)
+    assert not res.ok and "disk full" in (res.error or "")
+    seen = _rows(cfg).group_by(pl.col("printed_at").dt.month()).len()
+    assert (
+        seen.join(per_month, on="printed_at", how="left")
+        .filter(pl.col("len") != pl.col("len_right"))
+        .is_empty()
+    ), "a visible month is not whole"
+    assert not [p for p in (tmp_path / "data").rglob("*.tmp")]
+
+    again = _backfill(cfg, flush_rows=50)
+    assert again.ok, again.error
+    rows = _rows(cfg)
+    assert rows.height == 400 and rows.get_column("job_id").n_unique() == 400
+    assert rows.equals(_rows(whole))
+    q = Store(cfg.data_dir.resolve()).scan(QUARANTINE).collect()
+    assert q.height == sum(d.day % 2 for d in DAYS) == q.get_column("location").n_unique()
