@@ -284,3 +284,33 @@ HEADER_LINE = (
     "Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
     "Height,Width,Duplex,Grayscale,Size"
 )
+
+
+def test_a_file_larger_than_a_group_is_read_by_the_group_plan(tmp_path, ingest, monkeypatch):
+    """At scale, a daily log is larger than a group: it is still read by the fast plan
+    (the per-file path only for the rows the plan doubts), as a group of one."""
+    from workstyle.adapters import filebase
+    from workstyle.adapters.papercut_print_logger import PaperCutPrintLogger
+
+    calls = {"parse": 0, "parse_many": 0}
+    for name in calls:
+        real = getattr(PaperCutPrintLogger, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(PaperCutPrintLogger, name, spy)
+    monkeypatch.setattr(filebase, "GROUP_BYTES", 300)
+    head = "PaperCut Print Logger - http://www.papercut.com/\r\n" + HEADER_LINE + "\r\n"
+    row = (
+        "2024-04-0{} 09:{:02d}:00,user{},2,1,MFP-1,doc.pdf,PC1,A4,PCL6,,,NOT DUPLEX,GRAYSCALE,1kb,"
+    )
+    for n, day in enumerate((DAY1, DAY2), start=1):
+        rows = "\r\n".join(row.format(n, i, i % 3) for i in range(20))
+        (tmp_path / day).write_text(head + rows + "\r\n", encoding="utf-8")
+    assert (tmp_path / DAY1).stat().st_size > 3 * filebase.GROUP_BYTES
+    cfg, res = ingest(tmp_path)
+    assert res.ok, res.error
+    assert res.new == 40 and res.quarantined == 0
+    assert calls == {"parse": 0, "parse_many": 2}
