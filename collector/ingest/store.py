@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import re
 import threading
@@ -455,23 +456,19 @@ class MergeStream(_PartitionStream):
     def compare(self, new: pl.DataFrame) -> UpsertResult:
         """Count conformed rows against the partition; keep the new and changed ones."""
         key = list(self.spec.key)
-        row_hash = pl.struct(self.spec.columns).hash(seed=0)
         if self.index is None:
-            # A row group at a time: the keys and hashes, not the partition, are kept.
-            parts = [
-                part.select(*key, row_hash.alias("__old"))
-                for part in _row_groups(self.spec, self.path, self.store.fs)
-            ]
-            empty = _conform(self.spec, pl.DataFrame()).select(*key, row_hash.alias("__old"))
-            self.index = pl.concat(parts) if parts else empty
-        compared = new.with_columns(row_hash.alias("__h")).join(
+            self.index = _index(self.spec, self.path, self.store.fs)
+        # Only the keys and hashes are joined (a partition holds a key once, so the
+        # result is aligned with the rows), not every column of the rows.
+        probe = new.select(*key, _row_hash(self.spec.columns).alias("__h")).join(
             self.index, on=key, how="left", nulls_equal=True, maintain_order="left"
         )
-        is_new = pl.col("__old").is_null()
-        changed = compared.filter(is_new | (pl.col("__h") != pl.col("__old")))
-        n_new = int(changed.select(is_new.sum()).item())
+        is_new = probe.get_column("__old").is_null()
+        mask = is_new | (probe.get_column("__h") != probe.get_column("__old")).fill_null(True)
+        changed = new.filter(mask)
+        n_new = int(is_new.sum())
         if changed.height:
-            self.changed.append(changed.drop("__h", "__old"))
+            self.changed.append(changed)
         return UpsertResult(
             new=n_new,
             updated=changed.height - n_new,
@@ -535,6 +532,51 @@ def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
         else:
             exprs.append(pl.lit(None, dtype).alias(name))
     return df.select(exprs)
+
+
+def _row_hash(columns: list[str]) -> pl.Expr:
+    """A row's hash, combined column by column (so a stored row can be hashed that way)."""
+    hashes = [pl.col(c).hash(seed=i) for i, c in enumerate(columns)]
+    return functools.reduce(lambda a, b: a.xor(b), hashes)
+
+
+def _index(spec: TableSpec, path: str, fs: pafs.FileSystem) -> pl.DataFrame:
+    """A stored partition's keys and row hashes (``__old``), read a column at a time.
+
+    Reading whole row groups to hash them held ~100 MB above the index's ~9 MB for a
+    300 k-row month; one column of one row group at a time holds about that column.
+    """
+    target = pl.from_arrow(empty_table(spec.schema)).schema
+    key = list(spec.key)
+    parts = []
+    with fs.open_input_file(path) as f:
+        stored = pq.ParquetFile(f)
+        names = set(stored.schema_arrow.names)
+
+        def column(group: int, name: str) -> pl.Series:
+            if name not in names:  # a column added since the partition was written
+                rows = stored.metadata.row_group(group).num_rows
+                return pl.repeat(None, rows, dtype=target[name], eager=True).alias(name)
+            table = stored.read_row_group(group, columns=[name])
+            series = pl.from_arrow(table.column(name))
+            if not isinstance(series, pl.Series):  # pragma: no cover - one column
+                raise TypeError("expected a Series")
+            return series.alias(name).cast(target[name])
+
+        for group in range(stored.num_row_groups):
+            part = pl.DataFrame([column(group, k) for k in key])
+            h: pl.Series | None = None
+            for i, name in enumerate(spec.columns):
+                one = column(group, name).hash(seed=i)
+                h = one if h is None else h ^ one
+            rows = stored.metadata.row_group(group).num_rows
+            if h is None:  # pragma: no cover - a table has columns
+                h = pl.repeat(0, rows, dtype=pl.UInt64, eager=True)
+            parts.append(part.with_columns(h.alias("__old")))
+    if parts:
+        return pl.concat(parts)
+    empty = _conform(spec, pl.DataFrame())
+    return empty.select(*key, _row_hash(spec.columns).alias("__old"))
 
 
 def _row_groups(spec: TableSpec, path: str, fs: pafs.FileSystem) -> Iterator[pl.DataFrame]:
