@@ -371,3 +371,41 @@ def test_quarantine_lists_and_exports_the_rows_that_could_not_be_read(example) -
     assert none.exit_code == 0 and json.loads(none.stdout) == []
     unknown = _invoke(cwd, "quarantine", "--source", "no-such-source")
     assert unknown.exit_code == 2 and "no source named 'no-such-source'" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("preset", "pool", "jemalloc"),
+    [
+        ({}, "system", "dirty_decay_ms:100,muzzy_decay_ms:0"),
+        (
+            {"ARROW_DEFAULT_MEMORY_POOL": "jemalloc", "_RJEM_MALLOC_CONF": "dirty_decay_ms:5"},
+            "jemalloc",
+            "dirty_decay_ms:5",
+        ),
+    ],
+)
+def test_the_cli_sets_allocators_that_give_memory_back_unless_the_site_did(
+    preset, pool, jemalloc
+) -> None:
+    """pyarrow's default pool (mimalloc) kept ~70 MB of a re-ingest's freed reads."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from workstyle.collector.cli.app import _tune_allocator\n"
+        "_tune_allocator()\n"
+        "import pyarrow as pa\n"
+        "print(pa.default_memory_pool().backend_name, os.environ['_RJEM_MALLOC_CONF'])\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ARROW_DEFAULT_MEMORY_POOL", "_RJEM_MALLOC_CONF")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, **preset}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [pool, jemalloc]
