@@ -376,10 +376,10 @@ def test_quarantine_lists_and_exports_the_rows_that_could_not_be_read(example) -
 @pytest.mark.parametrize(
     ("preset", "pool", "jemalloc"),
     [
-        ({}, "system", "dirty_decay_ms:100,muzzy_decay_ms:0"),
+        ({}, "jemalloc", "dirty_decay_ms:100,muzzy_decay_ms:0"),
         (
-            {"ARROW_DEFAULT_MEMORY_POOL": "jemalloc", "_RJEM_MALLOC_CONF": "dirty_decay_ms:5"},
-            "jemalloc",
+            {"ARROW_DEFAULT_MEMORY_POOL": "system", "_RJEM_MALLOC_CONF": "dirty_decay_ms:5"},
+            "system",
             "dirty_decay_ms:5",
         ),
     ],
