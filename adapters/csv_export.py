@@ -222,7 +222,10 @@ class CsvExport(FileAdapter):
             return pl.DataFrame(), Quarantined.empty(), 0  # no header: an empty export
         end = body.find("\n")
         header = body if end < 0 else body[: end + 1]
-        pieces = list(record_slices(body, len(header), SLICE_CHARS)) or [(len(header),) * 2 + (0,)]
+        # A header alone is one (empty) slice: its headers are still checked.
+        pieces = list(record_slices(body, len(header), SLICE_CHARS)) or [
+            (len(header), len(header), 0)
+        ]
         parts: list[pl.DataFrame] = []
         filtered: list[pl.DataFrame] = []
         q = Quarantined.empty()

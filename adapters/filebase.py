@@ -298,9 +298,7 @@ class FileAdapter(Adapter):
                     continue
                 taken.add(ident)
                 # Decoded where it is parsed (on a thread), not here.
-                chunk, decoded = self._chunk(
-                    path, ident, data, start, end, lines, entry, decode=False
-                )
+                chunk, decoded = self._chunk(path, ident, data, start, end, lines, entry)
                 chunk.newlines = newlines
                 commit = _Commit(
                     manifest,
@@ -371,16 +369,14 @@ class FileAdapter(Adapter):
         end: int,
         lines: int,
         entry: dict[str, Any],
-        *,
-        decode: bool = True,
     ) -> tuple[Chunk, Quarantined | None]:
+        """The undecoded chunk; for a binary file, its (empty) decoding quarantine too."""
         raw = data[start:end]
         memo = dict(entry.get("memo") or {})
         if self.binary(raw):
             return Chunk(path, ident, 1, "", raw, memo), Quarantined.empty()
         memo["encoding"] = entry.get("encoding") if start else None
-        chunk = Chunk(path, ident, lines + 1, "", raw, memo)
-        return chunk, (self._decode(chunk) if decode else None)
+        return Chunk(path, ident, lines + 1, "", raw, memo), None
 
     def _decode(self, chunk: Chunk) -> Quarantined:
         """Decode the chunk's bytes into ``chunk.text``; the lines that did not decode."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import json
 import logging
 import re
@@ -35,7 +34,13 @@ from workstyle.adapters.parsing import split_bad
 from workstyle.collector.config import Config, identity_of
 from workstyle.collector.errors import CollectorError, ConfigError, QuotaExhausted
 from workstyle.collector.ingest.state import SourceState, StateStore
-from workstyle.collector.ingest.store import MergeStream, MonthStream, Store, UpsertResult
+from workstyle.collector.ingest.store import (
+    MergeStream,
+    MonthStream,
+    Store,
+    UpsertResult,
+    stored_types,
+)
 from workstyle.collector.options import SourceConfig
 from workstyle.collector.pseudonyms import DEVICE, Pseudonymiser
 from workstyle.collector.secrets import read_secret, redact
@@ -57,6 +62,10 @@ FLUSH_SECONDS = 60.0
 LOCATION_COL = "_location"
 #: Optional column of the source's raw text, kept for quarantined rows.
 RAW_COL = "_raw"
+
+#: Batches read and not yet committed: each one's newest partition month (None: no
+#: rows), checkpoint and unit, in read order.
+_Pending = list[tuple[int | None, dict[str, Any] | None, str | None]]
 
 
 @dataclass
@@ -285,9 +294,7 @@ class Pipeline:
         quarantine: list[pl.DataFrame] = []
         filtered: list[pl.DataFrame] = []
         buffered = 0
-        #: Per batch not yet committed: the newest partition month of its rows (None:
-        #: no rows), its checkpoint and unit, in read order.
-        pending: list[tuple[int | None, dict[str, Any] | None, str | None]] = []
+        pending: _Pending = []
         #: New partitions being written across flushes, by table and month: each month
         #: is written once per run, however many flushes its rows span.
         streams: dict[tuple[str, int], MonthStream | MergeStream] = {}
@@ -340,9 +347,9 @@ class Pipeline:
             buffers: dict[str, list[pl.DataFrame]],
             quarantine: list[pl.DataFrame],
             filtered: list[pl.DataFrame],
-            pending: list[tuple[int | None, dict[str, Any] | None, str | None]],
+            pending: _Pending,
             final: bool,
-        ) -> list[tuple[int | None, dict[str, Any] | None, str | None]]:
+        ) -> _Pending:
             """Write the buffers, commit what is visible; the batches not yet committed.
 
             Unless ``final``, each table's newest month stays open.
@@ -404,7 +411,7 @@ class Pipeline:
         # (the reading and the writing each kept a core half idle); flushes stay in
         # order, and the next waits for the one before.
         flusher = ThreadPoolExecutor(1, "flush")
-        inflight: Future[list[tuple[int | None, dict[str, Any] | None, str | None]]] | None = None
+        inflight: Future[_Pending] | None = None
 
         #: A flush failed: its months may hold part of it, so none may close (become
         #: visible) and nothing more is committed; the run reports that failure.
@@ -636,13 +643,8 @@ def _count_filtered(res: SourceResult, frame: pl.DataFrame) -> None:
         res.filtered_by[rule] = res.filtered_by.get(rule, 0) + rows
 
 
-@functools.cache
-def _polars_schema(table: str) -> pl.Schema:
-    return pl.from_arrow(empty_table(schemas.get(table).schema)).schema
-
-
 def _polars_type(spec: TableSpec, column: str) -> pl.DataType:
-    return _polars_schema(spec.name)[column]
+    return stored_types(spec)[column]
 
 
 def _violations(spec: TableSpec) -> list[tuple[pl.Expr, pl.Expr | str]]:

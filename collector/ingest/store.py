@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import os
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -522,11 +521,21 @@ def _stamped(spec: TableSpec, rows: pl.DataFrame, ingested_at: dt.datetime) -> p
     return _conform(spec, rows.with_columns(stamp))
 
 
+_STORED_TYPES: dict[tuple[str, int], pl.Schema] = {}
+
+
+def stored_types(spec: TableSpec) -> pl.Schema:
+    """The polars types of the table's stored columns (worked out once per table)."""
+    key = (spec.name, spec.version)
+    if key not in _STORED_TYPES:
+        _STORED_TYPES[key] = pl.from_arrow(empty_table(spec.schema)).schema
+    return _STORED_TYPES[key]
+
+
 def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
     """Select and cast the table's columns (missing nullable ones become null)."""
-    target = pl.from_arrow(empty_table(spec.schema)).schema
     exprs = []
-    for name, dtype in target.items():
+    for name, dtype in stored_types(spec).items():
         if name in df.columns:
             exprs.append(pl.col(name).cast(dtype))
         else:
@@ -534,10 +543,20 @@ def _conform(spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
     return df.select(exprs)
 
 
+def _combined(columns: Iterable[pl.Expr | pl.Series]) -> Any:
+    """A row's hash from its columns, one at a time: each hashed with its position as
+    seed, xor-ed together (so a stored partition can be hashed a column at a time)."""
+    h = None
+    for i, c in enumerate(columns):
+        one = c.hash(seed=i)
+        del c  # a stored column is dropped before the next one is read
+        h = one if h is None else h ^ one
+    return h
+
+
 def _row_hash(columns: list[str]) -> pl.Expr:
-    """A row's hash, combined column by column (so a stored row can be hashed that way)."""
-    hashes = [pl.col(c).hash(seed=i) for i, c in enumerate(columns)]
-    return functools.reduce(lambda a, b: a.xor(b), hashes)
+    """A row's hash, as :func:`_index` computes it for stored rows."""
+    return _combined(pl.col(c) for c in columns)
 
 
 def _index(spec: TableSpec, path: str, fs: pafs.FileSystem) -> pl.DataFrame:
@@ -546,7 +565,7 @@ def _index(spec: TableSpec, path: str, fs: pafs.FileSystem) -> pl.DataFrame:
     Reading whole row groups to hash them held ~100 MB above the index's ~9 MB for a
     300 k-row month; one column of one row group at a time holds about that column.
     """
-    target = pl.from_arrow(empty_table(spec.schema)).schema
+    target = stored_types(spec)
     key = list(spec.key)
     parts = []
     with fs.open_input_file(path) as f:
@@ -564,15 +583,12 @@ def _index(spec: TableSpec, path: str, fs: pafs.FileSystem) -> pl.DataFrame:
             return series.alias(name).cast(target[name])
 
         for group in range(stored.num_row_groups):
-            part = pl.DataFrame([column(group, k) for k in key])
-            h: pl.Series | None = None
-            for i, name in enumerate(spec.columns):
-                one = column(group, name).hash(seed=i)
-                h = one if h is None else h ^ one
-            rows = stored.metadata.row_group(group).num_rows
-            if h is None:  # pragma: no cover - a table has columns
-                h = pl.repeat(0, rows, dtype=pl.UInt64, eager=True)
-            parts.append(part.with_columns(h.alias("__old")))
+            keys = {k: column(group, k) for k in key}
+            # Every other column is read, hashed and dropped in turn.
+            hashes = _combined(
+                keys[name] if name in keys else column(group, name) for name in spec.columns
+            )
+            parts.append(pl.DataFrame(list(keys.values())).with_columns(hashes.alias("__old")))
     if parts:
         return pl.concat(parts)
     empty = _conform(spec, pl.DataFrame())
