@@ -385,19 +385,33 @@ def test_quarantine_lists_and_exports_the_rows_that_could_not_be_read(example) -
     ],
 )
 def test_the_cli_sets_allocators_that_give_memory_back_unless_the_site_did(
-    preset, pool, jemalloc
+    preset, pool, jemalloc, tmp_path
 ) -> None:
-    """pyarrow's default pool (mimalloc) kept ~70 MB of a re-ingest's freed reads."""
+    """pyarrow's default pool (mimalloc) kept ~70 MB of a re-ingest's freed reads; the
+    pool chosen is the one the ingest uses (building the pipeline does not change it)."""
     import os
     import subprocess
     import sys
 
+    (tmp_path / "in").mkdir()
+    config = tmp_path / "collector.toml"
+    config.write_text(
+        '[collector]\ndata_dir = "data"\n\n[privacy]\nkey = "env:NO_SUCH_KEY"\n\n'
+        '[[sources]]\nname = "print"\n'
+        'kind = "papercut_print_logger"\npath = "in"\n',
+        encoding="utf-8",
+    )
     code = (
-        "import os, sys\n"
+        "import os, sys, pathlib\n"
         "from workstyle.collector.cli.app import _tune_allocator\n"
         "_tune_allocator()\n"
+        "conf = os.environ['_RJEM_MALLOC_CONF']\n"
         "import pyarrow as pa\n"
-        "print(pa.default_memory_pool().backend_name, os.environ['_RJEM_MALLOC_CONF'])\n"
+        "from workstyle.collector.config import load\n"
+        "from workstyle.collector.ingest.pipeline import Pipeline\n"
+        "from workstyle.collector.pseudonyms import Pseudonymiser\n"
+        "Pipeline(load(pathlib.Path(sys.argv[1])), Pseudonymiser(b'k' * 32))\n"
+        "print(pa.default_memory_pool().backend_name, conf)\n"
     )
     env = {
         k: v
@@ -405,7 +419,10 @@ def test_the_cli_sets_allocators_that_give_memory_back_unless_the_site_did(
         if k not in ("ARROW_DEFAULT_MEMORY_POOL", "_RJEM_MALLOC_CONF")
     }
     out = subprocess.run(
-        [sys.executable, "-c", code], env={**env, **preset}, capture_output=True, text=True
+        [sys.executable, "-c", code, str(config)],
+        env={**env, **preset},
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [pool, jemalloc]

@@ -151,10 +151,6 @@ class Pipeline:
         run_start: dt.datetime | None = None,
     ) -> None:
         self.cfg = cfg
-        # pyarrow's default (jemalloc) pool keeps freed memory for reuse; the system
-        # allocator gives it back, which a long ingest's peak RSS shows (~40 MB less
-        # at scale 0.3). Process-wide, and only the collector process runs here.
-        pa.set_memory_pool(pa.system_memory_pool())
         self.store = Store.at(cfg.location)
         self.states = StateStore(cfg.location)
         self.pseudonymiser = pseudonymiser
