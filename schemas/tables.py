@@ -87,6 +87,16 @@ class TableSpec:
         ]
 
     @property
+    def statistics_columns(self) -> list[str]:
+        """Columns whose Parquet min/max statistics can prune a read: all but text.
+
+        Text columns are keys and pseudonyms (random, so their ranges prune nothing)
+        or short dictionary-encoded names; their statistics cost a sixth of a
+        print-jobs write (1.28 M rows: 0.374 s with them, 0.314 s without).
+        """
+        return [f.name for f in self.schema if not _is_text(f.type)]
+
+    @property
     def int_ranges(self) -> dict[str, tuple[int, int, str]]:
         """Integer columns -> (lowest, highest, type name) the stored type holds."""
         out = {}
@@ -95,6 +105,10 @@ class TableSpec:
                 info = _INT_RANGES[f.type.bit_width, pa.types.is_signed_integer(f.type)]
                 out[f.name] = (*info, str(f.type))
         return out
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 _INT_RANGES = {

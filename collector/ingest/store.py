@@ -201,7 +201,11 @@ class Store(DatasetReader):
         def write(out: Any) -> None:
             nonlocal taken
             writer = pq.ParquetWriter(
-                out, schema, compression="zstd", use_dictionary=spec.dictionary_columns
+                out,
+                schema,
+                compression="zstd",
+                use_dictionary=spec.dictionary_columns,
+                write_statistics=spec.statistics_columns,
             )
             try:
                 for part in _row_groups(spec, path, self.fs):
@@ -371,6 +375,7 @@ class MonthStream(_PartitionStream):
                 self.schema,
                 compression="zstd",
                 use_dictionary=self.spec.dictionary_columns,
+                write_statistics=self.spec.statistics_columns,
             )
         # Encoded and compressed on the writer thread while the caller prepares the
         # next part (pyarrow's writer is single-threaded and releases the GIL); one

@@ -256,3 +256,28 @@ def test_a_key_changed_twice_in_one_run_keeps_the_last(tmp_path) -> None:
         "m4": 2,
         "m5": 2,
     }
+
+
+def test_every_writer_keeps_the_statistics_a_time_filter_prunes_by(tmp_path) -> None:
+    """A month streamed, then merged into: row groups carry their time and number
+    ranges (a reader skips row groups by them); text columns carry none."""
+    store = Store(tmp_path)
+    stream = store.open_month(SPEC, "vpn", "2024-05", INGEST)
+    stream.write(_may_sessions(list(range(0, 100))), unique=True)
+    assert stream.close() == 1
+    path = store.partition_file(SPEC.name, "vpn", "2024-05")
+    for step in ("streamed", "merged"):
+        meta = pq.ParquetFile(path).metadata
+        rows = pl.read_parquet(path)
+        group = meta.row_group(0)
+        columns = {
+            group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)
+        }
+        start = columns["start_time"].statistics
+        assert start is not None and start.has_min_max, step
+        assert start.min == rows.get_column("start_time").min(), step
+        assert columns["duration_seconds"].statistics.has_min_max, step
+        assert columns["session_id"].statistics is None or not (
+            columns["session_id"].statistics.has_min_max
+        ), step
+        store.upsert(SPEC, "vpn", _may_sessions(list(range(50, 150)), duration=5), INGEST)
