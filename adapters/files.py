@@ -128,16 +128,20 @@ def complete_length(data: bytes, path: Path, settle_seconds: float, quoted: bool
 
     A line still being written has no newline yet: it is left for the next run,
     unless the file has not changed for ``settle_seconds``. With ``quoted`` (CSV),
-    a record whose quoted field is still open at the end is left too. The quote
-    byte never occurs inside a UTF-8 or CP932 multi-byte character, so bytes serve.
+    a record whose quoted field is still open at the end is left too, while the
+    file may still grow; in a quiet file it is read (and quarantined), not waited
+    for. The quote byte never occurs inside a UTF-8 or CP932 multi-byte character,
+    so bytes serve.
     """
     end = len(data)
-    if not data.endswith(b"\n"):
+    if not data.endswith(b"\n") or quoted:
         try:
             quiet = time.time() - os.stat(path).st_mtime >= settle_seconds
         except OSError:
             quiet = False
-        if not quiet:
+        if quiet:
+            return end
+        if not data.endswith(b"\n"):
             end = data.rfind(b"\n") + 1
     if quoted:
         # An odd number of quotes in what is left means a record is still open.

@@ -84,7 +84,8 @@ class PaperCutPrintLogger(FileAdapter):
         Option(
             "settle_seconds",
             "float",
-            "A last line without newline is read once the file has not changed for this long.",
+            "A last line without newline (or with a quote still open) is read once the file"
+            " has not changed for this long.",
             default=300.0,
         ),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import shutil
 from pathlib import Path
 
@@ -162,6 +163,29 @@ def test_half_written_last_line_waits_for_the_next_run(
     path.write_bytes(data)
     assert pipeline_for(cfg).incremental(cfg.sources)[0].new == 1
     assert _jobs(cfg).height == 2
+
+
+def test_a_quote_left_open_in_a_settled_file_is_quarantined_not_left_unread(
+    copy_fixture, make_config, load_config, pipeline_for
+) -> None:
+    """A file the logger has finished with (quiet past settle_seconds) is read whole: a
+    last record whose quote never closes is quarantined, not waited for every night."""
+    folder = copy_fixture("papercut_print_logger", DAY2)
+    path = folder / DAY2
+    path.write_bytes(
+        path.read_bytes()
+        + b'2024-04-02 17:00:00,hsato,1,1,MFP-HONCHO-3F,"unclosed.pdf,PC00233,A4,PCL6,,,'
+        + b"NOT DUPLEX,GRAYSCALE,9kb,\r\n"
+    )
+    os.utime(path, (0, 0))  # settled long ago
+    cfg = load_config(make_config([_source(folder, settle_seconds=3600)]))
+    res = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert res.ok, res.error
+    assert (res.new, res.quarantined) == (2, 1)
+    q = _quarantine(cfg)
+    assert q.get_column("location").to_list() == [f"{path}:5"]
+    again = pipeline_for(cfg).incremental(cfg.sources)[0]
+    assert (again.rows_read, again.new, again.quarantined) == (0, 0, 0)
 
 
 def test_copies_renames_and_gzip_rotations_are_not_counted_twice(
