@@ -281,3 +281,42 @@ def test_every_writer_keeps_the_statistics_a_time_filter_prunes_by(tmp_path) -> 
             columns["session_id"].statistics.has_min_max
         ), step
         store.upsert(SPEC, "vpn", _may_sessions(list(range(50, 150)), duration=5), INGEST)
+
+
+def test_keys_whose_hashes_collide_are_still_merged_by_their_real_keys(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge index holds key hashes: even if every key shared one hash, the month
+    ends exact (each key once, the newest values), only the counts lean to updated."""
+    from workstyle.collector.ingest import store as store_module
+
+    store = Store(tmp_path)
+    store.upsert(SPEC, "vpn", _may_sessions(list(range(0, 20))), INGEST)
+    monkeypatch.setattr(store_module, "_key_hash", _constant_hash)
+    merge = store.open_month(SPEC, "vpn", "2024-05", INGEST)
+    counts = merge.write(
+        pl.concat(
+            [_may_sessions(list(range(10, 20)), duration=5), _may_sessions(list(range(20, 25)))]
+        ),
+        unique=True,
+    )
+    assert merge.close() == 1
+    assert counts.new + counts.updated + counts.unchanged == 15
+    rows = pl.read_parquet(store.partition_file(SPEC.name, "vpn", "2024-05")).sort("session_id")
+    expected = pl.concat(
+        [
+            _may_sessions(list(range(0, 10))),
+            _may_sessions(list(range(10, 20)), duration=5),
+            _may_sessions(list(range(20, 25))),
+        ]
+    ).sort("session_id")
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 15, 0)
+    stored = rows.select(expected.columns)
+    assert stored.equals(expected.cast(stored.schema))
+
+
+def _constant_hash(columns) -> pl.Expr:
+    """Every key hashed alike (a collision for every pair)."""
+    for c in columns:
+        return (c.hash(seed=0) * 0).cast(pl.UInt64)
+    raise AssertionError("no key column")
