@@ -145,11 +145,19 @@ class Store(DatasetReader):
             return [("all", rows)]
         # Split on a cheap integer month and format the name once per partition: the
         # month string of every row (strftime) cost more than the split itself.
-        rows = rows.with_columns(month_key(spec).alias("__month"))
-        out = []
-        for part in rows.partition_by("__month", maintain_order=True, include_key=False):
-            out.append((part.head(1).select(month_expr(spec)).item(), part))
-        return out
+        keys = rows.select(month_key(spec)).to_series()
+        if keys.is_sorted():
+            # Rows in time order (a log read in order): each month is a run, taken as
+            # a slice of the rows, not copied out of them.
+            parts, at = [], 0
+            for n in keys.rle().struct.field("len"):
+                parts.append(rows.slice(at, n))
+                at += n
+        else:
+            parts = rows.with_columns(keys.alias("__month")).partition_by(
+                "__month", maintain_order=True, include_key=False
+            )
+        return [(part.head(1).select(month_expr(spec)).item(), part) for part in parts]
 
     def upsert_partition(
         self, spec: TableSpec, source: str, month: str, rows: pl.DataFrame, ingested_at: dt.datetime
