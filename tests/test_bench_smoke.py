@@ -88,3 +88,24 @@ def test_generate_ingest_kpi_smoke(tmp_path: Path) -> None:
         for fy, value in per_fy.items():
             assert ours[(kpi, fy)] == pytest.approx(value, rel=1e-9), (kpi, fy)
     assert time.monotonic() - t0 < 60  # the CI budget is 30 s on a quiet machine
+
+
+@pytest.mark.slow
+def test_the_ingest_anchors_read_every_job(tmp_path: Path) -> None:
+    """The anchors benchmark (a) compares with run on the generator's files and keep
+    its jobs: the bare scan all of them, the fused plan all but bad rows it splits off."""
+    generate = _load("generate")
+    manifest = generate.generate(tmp_path / "src", SCALE, seed=11, jobs=1)
+    bench = _load("ingest_bench")
+    data = tmp_path / "src"
+    jobs, planted = manifest["rows"]["print_jobs"], manifest["malformed"]["print_jobs"]
+    bench.child_polars(data, tmp_path / "all.parquet")
+    assert jobs <= pl.read_parquet(tmp_path / "all.parquet").height <= jobs + planted
+    (tmp_path / "fused").mkdir()
+    bench.child_fused(data, tmp_path / "fused")
+    good = pl.read_parquet(tmp_path / "fused" / "rows.parquet")
+    bad = pl.read_parquet(tmp_path / "fused" / "bad.parquet")
+    assert jobs <= good.height <= jobs + planted
+    assert good.height + bad.height <= jobs + planted
+    assert good.get_column("person").null_count() == 0
+    assert good.get_column("person").str.len_chars().unique().to_list() == [32]
