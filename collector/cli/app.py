@@ -126,6 +126,10 @@ ALLOCATOR = "dirty_decay_ms:100,muzzy_decay_ms:0"
 #: cost a four-year backfill 20 % more time (page faults). A site's own
 #: ``ARROW_DEFAULT_MEMORY_POOL`` wins.
 ARROW_POOL = "jemalloc"
+#: What polars puts in front of ``_RJEM_MALLOC_CONF`` in the environment of a process
+#: that imports it, which that process's children inherit (a Python wrapper that
+#: spawns the collector, the benchmarks): not a setting of the site's.
+POLARS_DEFAULT = "dirty_decay_ms:500,muzzy_decay_ms:1000"
 
 
 def _tune_allocator() -> None:
@@ -133,6 +137,9 @@ def _tune_allocator() -> None:
     import os
 
     if "polars" not in sys.modules:
-        os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR)
+        conf = os.environ.get("_RJEM_MALLOC_CONF", "")
+        if conf.startswith(POLARS_DEFAULT):
+            conf = conf[len(POLARS_DEFAULT) :].lstrip(",")
+        os.environ["_RJEM_MALLOC_CONF"] = conf or ALLOCATOR
     if "pyarrow" not in sys.modules:
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_POOL)
