@@ -133,16 +133,15 @@ def complete_length(data: bytes, path: Path, settle_seconds: float, quoted: bool
     for. The quote byte never occurs inside a UTF-8 or CP932 multi-byte character,
     so bytes serve.
     """
-    end = len(data)
-    if not data.endswith(b"\n") or quoted:
-        try:
-            quiet = time.time() - os.stat(path).st_mtime >= settle_seconds
-        except OSError:
-            quiet = False
-        if quiet:
-            return end
-        if not data.endswith(b"\n"):
-            end = data.rfind(b"\n") + 1
+    if data.endswith(b"\n") and not quoted:
+        return len(data)
+    try:
+        quiet = time.time() - os.stat(path).st_mtime >= settle_seconds
+    except OSError:
+        quiet = False
+    if quiet:
+        return len(data)
+    end = data.rfind(b"\n") + 1  # the whole file when it ends with a line end
     if quoted:
         # An odd number of quotes in what is left means a record is still open.
         odd = data.count(b'"', 0, end) % 2
