@@ -97,33 +97,81 @@ def child_polars(data: Path, dest: Path) -> None:
     )
 
 
-def child_fused(data: Path, dest: Path) -> None:
-    """The issue's one lazy plan: the processing fused, sunk to one file (no keys, line
-    numbers, content hashes, months or commits): what polars does with the work alone."""
+#: The collector's obligations beyond the issue's plan, each added to the plan of the
+#: ones before it by ``obligations`` (benchmark (g)).
+OBLIGATIONS = ("manifest", "lines", "devices", "bad-rows", "months")
+
+
+def child_fused(data: Path, dest: Path, steps: int = 0) -> None:
+    """The issue's one lazy plan of the processing, sunk to one file; with ``steps``, the
+    first that many of OBLIGATIONS added to it (what each costs polars).
+
+    The plan: every column a string, the time from Asia/Tokyo to UTC, pages and copies
+    cast and checked, the bad rows split off, one HMAC per distinct user (found by a
+    first scan) joined in, sheets and the month. The obligations: ``manifest`` each
+    file read, hashed (SHA-256) and its lines counted first (what identities, copies
+    and resume need); ``lines`` each row's file and line (the job key, a quarantined
+    row's location), from each file's first row number joined in; ``devices`` the
+    client pseudonymised too; ``bad-rows`` the bad rows sunk with their file and line;
+    ``months`` one Parquet file per month.
+    """
     import hashlib
     import hmac
+    from concurrent.futures import ThreadPoolExecutor
 
     import polars as pl
 
+    added = OBLIGATIONS[:steps]
+    files = print_files(data)
     names = ["Time", "User", "Pages", "Copies", "Printer", "Document Name", "Client"]
     names += ["Paper Size", "Language", "Height", "Width", "Duplex", "Grayscale", "Size"]
     names += ["_trailing"]
+    info: list[tuple[str, int]] = []
+    if "manifest" in added:
+
+        def load(path: str) -> tuple[str, int]:
+            body = Path(path).read_bytes()
+            return hashlib.sha256(body).hexdigest(), body.count(b"\n")
+
+        with ThreadPoolExecutor(2) as pool:
+            info = list(pool.map(load, files))
     lf = pl.scan_csv(
-        print_files(data),
+        files,
         skip_rows=2,  # banner and header
         has_header=False,
         new_columns=names,
         infer_schema=False,  # every column a string
         truncate_ragged_lines=True,
         ignore_errors=True,
+        **({"row_index_name": "_i", "include_file_paths": "_file"} if "lines" in added else {}),
     )
+    if "lines" in added:
+        firsts, at = [], 0
+        for _, lines in info:
+            firsts.append(at)
+            at += lines - 2
+        starts = pl.LazyFrame(
+            {
+                "_file": files,
+                "_first": pl.Series(firsts, dtype=pl.Int64),
+                "_fp": [digest[:16] for digest, _ in info],
+            }
+        )
+        lf = lf.join(starts, on="_file", how="left").with_columns(
+            (pl.col("_i").cast(pl.Int64) - pl.col("_first") + 3).alias("_line")
+        )
     key = (data / "pseudonym.key").read_bytes().strip()
-    users = lf.select(pl.col("User").unique()).collect().get_column("User")
-    digests = [
-        None if u is None else hmac.new(key, u.lower().encode(), hashlib.sha256).hexdigest()[:32]
-        for u in users
-    ]
-    mapping = pl.DataFrame({"User": users, "person": digests}).lazy()
+    pseudonymised = ["User", "Client"] if "devices" in added else ["User"]
+    distinct = lf.select(pl.col(c).unique().implode() for c in pseudonymised).collect()
+
+    def mapping(column: str) -> pl.LazyFrame:
+        values = distinct.get_column(column).explode()
+        digests = [
+            None if v is None else hmac.new(key, v.lower().encode(), hashlib.sha256).hexdigest()
+            for v in values
+        ]
+        return pl.LazyFrame({column: values, f"_{column}": [d and d[:32] for d in digests]})
+
     time = (
         pl.col("Time")
         .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
@@ -136,35 +184,42 @@ def child_fused(data: Path, dest: Path) -> None:
         pl.col("Copies").cast(pl.Int64, strict=False).alias("copies"),
     )
     ok = pl.col("printed_at").is_not_null() & (pl.col("pages") >= 0) & (pl.col("copies") >= 1)
+    good = typed.filter(ok)
+    for column in pseudonymised:
+        good = good.join(mapping(column), on=column, how="left")
     duplex = pl.col("Duplex") == "DUPLEX"
     per_copy = (pl.col("pages") + pl.col("copies") - 1) // pl.col("copies")
-    good = (
-        typed.filter(ok)
-        .join(mapping, on="User", how="left")
-        .select(
-            "printed_at",
-            "person",
-            pl.col("Printer").alias("printer"),
-            pl.col("Client").alias("client"),
-            "pages",
-            "copies",
-            duplex.alias("duplex"),
-            (pl.col("Grayscale") == "NOT GRAYSCALE").alias("color"),
-            pl.col("Paper Size").alias("paper_size"),
-            pl.when(duplex)
-            .then(pl.col("copies") * ((per_copy + 1) // 2))
-            .otherwise(pl.col("pages"))
-            .alias("sheets"),
-            pl.col("printed_at").dt.strftime("%Y-%m").alias("month"),
-        )
+    good = good.select(
+        *(
+            [pl.format("{}:{}", "_fp", "_line").alias("job_id"), "_file"]
+            if "lines" in added
+            else []
+        ),
+        "printed_at",
+        pl.col("_User").alias("person"),
+        pl.col("Printer").alias("printer"),
+        pl.col("_Client" if "devices" in added else "Client").alias("client"),
+        "pages",
+        "copies",
+        duplex.alias("duplex"),
+        (pl.col("Grayscale") == "NOT GRAYSCALE").alias("color"),
+        pl.col("Paper Size").alias("paper_size"),
+        pl.when(duplex)
+        .then(pl.col("copies") * ((per_copy + 1) // 2))
+        .otherwise(pl.col("pages"))
+        .alias("sheets"),
+        pl.col("printed_at").dt.strftime("%Y-%m").alias("month"),
     )
-    bad = typed.filter(~ok.fill_null(False))
-    pl.collect_all(
-        [
-            good.sink_parquet(dest / "rows.parquet", compression="zstd", lazy=True),
-            bad.sink_parquet(dest / "bad.parquet", compression="zstd", lazy=True),
-        ]
+    target = (
+        pl.PartitionBy(dest / "months", key="month", include_key=False)
+        if "months" in added
+        else dest / "rows.parquet"
     )
+    sinks = [good.sink_parquet(target, compression="zstd", lazy=True)]
+    if "bad-rows" in added:
+        bad = typed.filter(~ok.fill_null(False)).select("_file", "_line", "Time", "Pages")
+        sinks.append(bad.sink_parquet(dest / "bad.parquet", compression="zstd", lazy=True))
+    pl.collect_all(sinks)
 
 
 def child_pandas(data: Path, dest: Path) -> None:
@@ -266,6 +321,47 @@ def bench_ingest(
     }
 
 
+def bench_obligations(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, object]:
+    """Benchmark (g): the issue's plan, then each obligation of OBLIGATIONS added in turn,
+    against the bare scan in the same invocation (median of ``repeat``, interleaved)."""
+    manifest = json.loads((data / "manifest.json").read_text())
+    commands: dict[str, list[str]] = {
+        "polars: scan_csv+sink_parquet": [PY, str(HERE), "child-polars", "--data", str(data)],
+    }
+    for n in range(len(OBLIGATIONS) + 1):
+        name = "plan" if n == 0 else f"+{OBLIGATIONS[n - 1]}"
+        commands[name] = [PY, str(HERE), "child-fused", "--data", str(data), "--steps", str(n)]
+    runs: dict[str, list[Run]] = {k: [] for k in commands}
+    for i in range(repeat):
+        for name, cmd in commands.items():
+            dest = work / "obligations" / re.sub(r"\W+", "-", name)
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True)
+            out = dest / "all.parquet" if name.startswith("polars") else dest
+            load = wait_quiet(max_load)
+            run = spawn([*cmd, "--dest", str(out)])
+            runs[name].append(run)
+            print(f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s), load {load:.2f}")
+    result = {name: as_dict(median_run(r)) for name, r in runs.items()}
+    bare = result["polars: scan_csv+sink_parquet"]["wall_s"]
+    before = None
+    for name, r in result.items():
+        r["polars_vs_this"] = round(bare / r["wall_s"], 3)  # type: ignore[operator]
+        if before is not None:
+            r["added_s"] = round(r["wall_s"] - before, 2)  # type: ignore[operator]
+        before = r["wall_s"] if name != "polars: scan_csv+sink_parquet" else None
+    shutil.rmtree(work / "obligations", ignore_errors=True)
+    return {
+        "benchmark": "obligations",
+        "data": str(data),
+        "scale": manifest["scale"],
+        "repeat": repeat,
+        "machine": machine(),
+        "results": result,
+        "all_runs": {k: [as_dict(x) for x in v] for k, v in runs.items()},
+    }
+
+
 def bench_nightly(
     root: Path, scales: list[float], nights: int, night_scale: float, repeat: int, max_load: float
 ) -> dict[str, object]:
@@ -347,6 +443,11 @@ def main() -> None:
     a.add_argument("--max-load", type=float, default=0.5, help="Wait for a quiet machine.")
     a.add_argument("--tree", type=Path, help="Measure the collector of this source tree.")
     a.add_argument("--only", nargs="+", help="Measure only these (ours, polars, fused, pandas).")
+    g = sub.add_parser("obligations", help="(g) the issue's plan, obligation by obligation")
+    g.add_argument("--data", type=Path, required=True, help="A bench/generate.py output folder.")
+    g.add_argument("--work", type=Path, default=Path("/tmp/bench-data/work"))
+    g.add_argument("--repeat", type=int, default=3)
+    g.add_argument("--max-load", type=float, default=0.5, help="Wait for a quiet machine.")
     b = sub.add_parser("nightly", help="(b) re-ingest and nightly at two sizes")
     b.add_argument("--root", type=Path, default=Path("/tmp/bench-data"))
     b.add_argument("--scales", type=float, nargs="+", default=[0.03, 0.3])
@@ -359,6 +460,8 @@ def main() -> None:
         c = sub.add_parser(name)
         c.add_argument("--data", type=Path, required=True)
         c.add_argument("--dest", type=Path, required=True)
+        if name == "child-fused":
+            c.add_argument("--steps", type=int, default=0, help="Obligations added to the plan.")
     args = ap.parse_args()
     global TREE
     TREE = args.tree.resolve() if getattr(args, "tree", None) else TREE
@@ -366,13 +469,15 @@ def main() -> None:
         child_polars(args.data, args.dest)
         return
     if args.cmd == "child-fused":
-        child_fused(args.data, args.dest)
+        child_fused(args.data, args.dest, args.steps)
         return
     if args.cmd == "child-pandas":
         child_pandas(args.data, args.dest)
         return
     if args.cmd == "ingest":
         result = bench_ingest(args.data, args.work, args.repeat, args.max_load, args.only)
+    elif args.cmd == "obligations":
+        result = bench_obligations(args.data, args.work, args.repeat, args.max_load)
     else:
         result = bench_nightly(
             args.root, args.scales, args.nights, args.night_scale, args.repeat, args.max_load

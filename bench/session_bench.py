@@ -10,6 +10,10 @@ the generator's manifest.
 
     python3 bench/generate.py --out /tmp/bench-data/s0.1 --scale 0.1
     python3 bench/session_bench.py --data /tmp/bench-data/s0.1 --repeat 3
+    python3 bench/session_bench.py --data /tmp/bench-data/s0.1 --obligations
+
+``--obligations`` measures what polars itself pays for the collector's obligations:
+the line scan, then each of OBLIGATIONS added to it in turn, in one invocation.
 """
 
 from __future__ import annotations
@@ -44,21 +48,112 @@ def vpn_files(data: Path) -> list[str]:
     return sorted(str(p) for p in (data / "vpn").glob("fgt-*.log"))
 
 
-def child_linescan(data: Path, dest: Path) -> None:
-    """The limit: every line read once, seven fields extracted, one Parquet file written."""
+#: The collector's obligations beyond the line scan, each added to the plan of the ones
+#: before it by ``--obligations`` (what each costs polars).
+OBLIGATIONS = ("manifest", "lines", "events", "pairing", "pseudonyms", "months")
+#: The further fields a session row and its checks need (any order, quoted or not).
+MORE_FIELDS = ("subtype", "tunneltype", "devname", "sentbyte", "rcvdbyte")
+
+
+def child_linescan(data: Path, dest: Path, steps: int = 0) -> None:
+    """The limit: every line read once, seven fields extracted, one Parquet file written;
+    with ``steps``, the first that many of OBLIGATIONS added to the plan.
+
+    ``manifest``: each file read, hashed (SHA-256) and its lines counted first;
+    ``lines``: each line's file and number (an event's location); ``events``: only
+    tunnel-ups and -downs of SSL tunnels kept, the further fields, the time and numbers
+    cast; ``pairing``: each tunnel-down's start from its duration or the tunnel-up
+    before it (one sort by tunnel and time); ``pseudonyms``: the user from one HMAC per
+    distinct user; ``months``: one Parquet file per month.
+    """
+    import hashlib
+    import hmac
+    from concurrent.futures import ThreadPoolExecutor
+
     import polars as pl
 
+    added = OBLIGATIONS[:steps]
+    files = vpn_files(data)
+    counts: list[int] = []
+    if "manifest" in added:
+
+        def load(path: str) -> int:
+            body = Path(path).read_bytes()
+            hashlib.sha256(body).digest()
+            return body.count(b"\n")
+
+        with ThreadPoolExecutor(2) as pool:
+            counts = list(pool.map(load, files))
     lines = pl.scan_csv(
-        vpn_files(data),
+        files,
         has_header=False,
         separator="\x1f",  # a byte no syslog line holds: one column, the whole line
         quote_char=None,
         new_columns=["line"],
         schema_overrides={"line": pl.String},
+        **({"row_index_name": "_i", "include_file_paths": "_file"} if "lines" in added else {}),
     )
-    lines.select(
-        [pl.col("line").str.extract(rx, 1).alias(name) for name, rx in FIELDS.items()]
-    ).sink_parquet(dest, compression="zstd")
+    fields = dict(FIELDS)
+    if "events" in added:
+        lines = lines.filter(pl.col("line").str.contains("tunnel-", literal=True))
+        fields.update({f: rf'(?:^|[\s>:]){f}=("[^"]*"|[^\s]*)' for f in MORE_FIELDS})
+    out = lines.select(
+        *(["_file", "_i"] if "lines" in added else []),
+        *[pl.col("line").str.extract(rx, 1).alias(name) for name, rx in fields.items()],
+    )
+    if "lines" in added:
+        firsts, at = [], 0
+        for n in counts:
+            firsts.append(at)
+            at += n
+        starts = pl.LazyFrame({"_file": files, "_first": pl.Series(firsts, dtype=pl.Int64)})
+        out = (
+            out.join(starts, on="_file", how="left")
+            .with_columns((pl.col("_i").cast(pl.Int64) - pl.col("_first") + 1).alias("_line"))
+            .drop("_i", "_first")
+        )
+    if "events" in added:
+        out = out.filter(
+            (pl.col("subtype").str.strip_chars('"') == "vpn")
+            & pl.col("action").is_in(["tunnel-up", "tunnel-down"])
+            & pl.col("tunneltype").str.strip_chars('"').is_in(["ssl-tunnel", "ssl-web"])
+        ).with_columns(
+            pl.from_epoch(pl.col("eventtime").cast(pl.Int64), "s").dt.replace_time_zone("UTC"),
+            *(pl.col(c).cast(pl.Int64) for c in ("duration", "sentbyte", "rcvdbyte", "tunnelid")),
+        )
+    if "pairing" in added:
+        key = pl.format("{}/{}/{}", "devid", "vd", "tunnelid")
+        out = out.with_columns(key.alias("key")).sort("key", "eventtime", maintain_order=True)
+        prev_up = (pl.col("key") == pl.col("key").shift(1)) & (
+            pl.col("action").shift(1) == "tunnel-up"
+        )
+        out = (
+            out.with_columns(
+                pl.coalesce(
+                    pl.col("eventtime") - pl.duration(seconds=pl.col("duration")),
+                    pl.when(prev_up).then(pl.col("eventtime").shift(1)),
+                ).alias("start_time")
+            )
+            .filter(pl.col("action") == "tunnel-down")
+            .drop("action")
+        )
+    if "pseudonyms" in added:
+        key = (data / "pseudonym.key").read_bytes().strip()
+        users = out.select(pl.col("user").unique()).collect().get_column("user")
+        digests = [
+            None if u is None else hmac.new(key, u.lower().encode(), hashlib.sha256).hexdigest()
+            for u in users
+        ]
+        mapping = pl.LazyFrame({"user": users, "person": [d and d[:32] for d in digests]})
+        out = out.join(mapping, on="user", how="left").drop("user")
+    if "months" in added:
+        out = out.with_columns(pl.col("eventtime").dt.strftime("%Y-%m").alias("month"))
+        out.sink_parquet(
+            pl.PartitionBy(dest.parent / "months", key="month", include_key=False),
+            compression="zstd",
+        )
+        return
+    out.sink_parquet(dest, compression="zstd")
 
 
 def bench(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, object]:
@@ -122,22 +217,63 @@ def bench(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, obj
     }
 
 
+def bench_obligations(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, object]:
+    """The line scan, then each obligation of OBLIGATIONS added in turn (median of
+    ``repeat``, interleaved, in one invocation)."""
+    manifest = json.loads((data / "manifest.json").read_text())
+    names = ["line scan", *(f"+{o}" for o in OBLIGATIONS)]
+    runs: dict[str, list[Run]] = {k: [] for k in names}
+    for i in range(repeat):
+        for n, name in enumerate(names):
+            dest = work / "session-obligations" / str(n)
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True)
+            load = wait_quiet(max_load)
+            cmd = [PY, str(HERE), "child-linescan", "--data", str(data), "--steps", str(n)]
+            run = spawn([*cmd, "--dest", str(dest / "lines.parquet")])
+            runs[name].append(run)
+            print(f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s), load {load:.2f}")
+    result = {name: as_dict(median_run(r)) for name, r in runs.items()}
+    scan = result["line scan"]["wall_s"]
+    for r in result.values():
+        r["scan_vs_this"] = round(scan / r["wall_s"], 3)  # type: ignore[operator]
+    shutil.rmtree(work / "session-obligations", ignore_errors=True)
+    return {
+        "benchmark": "session-obligations",
+        "data": str(data),
+        "scale": manifest["scale"],
+        "repeat": repeat,
+        "machine": machine(),
+        "results": result,
+        "all_runs": {k: [as_dict(x) for x in v] for k, v in runs.items()},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd")
     c = sub.add_parser("child-linescan")
     c.add_argument("--data", type=Path, required=True)
     c.add_argument("--dest", type=Path, required=True)
+    c.add_argument("--steps", type=int, default=0, help="Obligations added to the scan.")
     ap.add_argument("--data", type=Path)
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench-data/work"))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--max-load", type=float, default=0.5, help="Wait for a quiet machine.")
+    ap.add_argument(
+        "--obligations", action="store_true", help="The line scan, obligation by obligation."
+    )
     args = ap.parse_args()
     if args.cmd == "child-linescan":
-        child_linescan(args.data, args.dest)
+        child_linescan(args.data, args.dest, args.steps)
         return
     if args.data is None:
         ap.error("--data is required")
+    if args.obligations:
+        payload = bench_obligations(args.data, args.work, args.repeat, args.max_load)
+        print(json.dumps(payload["results"], indent=1))
+        print("saved", save(f"session-obligations-s{payload['scale']}", payload))
+        return
     payload = bench(args.data, args.work, args.repeat, args.max_load)
     print(json.dumps(payload["results"], indent=1))
     print("saved", save(f"sessions-s{payload['scale']}", payload))

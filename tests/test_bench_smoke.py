@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -92,8 +93,9 @@ def test_generate_ingest_kpi_smoke(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_ingest_anchors_read_every_job(tmp_path: Path) -> None:
-    """The anchors benchmark (a) compares with run on the generator's files and keep
-    its jobs: the bare scan all of them, the fused plan all but bad rows it splits off."""
+    """The anchors benchmarks (a) and (g) compare with run on the generator's files and
+    keep its jobs: the bare scan all of them, the fused plan all but bad rows it splits
+    off, with or without the collector's obligations."""
     generate = _load("generate")
     manifest = generate.generate(tmp_path / "src", SCALE, seed=11, jobs=1)
     bench = _load("ingest_bench")
@@ -104,8 +106,40 @@ def test_the_ingest_anchors_read_every_job(tmp_path: Path) -> None:
     (tmp_path / "fused").mkdir()
     bench.child_fused(data, tmp_path / "fused")
     good = pl.read_parquet(tmp_path / "fused" / "rows.parquet")
-    bad = pl.read_parquet(tmp_path / "fused" / "bad.parquet")
     assert jobs <= good.height <= jobs + planted
-    assert good.height + bad.height <= jobs + planted
     assert good.get_column("person").null_count() == 0
     assert good.get_column("person").str.len_chars().unique().to_list() == [32]
+    # With every obligation of benchmark (g): month files, job keys whose line is the
+    # job's line in its file, clients pseudonymised, the bad rows beside.
+    (tmp_path / "all").mkdir()
+    bench.child_fused(data, tmp_path / "all", len(bench.OBLIGATIONS))
+    months = pl.read_parquet(tmp_path / "all" / "months" / "**" / "*.parquet")
+    assert jobs <= months.height <= jobs + planted
+    assert months.get_column("job_id").n_unique() == months.height
+    assert months.get_column("client").drop_nulls().str.len_chars().unique().to_list() == [32]
+    for path, job_id, at in (
+        months.sample(20, seed=1).select("_file", "job_id", "printed_at").rows()
+    ):
+        line = Path(path).read_text(encoding="utf-8").split("\n")[int(job_id.split(":")[1]) - 1]
+        local = at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M:%S")
+        assert line.startswith(local), (job_id, line)
+    assert pl.read_parquet(tmp_path / "all" / "bad.parquet").columns[:2] == ["_file", "_line"]
+
+
+@pytest.mark.slow
+def test_the_session_anchor_with_every_obligation_pairs_every_session(tmp_path: Path) -> None:
+    """The session ladder's last step (every obligation in one polars plan) lands the
+    generator's sessions, each with a start and a pseudonymised user, by month."""
+    generate = _load("generate")
+    manifest = generate.generate(tmp_path / "src", SCALE, seed=11, jobs=1)
+    bench = _load("session_bench")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "all").mkdir()
+    bench.child_linescan(tmp_path / "src", tmp_path / "out" / "lines.parquet")
+    assert pl.read_parquet(tmp_path / "out" / "lines.parquet").columns == list(bench.FIELDS)
+    bench.child_linescan(tmp_path / "src", tmp_path / "all" / "x", len(bench.OBLIGATIONS))
+    sessions = pl.read_parquet(tmp_path / "all" / "months" / "**" / "*.parquet")
+    assert sessions.height == manifest["rows"]["remote_sessions"]
+    assert sessions.get_column("start_time").null_count() == 0
+    assert (sessions.get_column("start_time") <= sessions.get_column("eventtime")).all()
+    assert sessions.get_column("person").str.len_chars().unique().to_list() == [32]
