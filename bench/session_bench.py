@@ -139,7 +139,12 @@ def child_linescan(data: Path, dest: Path, steps: int = 0) -> None:
         )
     if "pseudonyms" in added:
         key = (data / "pseudonym.key").read_bytes().strip()
-        users = out.select(pl.col("user").unique()).collect().get_column("user")
+        # The distinct users from a first scan of that one field (not of the whole plan).
+        users = (
+            lines.select(pl.col("line").str.extract(FIELDS["user"], 1).unique().alias("user"))
+            .collect()
+            .get_column("user")
+        )
         digests = [
             None if u is None else hmac.new(key, u.lower().encode(), hashlib.sha256).hexdigest()
             for u in users

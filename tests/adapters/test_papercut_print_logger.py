@@ -304,6 +304,48 @@ def test_the_fast_path_lands_and_quarantines_exactly_what_the_careful_path_does(
     assert fast_read == slow_read == 5
 
 
+def test_new_files_and_grown_ones_in_one_group_quarantine_what_the_careful_path_does(
+    tmp_path, ingest
+) -> None:
+    """New files are read from their banner, grown ones from where the last run stopped;
+    in one group of the fast plan, each row keeps its own file, line and raw text."""
+    head = "PaperCut Print Logger - http://www.papercut.com/\r\n" + HEADER_LINE + "\r\n"
+    day3 = "papercut-print-log-2024-04-03.csv"
+
+    def body(day: int, hour: int = 9) -> bytes:
+        rows = "\r\n".join(ODD_ROWS).replace("2024-04-01 09", f"2024-04-0{day} {hour}")
+        return (rows + "\r\n").encode("ascii")
+
+    got = []
+    for encoding in ("auto", "cp932"):
+        folder = tmp_path / encoding
+        folder.mkdir()
+        (folder / DAY1).write_bytes(head.encode("ascii") + body(1))
+        (folder / DAY2).write_bytes(head.encode("ascii") + body(2))
+        cfg, first = ingest(folder, encoding=encoding)
+        with (folder / DAY2).open("ab") as fh:
+            fh.write(body(2, 10))  # grown: read from line 9
+        (folder / day3).write_bytes(head.encode("ascii") + body(3))
+        cfg, second = ingest(folder, encoding=encoding)
+        q = _quarantine(cfg)
+        where = {
+            f"{Path(loc.rsplit(':', 1)[0]).name}:{loc.rsplit(':', 1)[1]}": (reason, raw)
+            for loc, reason, raw in q.select("location", "reason", "raw").iter_rows()
+        }
+        got.append((_jobs(cfg).drop("ingested_at"), where, first.rows_read + second.rows_read))
+    (fast_jobs, fast_q, fast_read), (slow_jobs, slow_q, slow_read) = got
+    assert sorted(slow_q) == sorted(
+        f"{day}:{line}"
+        for day, lines in ((DAY1, (4, 7)), (DAY2, (4, 7, 10, 13)), (day3, (4, 7)))
+        for line in lines
+    )
+    assert slow_q[f"{DAY2}:13"][1] == ODD_ROWS[4].replace("2024-04-01 09", "2024-04-02 10")
+    assert fast_q == slow_q
+    assert slow_jobs.height == 12
+    assert fast_jobs.equals(slow_jobs)
+    assert fast_read == slow_read == 20
+
+
 HEADER_LINE = (
     "Time,User,Pages,Copies,Printer,Document Name,Client,Paper Size,Language,"
     "Height,Width,Duplex,Grayscale,Size"
