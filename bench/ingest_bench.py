@@ -2,10 +2,14 @@
 
 (a) ``ingest``: ``collector backfill`` of the generated PaperCut daily CSVs into an
 empty store, against the same files through polars ``scan_csv(...).sink_parquet(...)``
-with no processing (the machine's limit for this work shape), through one fused
-polars plan of the processing (times, checks, pseudonyms, sheets, month; bad rows
-to a second file; no keys, line numbers, content hashes or partitions) and through
+with no processing (the machine's limit for this work shape), through the issue's one
+fused polars plan of the processing (times, checks, pseudonyms, sheets, month; bad rows
+split off; one sink; no keys, line numbers, content hashes or partitions) and through
 pandas ``read_csv`` + ``to_parquet`` per file (what an operator would otherwise write).
+
+(g) ``obligations``: that fused plan, then the collector's obligations (OBLIGATIONS)
+added to it one at a time, each step against the bare scan in the same invocation:
+what each obligation costs polars itself, without our code.
 
 (b) ``nightly``: at each dataset size, an initial ``collector ingest``, a re-ingest of
 every file (``collector backfill`` over a populated store: the idempotent upsert
@@ -17,6 +21,7 @@ RSS and the 1-minute load average when it started.
     python3 bench/generate.py --out /tmp/bench-data/s0.1 --scale 0.1
     python3 bench/ingest_bench.py ingest --data /tmp/bench-data/s0.1 --repeat 3
     python3 bench/ingest_bench.py nightly --scales 0.03 0.3 --nights 3
+    python3 bench/ingest_bench.py obligations --data /tmp/bench-data/s0.1 --repeat 3
 """
 
 from __future__ import annotations
