@@ -37,6 +37,7 @@ from workstyle.adapters.filebase import (
 )
 from workstyle.adapters.parsing import (
     UTC,
+    failed,
     fast_or_careful,
     parse_int,
     parse_time,
@@ -194,7 +195,8 @@ class FortiGateVpn(SessionPairing, FileAdapter):
                 (pl.col("tunnelid").is_null() | (pl.col("tunnelid") == ""), "no tunnelid"),
                 (down & (user.is_in(["", "N/A"])), "tunnel-down without a user"),
                 (
-                    down & pl.col("duration").is_not_null() & pl.col("duration_s").is_null(),
+                    # An empty ``duration=`` is no duration: the tunnel-up gives the start.
+                    down & failed(pl.col("duration"), pl.col("duration_s")),
                     pl.format("duration {} is not a number of seconds", pl.col("duration")),
                 ),
                 unparsed(pl.col("sentbyte"), pl.col("sent"), "sentbyte"),

@@ -218,3 +218,22 @@ def test_every_number_and_time_form_reads_as_the_careful_parse_does(tmp_path, ru
         ), _FORMS[i]
         assert row["start_time"] == end - dt.timedelta(seconds=duration)
     assert {got[9000 + i]["end_time"] for i in range(50)} == {_END}
+
+
+def test_an_empty_duration_is_missing_and_the_tunnel_up_gives_the_start(tmp_path, run) -> None:
+    """``duration=`` with no value is no duration, not a bad number: the session starts
+    at its tunnel-up, as when the field is absent; an empty byte count is no count."""
+    up = (
+        _DOWN.format(time="eventtime=1715560205", tid=7, duration=0, sent=0)
+        .replace("tunnel-down", "tunnel-up")
+        .replace("tunnel down", "tunnel up")
+        .split(" reason=")[0]
+    )
+    down = _DOWN.format(time="eventtime=1715563805", tid=7, duration="", sent="")
+    (tmp_path / "logs" / "fgt.log").write_text(up + "\n" + down + "\n", encoding="utf-8")
+    cfg, res = run()
+    assert res.ok, res.error
+    assert _quarantine(cfg) == []
+    [row] = _sessions(cfg).iter_rows(named=True)
+    assert row["start_time"] == _END - dt.timedelta(hours=1)
+    assert (row["end_time"], row["duration_seconds"], row["bytes_in"]) == (_END, 3600, None)
