@@ -7,12 +7,17 @@ resident memory are its own: ``os.wait4`` returns the rusage of exactly that chi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -132,3 +137,44 @@ def as_dict(run: Run) -> dict[str, object]:
     d = asdict(run)
     d.pop("stdout")
     return d
+
+
+def ladder(
+    commands: dict[str, Callable[[Path], list[str]]],
+    work: Path,
+    repeat: int,
+    max_load: float,
+    check: Callable[[str, Run], None] | None = None,
+) -> dict[str, list[Run]]:
+    """Each command ``repeat`` times, interleaved, each run given a fresh folder under
+    ``work`` (removed afterwards): the runs of each, by name. ``check`` sees every run
+    (and raises when what it landed is wrong)."""
+    runs: dict[str, list[Run]] = {k: [] for k in commands}
+    for i in range(repeat):
+        for name, cmd in commands.items():
+            dest = work / re.sub(r"\W+", "-", name)
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True)
+            load = wait_quiet(max_load)
+            run = spawn(cmd(dest))
+            if check is not None:
+                check(name, run)
+            runs[name].append(run)
+            print(
+                f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s),"
+                f" {run.peak_rss_mb:.0f} MB, load {load:.2f}"
+            )
+    shutil.rmtree(work, ignore_errors=True)
+    return runs
+
+
+def manifest_pass(files: list[str]) -> list[tuple[str, int]]:
+    """Each file read, hashed (SHA-256) and its line ends counted, on two threads: what
+    the collector's manifest needs before a file's rows are read."""
+
+    def load(path: str) -> tuple[str, int]:
+        body = Path(path).read_bytes()
+        return hashlib.sha256(body).hexdigest(), body.count(b"\n")
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(load, files))

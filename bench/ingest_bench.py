@@ -32,17 +32,30 @@ import json
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet
+from harness import (
+    Run,
+    as_dict,
+    ladder,
+    machine,
+    manifest_pass,
+    median_run,
+    save,
+    spawn,
+    wait_quiet,
+)
 
 PY = sys.executable
 HERE = Path(__file__).resolve()
 #: The source tree whose collector is measured (--tree: e.g. an older commit's).
 TREE = HERE.parent.parent
 FIRST, LAST = "2021-04-01", "2025-03-31"
+#: The bare anchor's name in the results.
+BARE = "polars: scan_csv+sink_parquet"
 #: The new days of the nightly runs: weekend days, which the generated data has no file
 #: for, so each adds one new daily file to a full dataset (and rewrites the March
 #: partition, as a real night does).
@@ -122,7 +135,6 @@ def child_fused(data: Path, dest: Path, steps: int = 0) -> None:
     """
     import hashlib
     import hmac
-    from concurrent.futures import ThreadPoolExecutor
 
     import polars as pl
 
@@ -131,15 +143,7 @@ def child_fused(data: Path, dest: Path, steps: int = 0) -> None:
     names = ["Time", "User", "Pages", "Copies", "Printer", "Document Name", "Client"]
     names += ["Paper Size", "Language", "Height", "Width", "Duplex", "Grayscale", "Size"]
     names += ["_trailing"]
-    info: list[tuple[str, int]] = []
-    if "manifest" in added:
-
-        def load(path: str) -> tuple[str, int]:
-            body = Path(path).read_bytes()
-            return hashlib.sha256(body).hexdigest(), body.count(b"\n")
-
-        with ThreadPoolExecutor(2) as pool:
-            info = list(pool.map(load, files))
+    info = manifest_pass(files) if "manifest" in added else []
     lf = pl.scan_csv(
         files,
         skip_rows=2,  # banner and header
@@ -289,29 +293,19 @@ def bench_ingest(
     }
     if only:
         commands = {k: v for k, v in commands.items() if k.split(":")[0] in only}
-    runs: dict[str, list[Run]] = {k: [] for k in commands}
-    for i in range(repeat):
-        for name, cmd in commands.items():
-            dest = work / "ingest" / re.sub(r"\W+", "-", name)
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            load = wait_quiet(max_load)
-            run = spawn(cmd(dest))
-            if name == "ours: collector backfill":
-                got = parse_result(run.stdout)
-                if got["new"] != manifest["rows"]["print_jobs"]:
-                    raise RuntimeError(f"landed {got}, expected {manifest['rows']['print_jobs']}")
-            runs[name].append(run)
-            print(
-                f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s),"
-                f" {run.peak_rss_mb:.0f} MB, load {load:.2f}"
-            )
+
+    def check(name: str, run: Run) -> None:
+        if name == "ours: collector backfill":
+            got = parse_result(run.stdout)
+            if got["new"] != manifest["rows"]["print_jobs"]:
+                raise RuntimeError(f"landed {got}, expected {manifest['rows']['print_jobs']}")
+
+    runs = ladder(commands, work / "ingest", repeat, max_load, check)
     result = {name: _rate(median_run(r), rows, mb) for name, r in runs.items()}
     if "ours: collector backfill" in result:
         ours = result["ours: collector backfill"]["rows_per_s"]
         for r in result.values():
             r["ours_vs_this"] = round(ours / r["rows_per_s"], 3)  # type: ignore[operator]
-    shutil.rmtree(work / "ingest", ignore_errors=True)
     return {
         "benchmark": "ingest",
         "data": str(data),
@@ -330,32 +324,24 @@ def bench_obligations(data: Path, work: Path, repeat: int, max_load: float) -> d
     """Benchmark (g): the issue's plan, then each obligation of OBLIGATIONS added in turn,
     against the bare scan in the same invocation (median of ``repeat``, interleaved)."""
     manifest = json.loads((data / "manifest.json").read_text())
-    commands: dict[str, list[str]] = {
-        "polars: scan_csv+sink_parquet": [PY, str(HERE), "child-polars", "--data", str(data)],
+    base = [PY, str(HERE)]
+    commands: dict[str, Callable[[Path], list[str]]] = {
+        BARE: lambda d: [*base, "child-polars", "--data", str(data), "--dest", str(d / "a.pq")],
     }
     for n in range(len(OBLIGATIONS) + 1):
         name = "plan" if n == 0 else f"+{OBLIGATIONS[n - 1]}"
-        commands[name] = [PY, str(HERE), "child-fused", "--data", str(data), "--steps", str(n)]
-    runs: dict[str, list[Run]] = {k: [] for k in commands}
-    for i in range(repeat):
-        for name, cmd in commands.items():
-            dest = work / "obligations" / re.sub(r"\W+", "-", name)
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            out = dest / "all.parquet" if name.startswith("polars") else dest
-            load = wait_quiet(max_load)
-            run = spawn([*cmd, "--dest", str(out)])
-            runs[name].append(run)
-            print(f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s), load {load:.2f}")
+        commands[name] = lambda d, n=n: [
+            *base, "child-fused", "--data", str(data), "--steps", str(n), "--dest", str(d)
+        ]  # fmt: skip
+    runs = ladder(commands, work / "obligations", repeat, max_load)
     result = {name: as_dict(median_run(r)) for name, r in runs.items()}
-    bare = result["polars: scan_csv+sink_parquet"]["wall_s"]
+    bare = result[BARE]["wall_s"]
     before = None
     for name, r in result.items():
         r["polars_vs_this"] = round(bare / r["wall_s"], 3)  # type: ignore[operator]
         if before is not None:
             r["added_s"] = round(r["wall_s"] - before, 2)  # type: ignore[operator]
-        before = r["wall_s"] if name != "polars: scan_csv+sink_parquet" else None
-    shutil.rmtree(work / "obligations", ignore_errors=True)
+        before = r["wall_s"] if name != BARE else None
     return {
         "benchmark": "obligations",
         "data": str(data),

@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Run, as_dict, machine, median_run, save, spawn, wait_quiet
+from harness import (
+    Run,
+    as_dict,
+    ladder,
+    machine,
+    manifest_pass,
+    median_run,
+    save,
+)
 from ingest_bench import FIRST, LAST, PY, collector, parse_result
 
 HERE = Path(__file__).resolve()
@@ -68,22 +74,12 @@ def child_linescan(data: Path, dest: Path, steps: int = 0) -> None:
     """
     import hashlib
     import hmac
-    from concurrent.futures import ThreadPoolExecutor
 
     import polars as pl
 
     added = OBLIGATIONS[:steps]
     files = vpn_files(data)
-    counts: list[int] = []
-    if "manifest" in added:
-
-        def load(path: str) -> int:
-            body = Path(path).read_bytes()
-            hashlib.sha256(body).digest()
-            return body.count(b"\n")
-
-        with ThreadPoolExecutor(2) as pool:
-            counts = list(pool.map(load, files))
+    counts = [n for _, n in manifest_pass(files)] if "manifest" in added else []
     lines = pl.scan_csv(
         files,
         has_header=False,
@@ -182,23 +178,14 @@ def bench(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, obj
             str(d / "lines.parquet"),
         ],
     }
-    runs: dict[str, list[Run]] = {k: [] for k in commands}
-    for i in range(repeat):
-        for name, cmd in commands.items():
-            dest = work / "sessions" / re.sub(r"\W+", "-", name)
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            load = wait_quiet(max_load)
-            run = spawn(cmd(dest))
-            if name.startswith("ours"):
-                got = parse_result(run.stdout)
-                if got["new"] != sessions:
-                    raise RuntimeError(f"landed {got}, expected {sessions} sessions")
-            runs[name].append(run)
-            print(
-                f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s),"
-                f" {run.peak_rss_mb:.0f} MB, load {load:.2f}"
-            )
+
+    def check(name: str, run: Run) -> None:
+        if name.startswith("ours"):
+            got = parse_result(run.stdout)
+            if got["new"] != sessions:
+                raise RuntimeError(f"landed {got}, expected {sessions} sessions")
+
+    runs = ladder(commands, work / "sessions", repeat, max_load, check)
     result = {}
     for name, r in runs.items():
         m = median_run(r)
@@ -206,7 +193,6 @@ def bench(data: Path, work: Path, repeat: int, max_load: float) -> dict[str, obj
     ours = result["ours: collector backfill"]["lines_per_s"]
     for r in result.values():
         r["ours_vs_this"] = round(ours / r["lines_per_s"], 3)  # type: ignore[operator]
-    shutil.rmtree(work / "sessions", ignore_errors=True)
     return {
         "benchmark": "sessions",
         "data": str(data),
@@ -226,23 +212,25 @@ def bench_obligations(data: Path, work: Path, repeat: int, max_load: float) -> d
     """The line scan, then each obligation of OBLIGATIONS added in turn (median of
     ``repeat``, interleaved, in one invocation)."""
     manifest = json.loads((data / "manifest.json").read_text())
-    names = ["line scan", *(f"+{o}" for o in OBLIGATIONS)]
-    runs: dict[str, list[Run]] = {k: [] for k in names}
-    for i in range(repeat):
-        for n, name in enumerate(names):
-            dest = work / "session-obligations" / str(n)
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            load = wait_quiet(max_load)
-            cmd = [PY, str(HERE), "child-linescan", "--data", str(data), "--steps", str(n)]
-            run = spawn([*cmd, "--dest", str(dest / "lines.parquet")])
-            runs[name].append(run)
-            print(f"run {i + 1} {name}: {run.wall_s:.2f}s (cpu {run.cpu_s:.1f}s), load {load:.2f}")
+    commands = {
+        name: lambda d, n=n: [
+            PY,
+            str(HERE),
+            "child-linescan",
+            "--data",
+            str(data),
+            "--steps",
+            str(n),
+            "--dest",
+            str(d / "lines.parquet"),
+        ]  # fmt: skip
+        for n, name in enumerate(["line scan", *(f"+{o}" for o in OBLIGATIONS)])
+    }
+    runs = ladder(commands, work / "session-obligations", repeat, max_load)
     result = {name: as_dict(median_run(r)) for name, r in runs.items()}
     scan = result["line scan"]["wall_s"]
     for r in result.values():
         r["scan_vs_this"] = round(scan / r["wall_s"], 3)  # type: ignore[operator]
-    shutil.rmtree(work / "session-obligations", ignore_errors=True)
     return {
         "benchmark": "session-obligations",
         "data": str(data),
